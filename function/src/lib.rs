@@ -1,0 +1,304 @@
+//! The visitor-counter Lambda handler.
+//!
+//! `handle` is a plain async function of the shared [`State`] and one request, so tests call it
+//! directly with fixture events. `main.rs` only builds the state once per execution environment
+//! and hands it to the Lambda runtime.
+
+pub mod cors;
+pub mod counter;
+pub mod error;
+pub mod log;
+pub mod routes;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::ConfigLoader;
+use aws_sdk_dynamodb::Client;
+use lambda_http::http::header::{self, HeaderValue};
+use lambda_http::http::{HeaderMap, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Value};
+
+use crate::cors::Cors;
+use crate::counter::Item;
+use crate::error::Error;
+use crate::routes::{Dispatch, Route};
+
+/// TCP connect to DynamoDB's regional endpoint takes a millisecond or two from inside the
+/// region; half a second means the network is broken, and leaves room for a retry.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// One attempt of `UpdateItem` or `GetItem` on a single item answers in single-digit
+/// milliseconds (p99 well under 100 ms); an attempt still silent after 800 ms is retried.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(800);
+/// The whole operation, retries included, gives up at 2 s: a hung DynamoDB becomes a 500/503
+/// a full second before Lambda's default 3 s timeout would kill the invocation without a word.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Kept free before the invocation deadline, for writing the error response and the log line
+/// when the function's own timeout is shorter than [`OPERATION_TIMEOUT`].
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
+
+/// The function's configuration, read once from the environment at init.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub item: Item,
+    pub cors: Cors,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, String> {
+        Config::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let table = lookup("TABLE_NAME")
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                "TABLE_NAME is not set: it must name the DynamoDB table that holds the counter \
+                 (`deployer up` sets it from stack.yaml's table.name)"
+                    .to_string()
+            })?;
+        let id = lookup("COUNTER_ID")
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "main_counter".to_string());
+        let cors = Cors::parse(&lookup("CORS_ORIGINS").unwrap_or_default());
+        Ok(Config {
+            item: Item { table, id },
+            cors,
+        })
+    }
+}
+
+/// The timeouts every DynamoDB call runs under; see the constants for the reasoning.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// Builds the DynamoDB client from `loader` (the standard chain in Lambda, an emulator in
+/// tests) with the function's timeouts.
+pub async fn dynamodb_client(loader: ConfigLoader) -> Client {
+    Client::new(&loader.timeout_config(timeouts()).load().await)
+}
+
+/// Everything built once per execution environment and shared by every invocation.
+#[derive(Debug)]
+pub struct State {
+    db: Client,
+    config: Config,
+    cold: AtomicBool,
+}
+
+impl State {
+    pub fn new(db: Client, config: Config) -> State {
+        State {
+            db,
+            config,
+            cold: AtomicBool::new(true),
+        }
+    }
+}
+
+/// The parts of a request the handler and its log line use, whatever the event shape.
+struct Meta<'a> {
+    request_id: String,
+    method: &'a str,
+    path: String,
+    origin: Option<&'a str>,
+    user_agent: &'a str,
+    /// Time left before the Lambda deadline, when the runtime gave one.
+    budget: Option<Duration>,
+}
+
+impl<'a> Meta<'a> {
+    fn of(req: &'a Request) -> Meta<'a> {
+        let context = req.request_context_ref();
+        let (api_request_id, stage) = match context {
+            Some(RequestContext::ApiGatewayV1(c)) => (c.request_id.clone(), c.stage.as_deref()),
+            Some(RequestContext::ApiGatewayV2(c)) => (c.request_id.clone(), c.stage.as_deref()),
+            _ => (None, None),
+        };
+        let lambda = req.lambda_context_ref();
+        let request_id = lambda
+            .map(|c| c.request_id.clone())
+            .filter(|id| !id.is_empty())
+            .or(api_request_id)
+            .unwrap_or_else(|| "unknown".to_string());
+        let budget = lambda
+            .filter(|c| c.deadline > 0)
+            .map(|c| time_left(c.deadline));
+        Meta {
+            request_id,
+            method: req.method().as_str(),
+            path: routes::strip_stage(req.raw_http_path(), stage).to_string(),
+            origin: header_str(req.headers(), header::ORIGIN),
+            user_agent: header_str(req.headers(), header::USER_AGENT).unwrap_or(""),
+            budget,
+        }
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn time_left(deadline_ms: u64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_millis(deadline_ms).saturating_sub(now)
+}
+
+/// Serves one request. Never fails: every error becomes a JSON response, and a log line.
+pub async fn handle(state: &State, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let cold_start = state.cold.swap(false, Ordering::Relaxed);
+    let meta = Meta::of(&req);
+    let dispatch = routes::dispatch(req.method(), &meta.path);
+
+    let mut response = match dispatch {
+        Dispatch::Serve(route) => match serve(state, route, &meta).await {
+            Ok(response) => response,
+            Err(error) => {
+                log::failure(&meta.request_id, &error);
+                failure_response(route, &meta.request_id)
+            }
+        },
+        Dispatch::Preflight(route) => preflight(route),
+        Dispatch::MethodNotAllowed(route) => {
+            let mut r = json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"status": "error", "message": "Method not allowed", "requestId": meta.request_id}),
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(route.allow()));
+            r
+        }
+        Dispatch::NotFound => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"status": "error", "message": "Not found", "requestId": meta.request_id}),
+        ),
+    };
+    finish_headers(&mut response, &state.config.cors, meta.origin, dispatch);
+
+    log::request(&log::RequestLine {
+        request_id: &meta.request_id,
+        method: meta.method,
+        path: &meta.path,
+        status: response.status().as_u16(),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        cold_start,
+        user_agent: meta.user_agent,
+    });
+    response
+}
+
+async fn serve(state: &State, route: Route, meta: &Meta<'_>) -> Result<Response<Body>, Error> {
+    let item = &state.config.item;
+    match route {
+        Route::Counter => {
+            let count = within_budget(meta.budget, counter::increment(&state.db, item)).await?;
+            Ok(json_response(StatusCode::OK, json!({"count": count})))
+        }
+        Route::Health => {
+            let count = within_budget(meta.budget, counter::read(&state.db, item)).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                json!({
+                    "status": "healthy",
+                    "database": "connected",
+                    "counter_value": count,
+                    "requestId": meta.request_id,
+                }),
+            ))
+        }
+    }
+}
+
+/// Runs `work` but gives up [`DEADLINE_MARGIN`] before the Lambda deadline, so that even a
+/// function configured with a 1 s timeout answers with JSON instead of being killed.
+async fn within_budget<T>(
+    budget: Option<Duration>,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let Some(budget) = budget else {
+        return work.await;
+    };
+    let usable = budget.saturating_sub(DEADLINE_MARGIN);
+    match tokio::time::timeout(usable, work).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Deadline {
+            budget_ms: usable.as_millis(),
+        }),
+    }
+}
+
+fn failure_response(route: Route, request_id: &str) -> Response<Body> {
+    match route {
+        Route::Health => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "unhealthy", "database": "error", "requestId": request_id}),
+        ),
+        Route::Counter => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"status": "error", "message": error::PUBLIC_MESSAGE, "requestId": request_id}),
+        ),
+    }
+}
+
+fn preflight(route: Route) -> Response<Body> {
+    let mut r = response(StatusCode::NO_CONTENT, Body::Empty);
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(route.allow()));
+    r
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response<Body> {
+    response(status, Body::Text(body.to_string()))
+}
+
+fn response(status: StatusCode, body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r
+}
+
+/// Headers every response carries: JSON content type, no caching, and CORS for allowed origins.
+fn finish_headers(r: &mut Response<Body>, cors: &Cors, origin: Option<&str>, dispatch: Dispatch) {
+    let headers = r.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    let Some(allowed) = cors.allow_origin(origin) else {
+        return;
+    };
+    // An allowed origin came from a header that was valid UTF-8, so this cannot fail.
+    if let Ok(value) = HeaderValue::from_str(allowed) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    if let Dispatch::Preflight(route) = dispatch {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(route.allow()),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Content-Type"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! The `bootstrap` binary: reads the configuration and builds the DynamoDB client once per
+//! execution environment, then serves invocations from the Lambda Runtime API.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use function::{log, Config, State};
+use lambda_http::{service_fn, Request};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    log::init();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(message) => {
+            // An init failure: Lambda reports Runtime.ExitError and this line says why.
+            tracing::error!(error = %message, "configuration error");
+            return ExitCode::FAILURE;
+        }
+    };
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let state = Arc::new(State::new(function::dynamodb_client(loader).await, config));
+
+    let served = lambda_http::run(service_fn(move |req: Request| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, std::convert::Infallible>(function::handle(&state, req).await) }
+    }))
+    .await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "the Lambda runtime stopped");
+            ExitCode::FAILURE
+        }
+    }
+}

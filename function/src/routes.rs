@@ -1,0 +1,138 @@
+//! Which route a request names, independent of the event shape that carried it.
+//!
+//! API Gateway REST v1, HTTP API v2 and Function URLs disagree on whether the path carries the
+//! stage (`/prod/counter` vs `/counter`), so the stage prefix is stripped here, once, before the
+//! route table is consulted.
+
+use lambda_http::http::Method;
+
+/// A path the function serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Counter,
+    Health,
+}
+
+/// What the router decided for one method and path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// The route exists and takes this method.
+    Serve(Route),
+    /// A CORS preflight (`OPTIONS`) on a known route.
+    Preflight(Route),
+    /// The route exists but not with this method; the `Allow` header lists what does.
+    MethodNotAllowed(Route),
+    NotFound,
+}
+
+impl Route {
+    fn from_path(path: &str) -> Option<Route> {
+        // API Gateway passes `/counter/` through as written; treat it as `/counter`.
+        let path = match path.strip_suffix('/') {
+            Some(trimmed) if !trimmed.is_empty() => trimmed,
+            _ => path,
+        };
+        match path {
+            "/counter" => Some(Route::Counter),
+            "/health" => Some(Route::Health),
+            _ => None,
+        }
+    }
+
+    fn serves(self, method: &Method) -> bool {
+        match self {
+            Route::Counter => method == Method::GET || method == Method::POST,
+            Route::Health => method == Method::GET,
+        }
+    }
+
+    /// The value of the `Allow` header (and of CORS `Access-Control-Allow-Methods`).
+    pub fn allow(self) -> &'static str {
+        match self {
+            Route::Counter => "GET, POST, OPTIONS",
+            Route::Health => "GET, OPTIONS",
+        }
+    }
+}
+
+/// Removes a leading `/{stage}` from `path`, when the event says which stage served it.
+///
+/// HTTP API v2 puts a named stage in `rawPath`; REST v1 events from some integrations do too.
+/// `$default` is the stage name of routes without a prefix.
+pub fn strip_stage<'a>(path: &'a str, stage: Option<&str>) -> &'a str {
+    let Some(stage) = stage.filter(|s| !s.is_empty() && *s != "$default") else {
+        return path;
+    };
+    match path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
+/// Decides what to do with `method` on `path` (the path already stripped of its stage).
+pub fn dispatch(method: &Method, path: &str) -> Dispatch {
+    let Some(route) = Route::from_path(path) else {
+        return Dispatch::NotFound;
+    };
+    if method == Method::OPTIONS {
+        Dispatch::Preflight(route)
+    } else if route.serves(method) {
+        Dispatch::Serve(route)
+    } else {
+        Dispatch::MethodNotAllowed(route)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_prefix_is_removed_only_when_it_is_the_stage() {
+        assert_eq!(strip_stage("/prod/counter", Some("prod")), "/counter");
+        assert_eq!(strip_stage("/counter", Some("prod")), "/counter");
+        assert_eq!(
+            strip_stage("/production/counter", Some("prod")),
+            "/production/counter"
+        );
+        assert_eq!(strip_stage("/prod", Some("prod")), "/");
+        assert_eq!(strip_stage("/counter", Some("$default")), "/counter");
+        assert_eq!(strip_stage("/counter", None), "/counter");
+    }
+
+    #[test]
+    fn routes_take_their_methods_and_nothing_else() {
+        assert_eq!(
+            dispatch(&Method::GET, "/counter"),
+            Dispatch::Serve(Route::Counter)
+        );
+        assert_eq!(
+            dispatch(&Method::POST, "/counter"),
+            Dispatch::Serve(Route::Counter)
+        );
+        assert_eq!(
+            dispatch(&Method::GET, "/counter/"),
+            Dispatch::Serve(Route::Counter)
+        );
+        assert_eq!(
+            dispatch(&Method::GET, "/health"),
+            Dispatch::Serve(Route::Health)
+        );
+        assert_eq!(
+            dispatch(&Method::POST, "/health"),
+            Dispatch::MethodNotAllowed(Route::Health)
+        );
+        assert_eq!(
+            dispatch(&Method::DELETE, "/counter"),
+            Dispatch::MethodNotAllowed(Route::Counter)
+        );
+        assert_eq!(
+            dispatch(&Method::OPTIONS, "/health"),
+            Dispatch::Preflight(Route::Health)
+        );
+        assert_eq!(dispatch(&Method::GET, "/"), Dispatch::NotFound);
+        assert_eq!(dispatch(&Method::GET, "//"), Dispatch::NotFound);
+        assert_eq!(dispatch(&Method::GET, "/counterx"), Dispatch::NotFound);
+    }
+}

@@ -1,0 +1,97 @@
+//! The log lines the handler writes, read back through the production JSON subscriber.
+//!
+//! In a test binary of their own: tracing caches per-callsite interest process-wide, so a test
+//! on another thread with no subscriber could make these callsites silent.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use function::handle;
+use lambda_http::http::StatusCode;
+use serde_json::Value;
+use support::*;
+
+/// A `MakeWriter` that keeps what the subscriber writes, for reading back in the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn each_request_logs_one_json_line_without_secrets() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let _guard =
+        tracing::subscriber::set_default(function::log::subscriber(move || writer.clone()));
+
+    let increments = count_rule(3);
+    let state = state(&[&increments]);
+    let r = handle(&state, event("rest-get-secret-headers.json")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = handle(&state, event("rest-get-unknown.json")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let first = &lines[0];
+    assert_eq!(first["requestId"], "rest-req-0001");
+    assert_eq!(first["method"], "GET");
+    assert_eq!(first["path"], "/counter");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["cold_start"], true);
+    assert!(first["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(first["userAgent"], "U".repeat(100));
+    assert_eq!(lines[1]["cold_start"], false);
+    assert_eq!(lines[1]["status"], 404);
+
+    let raw = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(!raw.contains("fixture-secret-token"), "{raw}");
+    assert!(!raw.contains("fixture-cookie-value"), "{raw}");
+}
+
+#[tokio::test]
+async fn a_failure_logs_the_details_that_the_client_never_sees() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let _guard =
+        tracing::subscriber::set_default(function::log::subscriber(move || writer.clone()));
+
+    let failing = missing_table_rule();
+    let r = handle(&state(&[&failing]), event("rest-get-counter.json")).await;
+    let body = String::from_utf8(r.body().to_vec()).unwrap();
+    assert!(!body.contains("visitors-internal-detail"), "{body}");
+
+    let lines = captured.lines();
+    let failure = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(failure["requestId"], "rest-req-0001");
+    assert!(
+        failure["error"]
+            .as_str()
+            .unwrap()
+            .contains("visitors-internal-detail"),
+        "{failure}"
+    );
+}

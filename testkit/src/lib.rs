@@ -1,0 +1,117 @@
+//! Test support shared by the workspace: a real moto server per test, started from the
+//! project's `.venv` and stopped when the handle drops.
+//!
+//! A test that needs the emulator and cannot start it fails, with the command that fixes it;
+//! it never skips.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, ConfigLoader, Region};
+use aws_sdk_dynamodb::config::Credentials;
+
+/// How long moto may take to import and bind before the test gives up.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The workspace root (this crate lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A running single-threaded moto server on a free loopback port.
+pub struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    /// Starts moto, or panics (failing the test) with the command that sets the emulator up.
+    pub fn start() -> Moto {
+        match Moto::try_start() {
+            Ok(moto) => moto,
+            Err(why) => panic!(
+                "the moto emulator could not start: {why}\n\
+                 Set it up with `make setup` (or `scripts/emulator setup`), then run the tests again."
+            ),
+        }
+    }
+
+    fn try_start() -> Result<Moto, String> {
+        let root = workspace_root();
+        let python = root.join(".venv/bin/python");
+        if !python.exists() {
+            return Err(format!("{} does not exist", python.display()));
+        }
+        let log = std::env::temp_dir().join(format!("moto-{}.log", std::process::id()));
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+        let mut child = Command::new(&python)
+            .arg(root.join("scripts/moto_server.py"))
+            .args(["--port", "0", "--quiet", "--parent-pid"])
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+        let stdout = child.stdout.take().ok_or("moto's stdout is not piped")?;
+
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let ready = rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
+        match ready.trim().strip_prefix("READY ") {
+            Some(endpoint) => Ok(Moto {
+                child,
+                endpoint: endpoint.to_string(),
+            }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!(
+                    "it did not report READY within {START_TIMEOUT:?}; its log is {}",
+                    log.display()
+                ))
+            }
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// An SDK config loader aimed at this server, with dummy credentials and `us-east-1`.
+    pub fn loader(&self) -> ConfigLoader {
+        dummy_loader().endpoint_url(&self.endpoint)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loader with dummy credentials and a fixed region, and nothing read from the machine's
+/// AWS configuration: tests never touch a real account.
+pub fn dummy_loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "testing", "testing", None, None, "testkit",
+        ))
+}
