@@ -1,0 +1,412 @@
+//! The command line (DESIGN §5) and the verbs behind it. Each verb returns a value that prints
+//! as text for people and as one JSON document for CI (`--output json`); progress goes to
+//! stderr, so stdout holds only the result.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::aws::{Clients, Target};
+use crate::down;
+use crate::names::Names;
+use crate::package::{self, Artifact};
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::reconcile::{self, Desired, Outputs};
+use crate::resources::{role, Ctx};
+use crate::stack::{self, Stack};
+use crate::wait::Waits;
+
+/// Deploys the visitor-counter stack described by stack.yaml, and reports drift.
+#[derive(Debug, Parser)]
+#[command(name = "deployer", version, about)]
+pub struct Cli {
+    /// The stack file.
+    #[arg(long, global = true, default_value = "stack.yaml")]
+    pub stack: PathBuf,
+    /// The AWS region (default: the stack's `region`, then the standard chain).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// The AWS profile (default: the standard chain, such as AWS_PROFILE).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Send every AWS request here (overrides AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>).
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// What stdout shows.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub verb: Verb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Build the function (release) and write the deterministic zip; print its path and sha256.
+    Package,
+    /// Reconcile everything; print the plan (+ create, ~ update, - delete) and the outputs.
+    Up {
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Deploy this prebuilt zip instead of building (for pipelines that build once).
+        #[arg(long, value_name = "FILE")]
+        zip: Option<PathBuf>,
+    },
+    /// Read-only drift report: exit 0 in sync, 2 drift, 1 error.
+    Diff {
+        /// Compare the live code with this zip instead of building.
+        #[arg(long, value_name = "FILE")]
+        zip: Option<PathBuf>,
+    },
+    /// Remove what `up` made; the table (data) stays unless --delete-table.
+    Down {
+        /// Also delete the table, turning its deletion protection off first.
+        #[arg(long)]
+        delete_table: bool,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // A bad stack file fails here, before any AWS call.
+    let stack = stack::load(&cli.stack)?;
+    let progress = Progress::new();
+    match &cli.verb {
+        Verb::Package => {
+            let artifact = package::package(&stack, &root_of(&cli.stack))?;
+            print(&cli, &PackageReport::of(&artifact));
+            Ok(ExitCode::SUCCESS)
+        }
+        Verb::Up { dry_run, zip } => {
+            let artifact = artifact(&cli, &stack, zip.as_deref())?;
+            let session = Session::open(&cli, &stack, &progress).await?;
+            let report = up(&session, &stack, &artifact, *dry_run, cli.output).await?;
+            print(&cli, &report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Verb::Diff { zip } => {
+            let artifact = artifact(&cli, &stack, zip.as_deref())?;
+            let session = Session::open(&cli, &stack, &progress).await?;
+            let report = diff(&session, &stack, &artifact).await?;
+            print(&cli, &report);
+            Ok(if report.in_sync {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Verb::Down { delete_table } => {
+            let session = Session::open(&cli, &stack, &progress).await?;
+            let report = down::down(
+                session.ctx(),
+                &role::Desired::of(&session.names),
+                *delete_table,
+            )
+            .await?;
+            print(&cli, &DownReport(report));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The directory holding the stack file: the cargo workspace that `package` builds.
+fn root_of(stack: &Path) -> PathBuf {
+    match stack.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn artifact(cli: &Cli, stack: &Stack, zip: Option<&Path>) -> anyhow::Result<Artifact> {
+    match zip {
+        Some(path) => package::load(path),
+        None => package::package(stack, &root_of(&cli.stack)),
+    }
+}
+
+/// Clients, the account, and every derived name: what a verb talking to AWS needs.
+pub struct Session<'p> {
+    pub clients: Clients,
+    pub names: Names,
+    pub progress: &'p Progress,
+    pub waits: Waits,
+}
+
+impl<'p> Session<'p> {
+    pub async fn open(
+        cli: &Cli,
+        stack: &Stack,
+        progress: &'p Progress,
+    ) -> anyhow::Result<Session<'p>> {
+        let target = Target {
+            region: cli.region.clone(),
+            profile: cli.profile.clone(),
+            endpoint_url: cli.endpoint_url.clone(),
+        };
+        let clients = Clients::load(&target, stack.region.as_deref()).await?;
+        if crate::names::Partition::of_region(&clients.region).is_none() {
+            anyhow::bail!(
+                "{:?} is not an AWS region (from --region or the AWS configuration)",
+                clients.region
+            );
+        }
+        let account = clients.account().await?;
+        let names = Names::derive(stack, &clients.region, &account);
+        Ok(Session {
+            clients,
+            names,
+            progress,
+            waits: Waits::aws(),
+        })
+    }
+
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            clients: &self.clients,
+            names: &self.names,
+            progress: self.progress,
+            waits: &self.waits,
+        }
+    }
+}
+
+/// Anything a verb prints.
+pub trait Report: Serialize {
+    fn text(&self) -> String;
+}
+
+fn print(cli: &Cli, report: &impl Report) {
+    match cli.output {
+        Output::Json => match serde_json::to_string_pretty(report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("error: cannot render JSON: {e}"),
+        },
+        Output::Text => print!("{}", colour(&report.text())),
+    }
+}
+
+/// Colours plan lines on a terminal, never when NO_COLOR is set or stdout is a pipe.
+fn colour(text: &str) -> String {
+    let wanted = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    if !wanted {
+        return text.to_string();
+    }
+    text.lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let code = match trimmed.chars().next() {
+                Some('+') => "32",
+                Some('~') => "33",
+                Some('-') => "31",
+                Some('!') => "1;31",
+                _ => return format!("{line}\n"),
+            };
+            format!("\x1b[{code}m{line}\x1b[0m\n")
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+pub struct PackageReport {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: usize,
+}
+
+impl PackageReport {
+    fn of(a: &Artifact) -> PackageReport {
+        PackageReport {
+            path: a.path.clone(),
+            sha256: a.sha256.clone(),
+            bytes: a.zip.len(),
+        }
+    }
+}
+
+impl Report for PackageReport {
+    fn text(&self) -> String {
+        format!(
+            "{}\nsha256 (base64): {}\nsize: {} bytes\n",
+            self.path.display(),
+            self.sha256,
+            self.bytes
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpReport {
+    pub changes: Vec<crate::plan::Change>,
+    pub outputs: Outputs,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub dry_run: bool,
+    #[serde(skip)]
+    plan: Plan,
+    #[serde(skip)]
+    header: String,
+    /// Whether the plan was already printed before applying.
+    #[serde(skip)]
+    plan_shown: bool,
+}
+
+impl Report for UpReport {
+    fn text(&self) -> String {
+        let mut out = if self.plan_shown {
+            String::new()
+        } else {
+            format!("{}\n{}", self.header, self.plan)
+        };
+        if self.dry_run {
+            out.push_str("Dry run: nothing was changed.\n");
+            return out;
+        }
+        out.push_str("\nOutputs:\n");
+        let o = &self.outputs;
+        let rows = [
+            (
+                "api_url",
+                o.api_url.clone().unwrap_or_else(|| "(none)".into()),
+            ),
+            ("function_arn", o.function_arn.clone()),
+            ("role_arn", o.role_arn.clone()),
+            ("table_arn", o.table_arn.clone()),
+            ("table_name", o.table_name.clone()),
+        ];
+        for (k, v) in rows {
+            out.push_str(&format!("  {k:<13} {v}\n"));
+        }
+        for note in &self.notes {
+            out.push_str(&format!("\nnote: {note}\n"));
+        }
+        out
+    }
+}
+
+fn header(names: &Names) -> String {
+    format!(
+        "Stack {} ({}) in {}, account {}:",
+        names.stack, names.stage, names.region, names.account
+    )
+}
+
+/// Observes, plans and (unless `dry_run`) applies. In text mode the plan is printed before
+/// anything is applied, so a person reads what is about to happen while it happens.
+pub async fn up(
+    session: &Session<'_>,
+    stack: &Stack,
+    artifact: &Artifact,
+    dry_run: bool,
+    output: Output,
+) -> anyhow::Result<UpReport> {
+    let names = &session.names;
+    let desired = Desired::of(stack, names, artifact);
+    let observed = reconcile::observe(&session.clients, names, &desired).await?;
+    let plan = reconcile::plan(names, &desired, &observed);
+    let notes = reconcile::notes(&desired, &observed);
+    let plan_shown = output == Output::Text;
+    if plan_shown {
+        print!("{}", colour(&format!("{}\n{plan}", header(names))));
+    }
+    let api_id = if dry_run || plan.is_empty() {
+        observed.api.ours().map(|a| a.id.clone())
+    } else {
+        session.progress.line("Applying:");
+        Some(reconcile::apply(session.ctx(), &desired, &observed, artifact, &plan).await?)
+    };
+    Ok(UpReport {
+        changes: plan.changes.clone(),
+        outputs: Outputs::of(names, api_id.as_deref()),
+        notes,
+        dry_run,
+        header: header(names),
+        plan,
+        plan_shown,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiffReport {
+    pub in_sync: bool,
+    pub changes: Vec<crate::plan::Change>,
+    #[serde(skip)]
+    plan: Plan,
+    #[serde(skip)]
+    header: String,
+}
+
+impl Report for DiffReport {
+    fn text(&self) -> String {
+        if self.in_sync {
+            format!(
+                "{}\nIn sync: the live stack matches stack.yaml.\n",
+                self.header
+            )
+        } else {
+            format!(
+                "{}\n{}Drift: `deployer up` would make these changes.\n",
+                self.header, self.plan
+            )
+        }
+    }
+}
+
+pub async fn diff(
+    session: &Session<'_>,
+    stack: &Stack,
+    artifact: &Artifact,
+) -> anyhow::Result<DiffReport> {
+    let names = &session.names;
+    let desired = Desired::of(stack, names, artifact);
+    let observed = reconcile::observe(&session.clients, names, &desired).await?;
+    let plan = reconcile::plan(names, &desired, &observed);
+    Ok(DiffReport {
+        in_sync: plan.is_empty(),
+        changes: plan.changes.clone(),
+        plan,
+        header: header(names),
+    })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct DownReport(pub down::Report);
+
+impl Report for DownReport {
+    fn text(&self) -> String {
+        let r = &self.0;
+        if r.nothing_found() {
+            return "Nothing to remove: no resource of this stack exists.\n".to_string();
+        }
+        let mut out = String::new();
+        for d in &r.deleted {
+            out.push_str(&format!("  - {d} (deleted)\n"));
+        }
+        for k in &r.retained {
+            out.push_str(&format!(
+                "  = {k} (retained: it holds the data; `down --delete-table` deletes it)\n"
+            ));
+        }
+        for s in &r.skipped {
+            out.push_str(&format!(
+                "  ? {s} (left alone: it exists but does not carry this stack's tags)\n"
+            ));
+        }
+        out.push_str(&format!(
+            "Removed {}, retained {}, left alone {}.\n",
+            r.deleted.len(),
+            r.retained.len(),
+            r.skipped.len()
+        ));
+        out
+    }
+}

@@ -1,0 +1,15 @@
+//! The visitor-counter deployer: reads `stack.yaml`, and creates, reconciles, checks for drift
+//! and removes the whole stack. Data flows one way:
+//! `stack.yaml` → [`stack`] → [`names`] → [`resources`] (observe) → [`plan`] → apply or print.
+
+pub mod aws;
+pub mod cli;
+pub mod down;
+pub mod names;
+pub mod package;
+pub mod plan;
+pub mod progress;
+pub mod reconcile;
+pub mod resources;
+pub mod stack;
+pub mod wait;

@@ -1,0 +1,125 @@
+//! Bounded waits and retries for AWS's eventual consistency. Every wait has a limit, reports
+//! progress, and on timeout says what it was waiting for.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::progress::Step;
+
+/// How long to keep trying, and how often.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+/// The bounds of every wait the deployer makes; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    /// A new role cannot be assumed by Lambda for ~10 s (IAM is eventually consistent).
+    pub role_propagation: Bound,
+    /// A function is `Pending` after create and `InProgress` after each update.
+    pub function_ready: Bound,
+    /// A new table is `CREATING` for a few seconds.
+    pub table_active: Bound,
+}
+
+impl Waits {
+    /// What real AWS needs, with room to spare.
+    pub fn aws() -> Waits {
+        Waits {
+            role_propagation: Bound {
+                timeout: Duration::from_secs(90),
+                interval: Duration::from_secs(2),
+            },
+            function_ready: Bound {
+                timeout: Duration::from_secs(300),
+                interval: Duration::from_secs(1),
+            },
+            table_active: Bound {
+                timeout: Duration::from_secs(300),
+                interval: Duration::from_secs(1),
+            },
+        }
+    }
+
+    /// Millisecond waits, for tests against mocks and the emulator.
+    pub fn fast() -> Waits {
+        let fast = Bound {
+            timeout: Duration::from_millis(500),
+            interval: Duration::from_millis(10),
+        };
+        Waits {
+            role_propagation: fast,
+            function_ready: fast,
+            table_active: fast,
+        }
+    }
+}
+
+/// Polls `check` until it yields `Some`, or fails after `bound.timeout` saying `what` it waited for.
+pub async fn until<T, F, Fut>(
+    what: &str,
+    bound: Bound,
+    step: &Step,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let started = Instant::now();
+    let mut tries = 0u32;
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        tries += 1;
+        if started.elapsed() >= bound.timeout {
+            anyhow::bail!(
+                "timed out after {:.0?} waiting for {what} ({tries} checks); \
+                 nothing is lost: run the command again to carry on",
+                bound.timeout
+            );
+        }
+        step.waiting(&format!("waiting for {what} ({:.0?})", started.elapsed()));
+        tokio::time::sleep(bound.interval).await;
+    }
+}
+
+/// What an attempt of [`retry`] came to.
+pub enum Attempt<T, E> {
+    Done(T),
+    /// Worth another try after the interval (with the reason shown as progress).
+    Again(E, String),
+    Failed(E),
+}
+
+/// Runs `attempt` until it is done or fails for good, retrying for at most `bound.timeout`.
+/// Returns the last error when the bound runs out.
+pub async fn retry<T, E, F, Fut>(bound: Bound, step: &Step, mut attempt: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Attempt<T, E>>,
+{
+    let started = Instant::now();
+    let mut tries = 1u32;
+    loop {
+        match attempt().await {
+            Attempt::Done(value) => return Ok(value),
+            Attempt::Failed(error) => return Err(error),
+            Attempt::Again(error, why) => {
+                if started.elapsed() + bound.interval > bound.timeout {
+                    return Err(error);
+                }
+                step.waiting(&format!(
+                    "{why}; try {} in {:.0?}",
+                    tries + 1,
+                    bound.interval
+                ));
+                tokio::time::sleep(bound.interval).await;
+                tries += 1;
+            }
+        }
+    }
+}
