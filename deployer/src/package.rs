@@ -48,6 +48,7 @@ pub fn package(stack: &Stack, root: &Path) -> anyhow::Result<Artifact> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("bootstrap.zip");
     std::fs::write(&path, &zip).with_context(|| format!("writing {}", path.display()))?;
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
     Ok(Artifact {
         sha256: sha256_base64(&zip),
         path,

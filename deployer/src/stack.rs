@@ -282,7 +282,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Stack, StackError> {
     };
     let raw: RawStack = match serde_saphyr::from_str_with_options(text, options) {
         Ok(raw) => raw,
-        Err(e) => return Err(syntax_error(&e, path)),
+        Err(e) => return Err(syntax_error(&e, text, path)),
     };
     let mut checker = Checker {
         problems: Vec::new(),
@@ -301,7 +301,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Stack, StackError> {
 }
 
 /// Turns a YAML or type error into a [`StackError`], with a "did you mean" for a typo'd key.
-fn syntax_error(e: &serde_saphyr::Error, path: &Path) -> StackError {
+fn syntax_error(e: &serde_saphyr::Error, text: &str, path: &Path) -> StackError {
     let rendered = e.to_string();
     let (line, column) = e
         .location()
@@ -316,8 +316,12 @@ fn syntax_error(e: &serde_saphyr::Error, path: &Path) -> StackError {
         .unwrap_or(first)
         .trim()
         .to_string();
+    let mut keys = key_path(text, line);
     let (key, hint) = match unknown_field(&message) {
         Some((field, expected)) => {
+            if keys.last() != Some(&field) {
+                keys.push(field.clone());
+            }
             let hint = closest(&field, &expected)
                 .map(|s| format!("did you mean `{s}`?"))
                 .or_else(|| {
@@ -326,9 +330,13 @@ fn syntax_error(e: &serde_saphyr::Error, path: &Path) -> StackError {
                         expected.join(", ")
                     ))
                 });
-            (field, hint)
+            (keys.join("."), hint)
         }
-        None => ("(yaml)".to_string(), None),
+        None => match missing_field(&message) {
+            Some(field) => (field, Some("add it: every stack needs a name".to_string())),
+            None if keys.is_empty() => ("(document)".to_string(), None),
+            None => (keys.join("."), None),
+        },
     };
     let snippet = rendered
         .split_once('\n')
@@ -344,6 +352,51 @@ fn syntax_error(e: &serde_saphyr::Error, path: &Path) -> StackError {
         }],
         snippet,
     }
+}
+
+/// "missing field `name`" → `name`.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split_once('`').map(|(f, _)| f.to_string())
+}
+
+/// The dotted key path of the value on `line` (1-based), read from the indentation of the lines
+/// above it: `memory_mb: lots` under `function:` is `function.memory_mb`. Written here because
+/// the YAML parser reports a position, not a path.
+fn key_path(text: &str, line: u64) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(last) = usize::try_from(line)
+        .ok()
+        .and_then(|l| l.checked_sub(1))
+        .filter(|l| *l < lines.len())
+    else {
+        return Vec::new();
+    };
+    let mut path = Vec::new();
+    let mut indent = usize::MAX;
+    for l in lines[..=last].iter().rev() {
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let here = l.len() - trimmed.len();
+        if here >= indent {
+            continue;
+        }
+        indent = here;
+        let entry = trimmed.trim_start_matches("- ");
+        if let Some((key, _)) = entry.split_once(':') {
+            let key = key.trim();
+            if !key.is_empty() && !key.contains([' ', '{', '[', '"', '\'']) {
+                path.push(key.to_string());
+            }
+        }
+        if here == 0 {
+            break;
+        }
+    }
+    path.reverse();
+    path
 }
 
 /// Reads serde's "unknown field `x`, expected one of a, b" (or "expected `a`").
@@ -873,7 +926,7 @@ mod tests {
         .unwrap_err();
         let p = &e.problems[0];
         assert_eq!((p.line, p.column), (3, 3));
-        assert_eq!(p.key, "memroy_mb");
+        assert_eq!(p.key, "function.memroy_mb");
         assert_eq!(p.hint.as_deref(), Some("did you mean `memory_mb`?"));
     }
 
@@ -890,6 +943,21 @@ mod tests {
             .map(|p| (p.line, p.key.as_str()))
             .collect();
         assert_eq!(keys, [(3, "function.timeout_s"), (4, "function.memory_mb")]);
+    }
+
+    #[test]
+    fn a_type_error_names_the_dotted_key() {
+        let e = parse(
+            "name: a\nfunction:\n  package: f\n  memory_mb: lots\n",
+            Path::new("s.yaml"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.problems[0].key.as_str(), e.problems[0].line),
+            ("function.memory_mb", 4)
+        );
+        assert_eq!(key_path("a:\n  b:\n    - c: 1\n", 3), ["a", "b", "c"]);
+        assert_eq!(key_path("x: 1\n", 9), Vec::<String>::new());
     }
 
     #[test]

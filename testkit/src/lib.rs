@@ -1,8 +1,12 @@
 //! Test support shared by the workspace: a real moto server per test, started from the
-//! project's `.venv` and stopped when the handle drops.
+//! project's `.venv` and stopped when the handle drops, and a recording proxy in front of it.
 //!
 //! A test that needs the emulator and cannot start it fails, with the command that fixes it;
 //! it never skips.
+
+pub mod proxy;
+
+pub use proxy::{Call, Recorder};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -95,7 +95,12 @@ pub async fn observe(clients: &Clients, name: &str) -> anyhow::Result<Option<Obs
         .await
     {
         Ok(out) => out,
-        Err(e) if not_found(&e) => return Ok(None),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Ok(None)
+        }
         Err(e) => return Err(e).doing(|| format!("reading function {name}")),
     };
     let Some(c) = out.configuration else {
@@ -125,16 +130,6 @@ pub async fn observe(clients: &Clients, name: &str) -> anyhow::Result<Option<Obs
         code_sha256: c.code_sha256().unwrap_or_default().to_string(),
         tags: out.tags.unwrap_or_default().into_iter().collect(),
     }))
-}
-
-/// "The function does not exist" for any Lambda operation.
-pub fn not_found<E, R>(e: &SdkError<E, R>) -> bool
-where
-    E: aws_sdk_lambda::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|code| code == "ResourceNotFoundException")
 }
 
 pub fn plan(d: &Desired, o: Option<&Observed>) -> Vec<Change> {
@@ -321,7 +316,12 @@ async fn update_code(
             .await;
         match sent {
             Ok(_) => Attempt::Done(()),
-            Err(e) if conflict(&e) => Attempt::Again(e, "another update is in progress".into()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_conflict_exception()) =>
+            {
+                Attempt::Again(e, "another update is in progress".into())
+            }
             Err(e) => Attempt::Failed(e),
         }
     })
@@ -346,22 +346,17 @@ async fn update_configuration(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow:
             .await;
         match sent {
             Ok(_) => Attempt::Done(()),
-            Err(e) if conflict(&e) => Attempt::Again(e, "another update is in progress".into()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_conflict_exception()) =>
+            {
+                Attempt::Again(e, "another update is in progress".into())
+            }
             Err(e) => Attempt::Failed(e),
         }
     })
     .await;
     result.doing(|| format!("updating the configuration of function {}", d.name))
-}
-
-/// ResourceConflictException: an update is still in progress.
-pub fn conflict<E, R>(e: &SdkError<E, R>) -> bool
-where
-    E: aws_sdk_lambda::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|code| code == "ResourceConflictException")
 }
 
 /// Waits until the function is `Active` and its last update is no longer `InProgress`.
@@ -408,7 +403,12 @@ pub async fn delete(ctx: Ctx<'_>) -> anyhow::Result<bool> {
         .await
     {
         Ok(_) => Ok(true),
-        Err(e) if not_found(&e) => Ok(false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(e).doing(|| format!("deleting function {name}")),
     }
 }

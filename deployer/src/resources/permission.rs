@@ -8,7 +8,6 @@ use super::Ctx;
 use crate::aws::{AwsContext, Clients};
 use crate::names::Names;
 use crate::plan::{compare, Action, Change, Kind};
-use crate::resources::function::not_found;
 
 pub const PRINCIPAL: &str = "apigateway.amazonaws.com";
 pub const ACTION: &str = "lambda:InvokeFunction";
@@ -52,7 +51,12 @@ pub async fn observe(clients: &Clients, function: &str) -> anyhow::Result<Vec<St
     {
         Ok(out) => out.policy.unwrap_or_default(),
         // No function, or a function with no resource policy yet.
-        Err(e) if not_found(&e) => return Ok(Vec::new()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Ok(Vec::new())
+        }
         Err(e) => {
             return Err(e).doing(|| format!("reading the resource policy of function {function}"))
         }
@@ -184,7 +188,12 @@ pub async fn apply(
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if not_found(&e) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e).doing(|| format!("removing statement {sid} from function {function}")),
         }
     };

@@ -1,0 +1,170 @@
+//! The real binary's command line: bad stack files, usage errors and exit codes. None of these
+//! may send a single AWS request; a recording proxy stands where AWS would be, and counts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::deployer_at;
+use testkit::Recorder;
+
+/// A proxy whose upstream is a closed port: anything that reached it would be recorded (and fail).
+fn tripwire() -> Recorder {
+    Recorder::start("http://127.0.0.1:9")
+}
+
+fn bad_stacks() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad-stacks");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// `# expect: KEY @ LINE` on the first line of each corpus file (LINE 0: any line).
+fn expectation(file: &Path) -> (String, u32) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let first = text.lines().next().unwrap();
+    let (key, line) = first
+        .strip_prefix("# expect: ")
+        .unwrap()
+        .rsplit_once(" @ ")
+        .unwrap();
+    (key.to_string(), line.parse().unwrap())
+}
+
+#[test]
+fn every_bad_stack_is_refused_with_its_key_and_line_and_no_aws_call() {
+    let files = bad_stacks();
+    assert!(files.len() >= 25, "the corpus has {} files", files.len());
+    let proxy = tripwire();
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let (key, line) = expectation(file);
+        for verb in [&["diff"][..], &["up"], &["down"], &["package"]] {
+            let mut args = vec!["--stack", file.to_str().unwrap()];
+            args.extend_from_slice(verb);
+            let (code, stdout, stderr) =
+                deployer_at(file.parent().unwrap(), proxy.endpoint(), &args);
+            assert_eq!(code, 1, "{name} {verb:?}: exit {code}\n{stderr}");
+            assert!(
+                stdout.is_empty(),
+                "{name}: stdout must stay clean: {stdout}"
+            );
+            assert!(
+                stderr.contains("nothing was sent to AWS"),
+                "{name}: {stderr}"
+            );
+            assert!(
+                stderr.contains(&format!(": {key}: ")),
+                "{name}: expected key {key}:\n{stderr}"
+            );
+            if line > 0 {
+                assert!(
+                    stderr.contains(&format!("{}:{line}:", file.display())),
+                    "{name}: expected line {line}:\n{stderr}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        proxy.calls(),
+        vec![],
+        "a bad stack file caused AWS requests"
+    );
+}
+
+#[test]
+fn a_typo_gets_a_did_you_mean() {
+    let file = bad_stacks()
+        .into_iter()
+        .find(|f| f.ends_with("unknown-function-key.yaml"))
+        .unwrap();
+    let proxy = tripwire();
+    let (_, _, stderr) = deployer_at(
+        file.parent().unwrap(),
+        proxy.endpoint(),
+        &["--stack", file.to_str().unwrap(), "diff"],
+    );
+    assert!(
+        stderr.contains("hint: did you mean `memory_mb`?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_stack_file_says_how_to_point_at_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = tripwire();
+    let (code, _, stderr) = deployer_at(dir.path(), proxy.endpoint(), &["diff"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("cannot read the stack file stack.yaml"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--stack PATH"), "{stderr}");
+    assert_eq!(proxy.calls(), vec![]);
+}
+
+#[test]
+fn usage_errors_exit_1_never_the_drift_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = tripwire();
+    for args in [
+        &["frobnicate"][..],
+        &["diff", "--no-such-flag"],
+        &["--output", "yaml", "diff"],
+        &[],
+    ] {
+        let (code, _, stderr) = deployer_at(dir.path(), proxy.endpoint(), args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+    }
+    let (code, stdout, _) = deployer_at(dir.path(), proxy.endpoint(), &["--help"]);
+    assert_eq!(code, 0);
+    for verb in ["package", "up", "diff", "down"] {
+        assert!(stdout.contains(verb), "--help lists {verb}:\n{stdout}");
+    }
+}
+
+#[test]
+fn an_unreachable_endpoint_is_an_error_not_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stack.yaml"), support::STACK).unwrap();
+    let zip = dir.path().join("f.zip");
+    std::fs::write(
+        &zip,
+        deployer::package::zip_bootstrap(&std::fs::read("/bin/true").unwrap()).unwrap(),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = deployer_at(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &["diff", "--zip", zip.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("cannot identify the AWS account"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_zip_without_bootstrap_is_refused_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stack.yaml"), support::STACK).unwrap();
+    let zip = dir.path().join("f.zip");
+    std::fs::write(&zip, b"not a zip").unwrap();
+    let proxy = tripwire();
+    let (code, _, stderr) = deployer_at(
+        dir.path(),
+        proxy.endpoint(),
+        &["up", "--zip", zip.to_str().unwrap()],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is not a zip file"), "{stderr}");
+    assert_eq!(proxy.calls(), vec![]);
+}

@@ -1,0 +1,252 @@
+//! AWS behaviours moto cannot produce, on the real SDK clients answered by `aws-smithy-mocks`:
+//! IAM propagation delay, an update still in progress, and throttling.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_lambda::operation::create_function::{CreateFunctionError, CreateFunctionOutput};
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+use aws_sdk_lambda::operation::update_function_configuration::{
+    UpdateFunctionConfigurationError, UpdateFunctionConfigurationOutput,
+};
+use aws_sdk_lambda::types::error::{InvalidParameterValueException, ResourceConflictException};
+use aws_sdk_lambda::types::{LastUpdateStatus, State};
+use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use deployer::aws::Clients;
+use deployer::names::Names;
+use deployer::package::Artifact;
+use deployer::plan::{Change, Kind};
+use deployer::progress::Progress;
+use deployer::resources::{function, table, Ctx};
+use deployer::wait::Waits;
+use serde_json::json;
+
+const ROLE_MESSAGE: &str = "The role defined for the function cannot be assumed by Lambda.";
+
+struct World {
+    clients: Clients,
+    names: Names,
+    progress: Progress,
+    waits: Waits,
+    desired: function::Desired,
+    artifact: Artifact,
+}
+
+impl World {
+    fn new(
+        lambda: Option<aws_sdk_lambda::Client>,
+        dynamodb: Option<aws_sdk_dynamodb::Client>,
+    ) -> World {
+        let config = SdkConfig::builder()
+            .region(Region::new("us-east-1"))
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let mut clients = Clients::from_config(&config).unwrap();
+        if let Some(lambda) = lambda {
+            clients.lambda = lambda;
+        }
+        if let Some(dynamodb) = dynamodb {
+            clients.dynamodb = dynamodb;
+        }
+        let stack = deployer::stack::parse("name: vc\n", Path::new("stack.yaml")).unwrap();
+        let names = Names::derive(&stack, "us-east-1", "123456789012");
+        let zip = deployer::package::zip_bootstrap(b"binary").unwrap();
+        let artifact = Artifact {
+            path: "f.zip".into(),
+            sha256: deployer::package::sha256_base64(&zip),
+            zip,
+        };
+        World {
+            desired: function::Desired::of(&stack, &names, &artifact),
+            clients,
+            names,
+            progress: Progress::silent(),
+            waits: Waits::fast(),
+            artifact,
+        }
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            clients: &self.clients,
+            names: &self.names,
+            progress: &self.progress,
+            waits: &self.waits,
+        }
+    }
+
+    async fn create(&self) -> anyhow::Result<()> {
+        let change = Change::create(Kind::Function, &self.desired.name, json!({}));
+        function::apply(self.ctx(), &self.desired, &self.artifact, &[change]).await
+    }
+}
+
+fn role_not_assumable() -> CreateFunctionError {
+    CreateFunctionError::InvalidParameterValueException(
+        InvalidParameterValueException::builder()
+            .message(ROLE_MESSAGE)
+            .build(),
+    )
+}
+
+fn ready() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_lambda::Client::get_function_configuration).then_output(|| {
+        GetFunctionConfigurationOutput::builder()
+            .state(State::Active)
+            .last_update_status(LastUpdateStatus::Successful)
+            .build()
+    })
+}
+
+#[tokio::test]
+async fn create_function_waits_out_iam_propagation_then_succeeds() {
+    let create = mock!(aws_sdk_lambda::Client::create_function)
+        .sequence()
+        .error(role_not_assumable)
+        .times(3)
+        .output(|| CreateFunctionOutput::builder().build())
+        .build();
+    let ready = ready();
+    let world = World::new(
+        Some(mock_client!(
+            aws_sdk_lambda,
+            RuleMode::MatchAny,
+            [&create, &ready]
+        )),
+        None,
+    );
+    world.create().await.unwrap();
+    assert_eq!(create.num_calls(), 4, "three refusals, then the create");
+    assert!(
+        ready.num_calls() >= 1,
+        "it waited for the function to be Active"
+    );
+}
+
+#[tokio::test]
+async fn a_role_that_never_propagates_is_a_clear_error_naming_it() {
+    let create = mock!(aws_sdk_lambda::Client::create_function)
+        .sequence()
+        .error(role_not_assumable)
+        .repeatedly()
+        .build();
+    let world = World::new(
+        Some(mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&create])),
+        None,
+    );
+    let error = format!("{:#}", world.create().await.unwrap_err());
+    assert!(
+        error.contains("arn:aws:iam::123456789012:role/vc-prod-role"),
+        "{error}"
+    );
+    assert!(error.contains("still cannot assume role"), "{error}");
+    assert!(error.contains("run `up` again"), "{error}");
+    // Bounded: Waits::fast() allows 500 ms at 10 ms a try.
+    assert!(
+        (2..=60).contains(&create.num_calls()),
+        "{} tries",
+        create.num_calls()
+    );
+}
+
+#[tokio::test]
+async fn an_update_in_progress_is_waited_for_not_failed() {
+    let in_progress = mock!(aws_sdk_lambda::Client::get_function_configuration)
+        .sequence()
+        .output(|| {
+            GetFunctionConfigurationOutput::builder()
+                .state(State::Active)
+                .last_update_status(LastUpdateStatus::InProgress)
+                .build()
+        })
+        .times(2)
+        .output(|| {
+            GetFunctionConfigurationOutput::builder()
+                .state(State::Active)
+                .last_update_status(LastUpdateStatus::Successful)
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let update = mock!(aws_sdk_lambda::Client::update_function_configuration)
+        .sequence()
+        .error(|| {
+            UpdateFunctionConfigurationError::ResourceConflictException(
+                ResourceConflictException::builder()
+                    .message("The operation cannot be performed at this time. An update is in progress for resource")
+                    .build(),
+            )
+        })
+        .times(2)
+        .output(|| UpdateFunctionConfigurationOutput::builder().build())
+        .build();
+    let world = World::new(
+        Some(mock_client!(
+            aws_sdk_lambda,
+            RuleMode::MatchAny,
+            [&in_progress, &update]
+        )),
+        None,
+    );
+    let change = Change::update(
+        Kind::Function,
+        "vc-prod",
+        function::MEMORY,
+        json!(128),
+        json!(256),
+    );
+    function::apply(world.ctx(), &world.desired, &world.artifact, &[change])
+        .await
+        .unwrap();
+    assert_eq!(update.num_calls(), 3, "two conflicts, then the update");
+    assert!(
+        in_progress.num_calls() >= 3,
+        "it polled until the earlier update finished"
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_retried_by_the_client() {
+    const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+    let describe = mock!(aws_sdk_dynamodb::Client::describe_table)
+        .sequence()
+        .http_status(400, Some(THROTTLED.to_string()))
+        .times(2)
+        .output(|| {
+            aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput::builder()
+                .table(
+                    aws_sdk_dynamodb::types::TableDescription::builder()
+                        .table_arn("arn:t")
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let backups = mock!(aws_sdk_dynamodb::Client::describe_continuous_backups).then_output(|| {
+        aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsOutput::builder().build()
+    });
+    let tags = mock!(aws_sdk_dynamodb::Client::list_tags_of_resource).then_output(|| {
+        aws_sdk_dynamodb::operation::list_tags_of_resource::ListTagsOfResourceOutput::builder()
+            .build()
+    });
+    // The deployer's own retry configuration, on a real clock: the test defaults freeze time,
+    // and adaptive retry's rate limiter would wait forever for tokens to refill.
+    let dynamodb = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        [&describe, &backups, &tags],
+        |c| c
+            .retry_config(deployer::aws::retry_config())
+            .time_source(SharedTimeSource::new(SystemTimeSource::new()))
+    );
+    let world = World::new(None, Some(dynamodb));
+    let observed = table::observe(&world.clients, "vc-prod").await.unwrap();
+    assert!(observed.is_some());
+    assert_eq!(
+        describe.num_calls(),
+        3,
+        "two throttled attempts, then the answer"
+    );
+}
