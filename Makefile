@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup test fmt lint unit build release emulator clean
+.PHONY: setup test fmt lint unit build release emulator bench clean
 
 ## setup: install what the tests need: the Rust components and the emulator's .venv
 setup:
@@ -23,6 +23,11 @@ lint:
 ## release: the function's bootstrap, tuned for size and cold start
 release:
 	$(CARGO) build --release -p function
+
+## bench: measure the function and the deployer against moto; prints a table, writes bench/results.json
+bench: setup
+	$(CARGO) build --profile bench -p deployer -p bench
+	target/bench/bench
 
 ## emulator: run moto on port 5000 in the foreground (Ctrl-C stops it)
 emulator:

@@ -168,3 +168,32 @@ fn a_zip_without_bootstrap_is_refused_before_any_call() {
     assert!(stderr.contains("is not a zip file"), "{stderr}");
     assert_eq!(proxy.calls(), vec![]);
 }
+
+#[test]
+fn missing_credentials_are_an_error_not_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stack.yaml"), support::STACK).unwrap();
+    let zip = dir.path().join("f.zip");
+    std::fs::write(
+        &zip,
+        deployer::package::zip_bootstrap(&std::fs::read("/bin/true").unwrap()).unwrap(),
+    )
+    .unwrap();
+    let proxy = tripwire();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .current_dir(dir.path())
+        .args(["diff", "--zip", zip.to_str().unwrap()])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("AWS_ENDPOINT_URL", proxy.endpoint())
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("check your credentials"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}

@@ -250,3 +250,115 @@ async fn throttling_is_retried_by_the_client() {
         "two throttled attempts, then the answer"
     );
 }
+
+#[tokio::test]
+async fn architecture_drift_is_seen_and_repaired_with_the_code_call() {
+    // moto ignores Architectures on UpdateFunctionCode, so this drift is shown here instead.
+    let world = World::new(None, None);
+    let d = world.desired.clone();
+    let live = aws_sdk_lambda::types::FunctionConfiguration::builder()
+        .function_arn("arn:aws:lambda:us-east-1:123456789012:function:vc-prod")
+        .runtime(aws_sdk_lambda::types::Runtime::from(d.runtime.as_str()))
+        .handler(&d.handler)
+        .architectures(aws_sdk_lambda::types::Architecture::Arm64)
+        .memory_size(d.memory_mb)
+        .timeout(d.timeout_s)
+        .role(&d.role_arn)
+        .environment(
+            aws_sdk_lambda::types::EnvironmentResponse::builder()
+                .set_variables(Some(d.environment.clone().into_iter().collect()))
+                .build(),
+        )
+        .code_sha256(&d.code_sha256)
+        .build();
+    let get = mock!(aws_sdk_lambda::Client::get_function).then_output(move || {
+        aws_sdk_lambda::operation::get_function::GetFunctionOutput::builder()
+            .configuration(live.clone())
+            .set_tags(Some(d.tags.clone().into_iter().collect()))
+            .build()
+    });
+    let update = mock!(aws_sdk_lambda::Client::update_function_code)
+        .match_requests(|r| r.architectures() == [aws_sdk_lambda::types::Architecture::X8664])
+        .then_output(|| {
+            aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeOutput::builder()
+                .build()
+        });
+    let ready = ready();
+    let world = World::new(
+        Some(mock_client!(
+            aws_sdk_lambda,
+            RuleMode::MatchAny,
+            [&get, &update, &ready]
+        )),
+        None,
+    );
+    let observed = function::observe(&world.clients, "vc-prod").await.unwrap();
+    let changes = function::plan(&world.desired, observed.as_ref());
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(changes[0].is(function::ARCHITECTURE));
+    assert_eq!(
+        (changes[0].expected.clone(), changes[0].actual.clone()),
+        (json!("x86_64"), json!("arm64"))
+    );
+    function::apply(world.ctx(), &world.desired, &world.artifact, &changes)
+        .await
+        .unwrap();
+    assert_eq!(
+        update.num_calls(),
+        1,
+        "one UpdateFunctionCode, carrying x86_64"
+    );
+}
+
+#[tokio::test]
+async fn access_denied_on_a_read_is_an_error_never_a_missing_resource() {
+    // Were "denied" read as "absent", diff would report drift (exit 2) and up would try to
+    // create what already exists. It must be an error (exit 1) instead.
+    let denied = mock!(aws_sdk_dynamodb::Client::describe_table).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"com.amazon.coral.service#AccessDeniedException","message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: dynamodb:DescribeTable"}"#,
+            ),
+        )
+    });
+    let world = World::new(
+        None,
+        Some(mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            [&denied]
+        )),
+    );
+    let error = format!(
+        "{:#}",
+        table::observe(&world.clients, "vc-prod").await.unwrap_err()
+    );
+    assert!(error.contains("reading table vc-prod"), "{error}");
+    assert!(error.contains("AccessDenied"), "{error}");
+
+    let forbidden = mock!(aws_sdk_lambda::Client::get_function).then_error(|| {
+        aws_sdk_lambda::operation::get_function::GetFunctionError::generic(
+            aws_sdk_lambda::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not authorized to perform: lambda:GetFunction")
+                .build(),
+        )
+    });
+    let world = World::new(
+        Some(mock_client!(
+            aws_sdk_lambda,
+            RuleMode::MatchAny,
+            [&forbidden]
+        )),
+        None,
+    );
+    let error = format!(
+        "{:#}",
+        function::observe(&world.clients, "vc-prod")
+            .await
+            .unwrap_err()
+    );
+    assert!(error.contains("reading function vc-prod"), "{error}");
+    assert!(error.contains("lambda:GetFunction"), "{error}");
+}
