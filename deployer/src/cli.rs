@@ -10,12 +10,18 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::aws::{Clients, Target};
+use std::sync::Arc;
+
 use crate::down;
+use crate::invoke::{self, Backend};
+use crate::local::events::Routes;
+use crate::local::{self, serve, Pool};
 use crate::names::Names;
 use crate::package::{self, Artifact};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::reconcile::{self, Desired, Outputs};
+use crate::resources::api;
 use crate::resources::{role, Ctx};
 use crate::stack::{self, Stack};
 use crate::wait::Waits;
@@ -68,6 +74,28 @@ pub enum Verb {
         #[arg(long, value_name = "FILE")]
         zip: Option<PathBuf>,
     },
+    /// Smoke test: /health is healthy, /counter rises by exactly 1 per call, CORS is right, an
+    /// unknown path fails. By default against the deployed stage over HTTPS.
+    Invoke {
+        /// Run the built bootstrap here, through the Lambda Runtime API; no listener needed.
+        #[arg(long, conflicts_with = "url")]
+        local: bool,
+        /// Run the checks against this base URL instead (a local `serve`, a custom domain).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Send this one request and print the response, instead of the checks.
+        #[arg(long, value_name = "P")]
+        path: Option<String>,
+        /// The method of --path.
+        #[arg(long, value_name = "M", default_value = "GET", requires = "path")]
+        method: String,
+    },
+    /// A local API that behaves like the stage: HTTP to API Gateway REST v1 proxy events, through
+    /// the Lambda Runtime API, into the real bootstrap. Ctrl-C stops it.
+    Serve {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
     /// Remove what `up` made; the table (data) stays unless --delete-table.
     Down {
         /// Also delete the table, turning its deletion protection off first.
@@ -104,6 +132,82 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(2)
             })
         }
+        Verb::Invoke {
+            local,
+            url,
+            path,
+            method,
+        } => {
+            let backend = match (url, local) {
+                (Some(url), _) => Backend::http(url)?,
+                (None, true) => {
+                    let session = Session::open(&cli, &stack, &progress).await?;
+                    local_backend(&cli, &stack, &session.names)?
+                }
+                (None, false) => {
+                    let session = Session::open(&cli, &stack, &progress).await?;
+                    let apis = api::observe(&session.clients, &session.names).await?;
+                    let id = apis.ours().map(|a| a.id.clone()).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "no API of stack {} ({}) is deployed: run `deployer up`, or pass --url or --local",
+                            stack.name,
+                            stack.stage
+                        )
+                    })?;
+                    Backend::http(&session.names.api_url(&id))?
+                }
+            };
+            let passed = match path {
+                Some(path) => {
+                    let one = invoke::single(&backend, method, path).await;
+                    backend.shutdown().await;
+                    let one = one?;
+                    let ok = one.status < 400;
+                    print(&cli, &SingleReport(one));
+                    ok
+                }
+                None => {
+                    let report =
+                        invoke::smoke(&backend, stack.api.cors_origins.first().map(String::as_str))
+                            .await;
+                    backend.shutdown().await;
+                    let ok = report.passed;
+                    print(&cli, &InvokeReport(report));
+                    ok
+                }
+            };
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Verb::Serve { port } => {
+            let session = Session::open(&cli, &stack, &progress).await?;
+            let backend = local_backend(&cli, &stack, &session.names)?;
+            let Backend::Local { pool, routes } = backend else {
+                anyhow::bail!("serve needs the local backend");
+            };
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", *port))
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot listen on 127.0.0.1:{port}: {e}; pass --port to pick another"
+                    )
+                })?;
+            let routes_text: Vec<String> = routes.routes.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "Serving stage {} of {} on http://127.0.0.1:{port} ({}); Ctrl-C stops.",
+                stack.stage,
+                stack.name,
+                routes_text.join(", ")
+            );
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            serve::serve(Arc::from(pool), Arc::new(routes), listener, stop).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Verb::Down { delete_table } => {
             let session = Session::open(&cli, &stack, &progress).await?;
             let report = down::down(
@@ -116,6 +220,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The built bootstrap behind the Runtime API, with the environment `up` derives.
+fn local_backend(cli: &Cli, stack: &Stack, names: &Names) -> anyhow::Result<Backend> {
+    let bootstrap = package::build(
+        &stack.function.package,
+        stack.function.architecture,
+        &root_of(&cli.stack),
+    )?;
+    package::check_glibc(&std::fs::read(&bootstrap)?)?;
+    let spec = local::spec(stack, names, bootstrap, cli.endpoint_url.as_deref());
+    Ok(Backend::Local {
+        pool: Box::new(Pool::new(spec)),
+        routes: Routes::of(stack),
+    })
 }
 
 /// The directory holding the stack file: the cargo workspace that `package` builds.
@@ -407,6 +526,34 @@ impl Report for DownReport {
             r.retained.len(),
             r.skipped.len()
         ));
+        out
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct InvokeReport(pub invoke::Report);
+
+impl Report for InvokeReport {
+    fn text(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct SingleReport(pub invoke::Single);
+
+impl Report for SingleReport {
+    fn text(&self) -> String {
+        let s = &self.0;
+        let mut out = format!("HTTP {} ({:.1} ms)\n", s.status, s.latency_ms);
+        for (k, v) in &s.headers {
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+        out.push('\n');
+        out.push_str(&s.body);
+        out.push('\n');
         out
     }
 }

@@ -5,6 +5,8 @@
 pub mod aws;
 pub mod cli;
 pub mod down;
+pub mod invoke;
+pub mod local;
 pub mod names;
 pub mod package;
 pub mod plan;

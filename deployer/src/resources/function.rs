@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::operation::create_function::CreateFunctionError;
+use aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeError;
+use aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
     Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State,
@@ -304,36 +306,29 @@ async fn update_code(
     artifact: &Artifact,
     step: &Step,
 ) -> anyhow::Result<()> {
-    let result = wait::retry(ctx.waits.function_ready, step, || async {
-        let sent = ctx
-            .clients
-            .lambda
+    let lambda = &ctx.clients.lambda;
+    let send = || {
+        lambda
             .update_function_code()
             .function_name(&d.name)
             .zip_file(Blob::new(artifact.zip.clone()))
             .architectures(Architecture::from(d.architecture.as_str()))
             .send()
-            .await;
-        match sent {
-            Ok(_) => Attempt::Done(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_conflict_exception()) =>
-            {
-                Attempt::Again(e, "another update is in progress".into())
-            }
-            Err(e) => Attempt::Failed(e),
-        }
-    })
-    .await;
-    result.doing(|| format!("updating the code of function {}", d.name))
+    };
+    let conflict = |e: &SdkError<UpdateFunctionCodeError, _>| {
+        e.as_service_error()
+            .is_some_and(|s| s.is_resource_conflict_exception())
+    };
+    retry_conflicts(ctx, step, conflict, send)
+        .await
+        .doing(|| format!("updating the code of function {}", d.name))?;
+    Ok(())
 }
 
 async fn update_configuration(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
-    let result = wait::retry(ctx.waits.function_ready, step, || async {
-        let sent = ctx
-            .clients
-            .lambda
+    let lambda = &ctx.clients.lambda;
+    let send = || {
+        lambda
             .update_function_configuration()
             .function_name(&d.name)
             .runtime(Runtime::from(d.runtime.as_str()))
@@ -343,20 +338,41 @@ async fn update_configuration(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow:
             .role(&d.role_arn)
             .environment(environment(d))
             .send()
-            .await;
-        match sent {
-            Ok(_) => Attempt::Done(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_conflict_exception()) =>
-            {
-                Attempt::Again(e, "another update is in progress".into())
+    };
+    let conflict = |e: &SdkError<UpdateFunctionConfigurationError, _>| {
+        e.as_service_error()
+            .is_some_and(|s| s.is_resource_conflict_exception())
+    };
+    retry_conflicts(ctx, step, conflict, send)
+        .await
+        .doing(|| format!("updating the configuration of function {}", d.name))?;
+    Ok(())
+}
+
+/// Sends again while Lambda answers ResourceConflictException: an earlier update is still in
+/// progress, and a second one must wait for it (bounded by `function_ready`).
+async fn retry_conflicts<T, E, F, Fut>(
+    ctx: Ctx<'_>,
+    step: &Step,
+    conflict: impl Fn(&E) -> bool,
+    mut send: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let conflict = &conflict;
+    wait::retry(ctx.waits.function_ready, step, move || {
+        let sent = send();
+        async move {
+            match sent.await {
+                Ok(value) => Attempt::Done(value),
+                Err(e) if conflict(&e) => Attempt::Again(e, "another update is in progress".into()),
+                Err(e) => Attempt::Failed(e),
             }
-            Err(e) => Attempt::Failed(e),
         }
     })
-    .await;
-    result.doing(|| format!("updating the configuration of function {}", d.name))
+    .await
 }
 
 /// Waits until the function is `Active` and its last update is no longer `InProgress`.

@@ -1,0 +1,180 @@
+//! Running the real function here: a Lambda Runtime API server ([`runtime_api`]), API Gateway
+//! REST v1 event translation ([`events`]), a pool of function processes that grows on demand as
+//! Lambda scales out, and the local API ([`serve`]).
+//!
+//! moto cannot execute Lambda code and its stage URLs do not route, so this is how `invoke
+//! --local` and `serve` prove the built `bootstrap` answers, with the environment `up` gives it.
+
+pub mod events;
+pub mod runtime_api;
+pub mod serve;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::names::Names;
+use crate::stack::Stack;
+use events::{HttpRequest, HttpResponse, Routes};
+use runtime_api::{Outcome, Sandbox, Spec};
+
+/// Variables passed from the deployer's environment to the function, so that it reaches the same
+/// AWS (or emulator) with the same credentials.
+const PASSED_THROUGH: [&str; 8] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ENDPOINT_URL",
+    "HOME",
+];
+
+/// The process spec of the stack's function: Lambda's variables, and the function environment
+/// derived by [`Names`], the same one `up` deploys.
+pub fn spec(stack: &Stack, names: &Names, bootstrap: PathBuf, endpoint_url: Option<&str>) -> Spec {
+    let mut env: Vec<(String, String)> = vec![
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), names.function.clone()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+            stack.function.memory_mb.to_string(),
+        ),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), names.log_group.clone()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME".into(), "local".into()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+        ("AWS_REGION".into(), names.region.clone()),
+        ("AWS_DEFAULT_REGION".into(), names.region.clone()),
+        ("_HANDLER".into(), crate::names::HANDLER.into()),
+    ];
+    for (k, v) in std::env::vars() {
+        if PASSED_THROUGH.contains(&k.as_str()) || k.starts_with("AWS_ENDPOINT_URL_") {
+            env.push((k, v));
+        }
+    }
+    if let Some(url) = endpoint_url {
+        env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+        env.push(("AWS_ENDPOINT_URL".into(), url.to_string()));
+    }
+    env.extend(
+        names
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    Spec {
+        program: bootstrap,
+        args: Vec::new(),
+        cwd: None,
+        env,
+        timeout: Duration::from_secs(u64::from(stack.function.timeout_s)),
+        function_arn: names.function_arn.clone(),
+        quiet: false,
+    }
+}
+
+/// What the pool has seen of its processes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub spawned: usize,
+    pub init_durations: Vec<Duration>,
+    pub peak_rss_kib: u64,
+}
+
+/// Function processes, each serving one invocation at a time; a new one starts whenever all are
+/// busy, as Lambda scales out, and a process that timed out or crashed is replaced.
+pub struct Pool {
+    spec: Spec,
+    idle: tokio::sync::Mutex<Vec<Sandbox>>,
+    stats: Mutex<Stats>,
+}
+
+impl Pool {
+    pub fn new(spec: Spec) -> Pool {
+        Pool {
+            spec,
+            idle: tokio::sync::Mutex::new(Vec::new()),
+            stats: Mutex::new(Stats::default()),
+        }
+    }
+
+    pub async fn invoke(&self, event: Bytes) -> Outcome {
+        let idle = self.idle.lock().await.pop();
+        let mut sandbox = match idle {
+            Some(s) => s,
+            None => match Sandbox::spawn(&self.spec).await {
+                Ok(s) => {
+                    if let Ok(mut stats) = self.stats.lock() {
+                        stats.spawned += 1;
+                    }
+                    s
+                }
+                Err(e) => return Outcome::Crashed(format!("{e:#}")),
+            },
+        };
+        let fresh = sandbox.init_duration().is_none();
+        let outcome = sandbox.invoke(event).await;
+        if let Ok(mut stats) = self.stats.lock() {
+            if let (true, Some(init)) = (fresh, sandbox.init_duration()) {
+                stats.init_durations.push(init);
+            }
+            stats.peak_rss_kib = stats.peak_rss_kib.max(sandbox.peak_rss_kib().unwrap_or(0));
+        }
+        if sandbox.is_alive() {
+            self.idle.lock().await.push(sandbox);
+        } else {
+            sandbox.stop().await;
+        }
+        outcome
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Stops every process.
+    pub async fn shutdown(&self) {
+        let all: Vec<Sandbox> = self.idle.lock().await.drain(..).collect();
+        for sandbox in all {
+            sandbox.stop().await;
+        }
+    }
+}
+
+/// One HTTP request through the stage: route, event, function, response, as API Gateway does.
+pub async fn handle(pool: &Pool, routes: &Routes, req: HttpRequest) -> HttpResponse {
+    let Some(route) = routes.find(&req.method, &req.path).cloned() else {
+        return HttpResponse::missing_authentication_token();
+    };
+    let id = runtime_api::request_id();
+    let event = events::to_event(&req, &route, routes, &id);
+    match pool.invoke(Bytes::from(event.to_string())).await {
+        Outcome::Response(payload) => events::from_response(&payload).unwrap_or_else(|why| {
+            eprintln!("  ! {} {}: {why}", req.method, req.path);
+            HttpResponse::internal_server_error()
+        }),
+        Outcome::Error(body) => {
+            eprintln!(
+                "  ! {} {}: the function failed: {}",
+                req.method,
+                req.path,
+                String::from_utf8_lossy(&body)
+            );
+            HttpResponse::internal_server_error()
+        }
+        Outcome::Timeout => {
+            eprintln!(
+                "  ! {} {}: the function timed out and was stopped",
+                req.method, req.path
+            );
+            HttpResponse::internal_server_error()
+        }
+        Outcome::Crashed(why) => {
+            eprintln!("  ! {} {}: {why}", req.method, req.path);
+            HttpResponse::internal_server_error()
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! A Lambda Runtime API server for one function process: the `/next`, `/response`, `/error` and
+//! `/init/error` endpoints Lambda serves to a runtime, so the real `bootstrap` (or any runtime
+//! client, such as AWS's own `awslambdaric`) runs here exactly as it runs on Lambda.
+//!
+//! Each [`Sandbox`] is one process with its own server, serving one invocation at a time, as a
+//! Lambda execution environment does. It enforces the timeout (a late invocation kills the
+//! process, as Lambda does) and records the init duration and the peak memory.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+const PREFIX: &str = "/2018-06-01/runtime";
+
+/// How to start a function process.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The executable (`bootstrap`), and its arguments.
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// The environment: Lambda's variables, the function's, and the AWS endpoint/credentials.
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub function_arn: String,
+    /// Where the process's stdout goes: the function's logs. `None` sends them to our stderr.
+    pub quiet: bool,
+}
+
+/// What became of one invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The runtime posted a response.
+    Response(Bytes),
+    /// The runtime posted an error (a JSON `{errorMessage, errorType}`).
+    Error(Bytes),
+    /// No answer within the timeout: the process was killed.
+    Timeout,
+    /// The process died, or reported an init error, without answering.
+    Crashed(String),
+}
+
+struct Pending {
+    id: String,
+    event: Bytes,
+    deadline_ms: u64,
+}
+
+struct Shared {
+    queue: tokio::sync::Mutex<mpsc::Receiver<Pending>>,
+    waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    init_error: Mutex<Option<String>>,
+    first_next: OnceLock<Instant>,
+    function_arn: String,
+}
+
+/// One function process and the Runtime API it talks to.
+pub struct Sandbox {
+    child: Child,
+    pid: Option<u32>,
+    queue: mpsc::Sender<Pending>,
+    shared: Arc<Shared>,
+    spawned: Instant,
+    timeout: Duration,
+    server: tokio::task::JoinHandle<()>,
+    alive: bool,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub fn request_id() -> String {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (t >> 32) as u32,
+        (t >> 16) as u16,
+        n & 0xfff,
+        (n >> 12) & 0xfff,
+        (t as u64) & 0xffff_ffff_ffff
+    )
+}
+
+impl Sandbox {
+    /// Starts the Runtime API on a free loopback port and the process pointed at it.
+    pub async fn spawn(spec: &Spec) -> anyhow::Result<Sandbox> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            queue: tokio::sync::Mutex::new(rx),
+            waiting: Mutex::new(HashMap::new()),
+            init_error: Mutex::new(None),
+            first_next: OnceLock::new(),
+            function_arn: spec.function_arn.clone(),
+        });
+        let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
+        let mut command = Command::new(&spec.program);
+        command
+            .args(&spec.args)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if let Ok(path) = std::env::var("PATH") {
+            command.env("PATH", path);
+        }
+        if let Some(cwd) = &spec.cwd {
+            command.current_dir(cwd);
+        }
+        if spec.quiet {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        } else {
+            // The function's logs go to our stderr, so that stdout keeps only the result.
+            command.stdout(std::io::stderr()).stderr(std::io::stderr());
+        }
+        let spawned = Instant::now();
+        let child = command
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", spec.program.display()))?;
+        Ok(Sandbox {
+            pid: child.id(),
+            child,
+            queue: tx,
+            shared,
+            spawned,
+            timeout: spec.timeout,
+            server,
+            alive: true,
+        })
+    }
+
+    /// Invokes the function with `event` and waits for its answer, at most the timeout.
+    pub async fn invoke(&mut self, event: Bytes) -> Outcome {
+        if !self.alive {
+            return Outcome::Crashed("the process is gone".into());
+        }
+        let id = request_id();
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut waiting) = self.shared.waiting.lock() {
+            waiting.insert(id.clone(), tx);
+        }
+        let deadline = SystemTime::now() + self.timeout;
+        let deadline_ms = deadline
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        if self
+            .queue
+            .send(Pending {
+                id,
+                event,
+                deadline_ms,
+            })
+            .await
+            .is_err()
+        {
+            self.alive = false;
+            return Outcome::Crashed("the Runtime API stopped".into());
+        }
+        tokio::select! {
+            answer = rx => answer.unwrap_or_else(|_| Outcome::Crashed("no answer".into())),
+            status = self.child.wait() => {
+                self.alive = false;
+                let init = self.shared.init_error.lock().ok().and_then(|e| e.clone());
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                Outcome::Crashed(match init {
+                    Some(why) => format!("init error: {why} (process {status})"),
+                    None => format!("the process exited ({status}) without answering"),
+                })
+            }
+            _ = tokio::time::sleep(self.timeout) => {
+                // Lambda stops a timed-out environment; so do we.
+                self.alive = false;
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+                Outcome::Timeout
+            }
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive
+    }
+
+    /// From spawn to the runtime's first request for an invocation.
+    pub fn init_duration(&self) -> Option<Duration> {
+        self.shared
+            .first_next
+            .get()
+            .map(|t| t.duration_since(self.spawned))
+    }
+
+    /// The process's peak resident memory (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Stops the process and its server.
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        self.server.abort();
+    }
+}
+
+async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(req, Arc::clone(&shared)));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn reply(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return Ok(reply(
+            StatusCode::NOT_FOUND,
+            r#"{"errorMessage":"unknown path"}"#,
+        ));
+    };
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        (Method::GET, ["invocation", "next"]) => {
+            let _ = shared.first_next.set(Instant::now());
+            let next = shared.queue.lock().await.recv().await;
+            let Some(p) = next else {
+                return Ok(reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    r#"{"errorMessage":"shutting down"}"#,
+                ));
+            };
+            let mut r = Response::new(Full::new(p.event));
+            let h = r.headers_mut();
+            let header = |v: &str| {
+                hyper::header::HeaderValue::from_str(v)
+                    .unwrap_or(hyper::header::HeaderValue::from_static(""))
+            };
+            h.insert("lambda-runtime-aws-request-id", header(&p.id));
+            h.insert(
+                "lambda-runtime-deadline-ms",
+                header(&p.deadline_ms.to_string()),
+            );
+            h.insert(
+                "lambda-runtime-invoked-function-arn",
+                header(&shared.function_arn),
+            );
+            h.insert(
+                "lambda-runtime-trace-id",
+                header(&format!(
+                    "Root=1-{:08x}-{}",
+                    p.deadline_ms / 1000,
+                    p.id.replace('-', "").chars().take(24).collect::<String>()
+                )),
+            );
+            h.insert(
+                "content-type",
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            Ok(r)
+        }
+        (Method::POST, ["invocation", id, kind @ ("response" | "error")]) => {
+            let waiter = shared.waiting.lock().ok().and_then(|mut w| w.remove(*id));
+            match waiter {
+                Some(tx) => {
+                    let outcome = if *kind == "response" {
+                        Outcome::Response(body)
+                    } else {
+                        Outcome::Error(body)
+                    };
+                    let _ = tx.send(outcome);
+                    Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#))
+                }
+                None => Ok(reply(
+                    StatusCode::BAD_REQUEST,
+                    r#"{"errorMessage":"unknown request id","errorType":"InvalidRequestID"}"#,
+                )),
+            }
+        }
+        (Method::POST, ["init", "error"]) => {
+            if let Ok(mut e) = shared.init_error.lock() {
+                *e = Some(String::from_utf8_lossy(&body).into_owned());
+            }
+            Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#))
+        }
+        _ => Ok(reply(
+            StatusCode::NOT_FOUND,
+            r#"{"errorMessage":"unknown path"}"#,
+        )),
+    }
+}
