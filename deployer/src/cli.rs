@@ -89,12 +89,18 @@ pub enum Verb {
         /// The method of --path.
         #[arg(long, value_name = "M", default_value = "GET", requires = "path")]
         method: String,
+        /// With --local: run the bootstrap inside this zip instead of building.
+        #[arg(long, value_name = "FILE", requires = "local")]
+        zip: Option<PathBuf>,
     },
     /// A local API that behaves like the stage: HTTP to API Gateway REST v1 proxy events, through
     /// the Lambda Runtime API, into the real bootstrap. Ctrl-C stops it.
     Serve {
         #[arg(long, default_value_t = 3000)]
         port: u16,
+        /// Run the bootstrap inside this zip instead of building.
+        #[arg(long, value_name = "FILE")]
+        zip: Option<PathBuf>,
     },
     /// Remove what `up` made; the table (data) stays unless --delete-table.
     Down {
@@ -137,12 +143,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             url,
             path,
             method,
+            zip,
         } => {
             let backend = match (url, local) {
                 (Some(url), _) => Backend::http(url)?,
                 (None, true) => {
                     let session = Session::open(&cli, &stack, &progress).await?;
-                    local_backend(&cli, &stack, &session.names)?
+                    local_backend(&cli, &stack, &session.names, zip.as_deref())?
                 }
                 (None, false) => {
                     let session = Session::open(&cli, &stack, &progress).await?;
@@ -182,9 +189,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Verb::Serve { port } => {
+        Verb::Serve { port, zip } => {
             let session = Session::open(&cli, &stack, &progress).await?;
-            let backend = local_backend(&cli, &stack, &session.names)?;
+            let backend = local_backend(&cli, &stack, &session.names, zip.as_deref())?;
             let Backend::Local { pool, routes } = backend else {
                 anyhow::bail!("serve needs the local backend");
             };
@@ -223,12 +230,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The built bootstrap behind the Runtime API, with the environment `up` derives.
-fn local_backend(cli: &Cli, stack: &Stack, names: &Names) -> anyhow::Result<Backend> {
-    let bootstrap = package::build(
-        &stack.function.package,
-        stack.function.architecture,
-        &root_of(&cli.stack),
-    )?;
+fn local_backend(
+    cli: &Cli,
+    stack: &Stack,
+    names: &Names,
+    zip: Option<&Path>,
+) -> anyhow::Result<Backend> {
+    let bootstrap = match zip {
+        Some(zip) => package::extract(&package::load(zip)?, &std::env::temp_dir())?,
+        None => package::build(
+            &stack.function.package,
+            stack.function.architecture,
+            &root_of(&cli.stack),
+        )?,
+    };
     package::check_glibc(&std::fs::read(&bootstrap)?)?;
     let spec = local::spec(stack, names, bootstrap, cli.endpoint_url.as_deref());
     Ok(Backend::Local {

@@ -81,6 +81,31 @@ pub fn load(path: &Path) -> anyhow::Result<Artifact> {
     })
 }
 
+/// Writes the zip's `bootstrap` into a fresh directory under `dir`, executable, and returns its
+/// path: how `invoke --local --zip` and `serve --zip` run the exact artifact that ships.
+pub fn extract(artifact: &Artifact, dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(&artifact.zip)).context("reading the function zip")?;
+    let mut binary = Vec::new();
+    archive
+        .by_name(ENTRY)
+        .with_context(|| format!("the zip has no `{ENTRY}` entry"))?
+        .read_to_end(&mut binary)?;
+    let short = artifact
+        .sha256
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect::<String>();
+    let dir = dir.join(format!("deployer-bootstrap-{short}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(ENTRY);
+    std::fs::write(&path, &binary).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
+}
+
 /// Runs `cargo build --release -p PACKAGE` (with `--target` for a cross build) and returns the
 /// path of the `bootstrap` binary it made.
 pub fn build(package: &str, arch: Architecture, root: &Path) -> anyhow::Result<PathBuf> {

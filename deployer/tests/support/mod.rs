@@ -123,18 +123,17 @@ impl Fixture {
     }
 }
 
-/// Runs the real binary in `dir` against `endpoint` with dummy credentials and nothing from the
+/// The real binary, in `dir`, against `endpoint`, with dummy credentials and nothing from the
 /// machine's own AWS configuration.
-pub fn deployer_at(dir: &Path, endpoint: &str, args: &[&str]) -> (i32, String, String) {
+pub fn deployer_command(dir: &Path, endpoint: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_deployer"));
     for (key, _) in std::env::vars() {
         if key.starts_with("AWS_") {
             command.env_remove(key);
         }
     }
-    let out = command
+    command
         .current_dir(dir)
-        .args(args)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -142,12 +141,43 @@ pub fn deployer_at(dir: &Path, endpoint: &str, args: &[&str]) -> (i32, String, S
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("CI", "true")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Runs the real binary (see [`deployer_command`]) and returns its exit code and output.
+pub fn deployer_at(dir: &Path, endpoint: &str, args: &[&str]) -> (i32, String, String) {
+    let out = deployer_command(dir, endpoint).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The counter's table, as the deployer creates it, for tests that run the function alone.
+pub async fn counter_table(db: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    db.create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
 }

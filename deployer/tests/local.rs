@@ -1,0 +1,427 @@
+//! The local half: the Runtime API server checked with a client nobody here wrote (AWS's
+//! `awslambdaric`), the same suite on the real Rust `bootstrap`, and `invoke --local` and `serve`
+//! through the real binary against moto.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use deployer::local::runtime_api::{Outcome, Sandbox, Spec};
+use serde_json::{json, Value};
+use support::{Fixture, STACK};
+
+fn workspace() -> PathBuf {
+    testkit::workspace_root()
+}
+
+/// The real function, built in release as `package` builds it, zipped once per test binary.
+fn real_zip() -> PathBuf {
+    static ZIP: OnceLock<PathBuf> = OnceLock::new();
+    ZIP.get_or_init(|| {
+        let binary = deployer::package::build(
+            "function",
+            deployer::stack::Architecture::X86_64,
+            &workspace(),
+        )
+        .unwrap();
+        let zip = deployer::package::zip_bootstrap(&std::fs::read(binary).unwrap()).unwrap();
+        let path = std::env::temp_dir().join(format!("local-test-{}.zip", std::process::id()));
+        std::fs::write(&path, zip).unwrap();
+        path
+    })
+    .clone()
+}
+
+fn real_bootstrap() -> PathBuf {
+    deployer::package::build(
+        "function",
+        deployer::stack::Architecture::X86_64,
+        &workspace(),
+    )
+    .unwrap()
+}
+
+const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:conformance";
+
+fn python_spec(handler: &str, timeout: Duration) -> Spec {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/python");
+    let python = workspace().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make setup`",
+        python.display()
+    );
+    Spec {
+        program: python,
+        args: vec![
+            "-m".into(),
+            "awslambdaric".into(),
+            format!("handler.{handler}"),
+        ],
+        cwd: Some(dir.clone()),
+        env: vec![
+            ("LAMBDA_TASK_ROOT".into(), dir.display().to_string()),
+            ("AWS_LAMBDA_FUNCTION_NAME".into(), "conformance".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+        ],
+        timeout,
+        function_arn: ARN.into(),
+        quiet: true,
+    }
+}
+
+fn json_of(bytes: &Bytes) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
+}
+
+#[tokio::test]
+async fn awslambdaric_gets_the_event_id_deadline_and_arn() {
+    let mut sandbox = Sandbox::spawn(&python_spec("echo", Duration::from_secs(5)))
+        .await
+        .unwrap();
+    for n in 0..2 {
+        let outcome = sandbox
+            .invoke(Bytes::from(json!({"hello": "world", "n": n}).to_string()))
+            .await;
+        let Outcome::Response(body) = outcome else {
+            panic!("{outcome:?}")
+        };
+        let v = json_of(&body);
+        assert_eq!(v["event"], json!({"hello": "world", "n": n}));
+        assert_eq!(v["function_arn"], ARN);
+        assert_eq!(v["request_id"].as_str().unwrap().len(), 36);
+        let remaining = v["remaining_ms"].as_i64().unwrap();
+        assert!(
+            (1..=5000).contains(&remaining),
+            "the deadline header gave {remaining} ms"
+        );
+    }
+    assert!(sandbox.init_duration().is_some());
+    assert!(sandbox.peak_rss_kib().unwrap_or(0) > 0);
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn awslambdaric_reports_a_handler_error_through_the_error_endpoint() {
+    let mut sandbox = Sandbox::spawn(&python_spec("fail", Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let outcome = sandbox.invoke(Bytes::from_static(b"{}")).await;
+    let Outcome::Error(body) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let v = json_of(&body);
+    assert_eq!(v["errorType"], "ValueError");
+    assert_eq!(v["errorMessage"], "deliberate failure");
+    assert!(
+        sandbox.is_alive(),
+        "a handler error does not end the process"
+    );
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_late_invocation_is_killed_at_the_timeout() {
+    let mut sandbox = Sandbox::spawn(&python_spec("slow", Duration::from_secs(1)))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let outcome = sandbox.invoke(Bytes::from_static(b"{}")).await;
+    let took = started.elapsed();
+    assert_eq!(outcome, Outcome::Timeout);
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(!sandbox.is_alive());
+    sandbox.stop().await;
+}
+
+fn rust_spec(env: &[(&str, &str)], timeout: Duration) -> Spec {
+    let mut vars: Vec<(String, String)> = vec![
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), "vc-prod".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Spec {
+        program: real_bootstrap(),
+        args: vec![],
+        cwd: None,
+        env: vars,
+        timeout,
+        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:vc-prod".into(),
+        quiet: true,
+    }
+}
+
+fn rest_event(path: &str) -> Bytes {
+    let text =
+        std::fs::read_to_string(workspace().join("function/tests/data/rest-get-health.json"))
+            .unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["path"] = json!(path);
+    v["resource"] = json!(path);
+    Bytes::from(v.to_string())
+}
+
+#[tokio::test]
+async fn the_rust_bootstrap_answers_through_the_runtime_api() {
+    let moto = testkit::Moto::start();
+    let db = function::dynamodb_client(moto.loader()).await;
+    support::counter_table(&db, "visitors").await;
+    let spec = rust_spec(
+        &[
+            ("TABLE_NAME", "visitors"),
+            ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ],
+        Duration::from_secs(3),
+    );
+    let mut sandbox = Sandbox::spawn(&spec).await.unwrap();
+    let Outcome::Response(body) = sandbox.invoke(rest_event("/counter")).await else {
+        panic!()
+    };
+    let v = json_of(&body);
+    assert_eq!(v["statusCode"], 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(v["body"].as_str().unwrap()).unwrap(),
+        json!({"count": 1})
+    );
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn the_rust_bootstrap_without_table_name_fails_its_init() {
+    let mut sandbox = Sandbox::spawn(&rust_spec(&[], Duration::from_secs(3)))
+        .await
+        .unwrap();
+    let outcome = sandbox.invoke(rest_event("/counter")).await;
+    let Outcome::Crashed(why) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(why.contains("exited"), "{why}");
+    assert!(!sandbox.is_alive());
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn the_rust_bootstrap_answers_before_the_deadline_when_dynamodb_hangs() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = format!("http://{}", listener.local_addr().unwrap());
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    // A 1 s function: the deadline header, not the SDK's 2 s timeout, must bound the answer.
+    let spec = rust_spec(
+        &[("TABLE_NAME", "visitors"), ("AWS_ENDPOINT_URL", &silent)],
+        Duration::from_secs(1),
+    );
+    let mut sandbox = Sandbox::spawn(&spec).await.unwrap();
+    let outcome = sandbox.invoke(rest_event("/counter")).await;
+    holder.abort();
+    let Outcome::Response(body) = outcome else {
+        panic!("expected a 500 before the deadline, got {outcome:?}")
+    };
+    assert_eq!(json_of(&body)["statusCode"], 500);
+    assert!(sandbox.is_alive());
+    sandbox.stop().await;
+}
+
+// ---- the CLI ----------------------------------------------------------------------------------
+
+fn invoke_local(f: &Fixture) -> support::Run {
+    let zip = real_zip();
+    f.run(&[
+        "--output",
+        "json",
+        "invoke",
+        "--local",
+        "--zip",
+        zip.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn invoke_local_passes_after_up() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let run = invoke_local(&f).ok();
+    let report = run.json();
+    assert_eq!(report["passed"], true, "{report:#}");
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 6, "{names:?}");
+    for c in report["checks"].as_array().unwrap() {
+        assert!(
+            c["latency_ms"].is_number() && c.get("status").is_some(),
+            "{c}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn invoke_local_fails_when_the_table_is_missing() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let c = f.clients().await;
+    c.dynamodb
+        .update_table()
+        .table_name("vc-prod")
+        .deletion_protection_enabled(false)
+        .send()
+        .await
+        .unwrap();
+    c.dynamodb
+        .delete_table()
+        .table_name("vc-prod")
+        .send()
+        .await
+        .unwrap();
+    let run = invoke_local(&f);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let health = &run.json()["checks"][0];
+    assert_eq!(
+        (health["passed"].clone(), health["status"].clone()),
+        (json!(false), json!(503))
+    );
+}
+
+#[test]
+fn invoke_local_fails_when_table_name_points_elsewhere() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    // The stack now names a table that was never created: the function's TABLE_NAME follows it.
+    f.write_stack(&STACK.replace("table:\n", "table:\n  name: not-deployed-yet\n"));
+    let run = invoke_local(&f);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.json()["passed"], false);
+}
+
+#[test]
+fn invoke_one_request_prints_the_response() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let zip = real_zip();
+    let run = f
+        .run(&[
+            "invoke",
+            "--local",
+            "--zip",
+            zip.to_str().unwrap(),
+            "--path",
+            "/prod/health",
+            "--method",
+            "GET",
+        ])
+        .ok();
+    assert!(run.stdout.starts_with("HTTP 200"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"status\":\"healthy\""),
+        "{}",
+        run.stdout
+    );
+    let missing = f.run(&[
+        "invoke",
+        "--local",
+        "--zip",
+        zip.to_str().unwrap(),
+        "--path",
+        "/admin",
+    ]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stdout.contains("Missing Authentication Token"),
+        "{}",
+        missing.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_counts_exactly_under_eight_concurrent_clients() {
+    const CLIENTS: u64 = 8;
+    const EACH: u64 = 100;
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let zip = real_zip();
+    let mut serve = support::deployer_command(f.path(), f.proxy.endpoint())
+        .args([
+            "serve",
+            "--port",
+            &port.to_string(),
+            "--zip",
+            zip.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "serve did not start listening"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (client, base) = (client.clone(), base.clone());
+            tokio::spawn(async move {
+                let mut counts = Vec::new();
+                for _ in 0..EACH {
+                    let r = client
+                        .get(format!("{base}/prod/counter"))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+                    counts.push(v["count"].as_u64().unwrap());
+                }
+                counts
+            })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.extend(t.await.unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=CLIENTS * EACH).collect::<Vec<_>>(),
+        "every request counted once"
+    );
+
+    // Ctrl-C stops it cleanly.
+    let pid = serve.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let status = serve.wait().unwrap();
+    assert!(status.success(), "serve exited {status}");
+}
