@@ -2,7 +2,11 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup test fmt lint unit build release emulator bench clean
+.PHONY: setup test fmt lint unit build release emulator bench demo clean
+
+## demo: from a fresh clone: emulator, build, up, invoke --local against moto, then stop
+demo:
+	scripts/demo
 
 ## setup: install what the tests need: the Rust components and the emulator's .venv
 setup:
@@ -27,7 +31,7 @@ release:
 ## bench: measure the function and the deployer against moto; prints a table, writes bench/results.json
 bench: setup
 	$(CARGO) build --profile bench -p deployer -p bench
-	target/bench/bench
+	target/release/bench   # cargo puts the bench profile's output in target/release
 
 ## emulator: run moto on port 5000 in the foreground (Ctrl-C stops it)
 emulator:

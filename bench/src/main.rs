@@ -2,6 +2,9 @@
 //! `bench/results.json`:
 //! - the function's in-process handler latency for `/counter`, against the floor of a bare
 //!   `UpdateItem` sent straight to the same emulator;
+//! - the released `bootstrap` through the Lambda Runtime API: cold start (spawn to the first
+//!   `/counter` response) over 20 fresh processes, its init duration, warm latency over 1,000
+//!   sequential requests, peak RSS, and exactness with 4 processes × 500 increments;
 //! - the deployer's wall time and request counts (reads and writes) for `up` from empty, a no-op
 //!   `up`, `diff` and `down`, each the median of five fresh runs.
 //!
@@ -27,12 +30,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let function = runtime.block_on(function_latency(&root))?;
+    let mut function = runtime.block_on(function_latency(&root))?;
     let (zip, deployer) = deployer_runs(&root)?;
+    let floor = function["bare_update_item"]["p50_ms"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    let lambda = runtime.block_on(through_runtime_api(&root, floor))?;
+    function["runtime_api"] = lambda;
     let results = json!({"function": function, "zip": zip, "deployer": deployer});
     print_table(&results);
     let path = root.join("bench/results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results)? + "\n")?;
+    let (cold, warm) = (
+        results["deployer"]["up_from_empty"]["median_ms"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        results["deployer"]["up_from_empty_warm_emulator"]["median_ms"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+    );
+    println!(
+        "  moto's first call to each service: {:.0}% of up from empty ({:.0} ms of {:.0} ms)",
+        100.0 * (cold - warm) / cold,
+        cold - warm,
+        cold
+    );
     println!("\nwritten to {}", path.display());
     Ok(())
 }
@@ -112,6 +134,146 @@ async fn function_latency(root: &Path) -> Result<Value, Box<dyn std::error::Erro
     let (h, f) = (summary(handler), summary(floor));
     let ratio = h["p50_ms"].as_f64().unwrap_or(f64::NAN) / f["p50_ms"].as_f64().unwrap_or(f64::NAN);
     Ok(json!({"handler_counter": h, "bare_update_item": f, "p50_ratio": ratio}))
+}
+
+/// The Lambda environment of the bench's function, against `endpoint`.
+fn spec(root: &Path, endpoint: &str, table: &str) -> deployer::local::runtime_api::Spec {
+    let env = [
+        ("AWS_LAMBDA_FUNCTION_NAME", "vc-prod"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("TABLE_NAME", table),
+    ];
+    deployer::local::runtime_api::Spec {
+        program: root.join("target/release/bootstrap"),
+        args: Vec::new(),
+        cwd: None,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        timeout: Duration::from_secs(3),
+        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:vc-prod".into(),
+        quiet: true,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v.get(v.len() / 2).map(|d| ms(*d)).unwrap_or(f64::NAN)
+}
+
+async fn through_runtime_api(
+    root: &Path,
+    floor_p50: f64,
+) -> Result<Value, Box<dyn std::error::Error>> {
+    use deployer::local::runtime_api::{Outcome, Sandbox};
+    let moto = Moto::start();
+    let db = function::dynamodb_client(moto.loader()).await;
+    for table in ["visitors", "exact"] {
+        db.create_table()
+            .table_name(table)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()?,
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await?;
+    }
+    let event = bytes::Bytes::from(std::fs::read(
+        root.join("function/tests/data/rest-post-counter.json"),
+    )?);
+    let ok = |o: &Outcome| matches!(o, Outcome::Response(b) if b.windows(16).any(|w| w == b"\"statusCode\":200"));
+
+    // Cold starts: a fresh process each time, from spawn to the first /counter answer.
+    let (mut cold, mut inits, mut rss) = (Vec::new(), Vec::new(), 0u64);
+    for _ in 0..20 {
+        let started = Instant::now();
+        let mut sandbox = Sandbox::spawn(&spec(root, moto.endpoint(), "visitors")).await?;
+        let outcome = sandbox.invoke(event.clone()).await;
+        cold.push(started.elapsed());
+        if !ok(&outcome) {
+            return Err(format!("cold invocation failed: {outcome:?}").into());
+        }
+        inits.extend(sandbox.init_duration());
+        rss = rss.max(sandbox.peak_rss_kib().unwrap_or(0));
+        sandbox.stop().await;
+    }
+
+    // Warm: one process, 1,000 sequential requests.
+    let mut sandbox = Sandbox::spawn(&spec(root, moto.endpoint(), "visitors")).await?;
+    for _ in 0..50 {
+        sandbox.invoke(event.clone()).await;
+    }
+    let mut warm = Vec::with_capacity(REQUESTS);
+    for _ in 0..REQUESTS {
+        let started = Instant::now();
+        let outcome = sandbox.invoke(event.clone()).await;
+        warm.push(started.elapsed());
+        if !ok(&outcome) {
+            return Err(format!("warm invocation failed: {outcome:?}").into());
+        }
+    }
+    rss = rss.max(sandbox.peak_rss_kib().unwrap_or(0));
+    sandbox.stop().await;
+    let warm = summary(warm);
+
+    // Exactness: 4 processes × 500 increments on a fresh item.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let mut sandbox = Sandbox::spawn(&spec(root, moto.endpoint(), "exact")).await?;
+        let event = event.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut failures = 0;
+            for _ in 0..500 {
+                if !matches!(sandbox.invoke(event.clone()).await, Outcome::Response(_)) {
+                    failures += 1;
+                }
+            }
+            sandbox.stop().await;
+            failures
+        }));
+    }
+    let mut failures = 0;
+    for t in tasks {
+        failures += t.await?;
+    }
+    let item = db
+        .get_item()
+        .table_name("exact")
+        .key("id", AttributeValue::S("main_counter".into()))
+        .consistent_read(true)
+        .send()
+        .await?;
+    let count: u64 = match item.item().and_then(|i| i.get("visit_count")) {
+        Some(AttributeValue::N(n)) => n.parse()?,
+        _ => 0,
+    };
+    Ok(json!({
+        "cold_start_median_ms": median(cold),
+        "init_median_ms": median(inits),
+        "warm": warm,
+        "warm_p50_over_bare_update_item": warm["p50_ms"].as_f64().unwrap_or(f64::NAN) / floor_p50,
+        "peak_rss_kib": rss,
+        "exactness": {"processes": 4, "each": 500, "final_count": count, "failed_requests": failures, "exact": count == 2000 && failures == 0},
+    }))
 }
 
 fn deployer_bin() -> Result<PathBuf, Box<dyn std::error::Error>> {
@@ -197,11 +359,14 @@ fn deployer_runs(root: &Path) -> Result<(Value, Value), Box<dyn std::error::Erro
     let dir = std::env::temp_dir().join(format!("deployer-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::copy(root.join("stack.yaml"), dir.join("stack.yaml"))?;
-    let verbs: [(&str, Vec<&str>); 4] = [
+    // The last `up` runs from empty again, on an emulator whose services have answered once:
+    // moto's first call to each service is slow, and the difference is that share.
+    let verbs: [(&str, Vec<&str>); 5] = [
         ("up_from_empty", vec!["up", "--zip", &zip]),
         ("up_noop", vec!["up", "--zip", &zip]),
         ("diff_in_sync", vec!["diff", "--zip", &zip]),
         ("down", vec!["down", "--delete-table"]),
+        ("up_from_empty_warm_emulator", vec!["up", "--zip", &zip]),
     ];
     let mut samples: Vec<Vec<Outcome>> = (0..verbs.len()).map(|_| Vec::new()).collect();
     for _ in 0..RUNS {
@@ -255,6 +420,35 @@ fn print_table(r: &Value) {
         "  p50 ratio handler / bare UpdateItem: {:.3}",
         f["p50_ratio"].as_f64().unwrap_or(f64::NAN)
     );
+    let l = &f["runtime_api"];
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    println!("\nfunction, the released bootstrap through the Lambda Runtime API:");
+    println!(
+        "  cold start, spawn to first /counter response (median of 20): {:.2} ms",
+        num(&l["cold_start_median_ms"])
+    );
+    println!(
+        "  init, spawn to first /next (median of 20):                   {:.2} ms",
+        num(&l["init_median_ms"])
+    );
+    println!(
+        "  warm /counter, {REQUESTS} sequential: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms = {:.2}x a bare UpdateItem",
+        num(&l["warm"]["p50_ms"]),
+        num(&l["warm"]["p90_ms"]),
+        num(&l["warm"]["p99_ms"]),
+        num(&l["warm_p50_over_bare_update_item"])
+    );
+    println!("  peak RSS of bootstrap: {} KiB", l["peak_rss_kib"]);
+    println!(
+        "  exactness, 4 processes x 500 increments: final count {}, {} failed requests: {}",
+        l["exactness"]["final_count"],
+        l["exactness"]["failed_requests"],
+        if l["exactness"]["exact"] == true {
+            "exact"
+        } else {
+            "NOT EXACT"
+        }
+    );
     println!(
         "\nzip: bootstrap {} bytes, zip {} bytes",
         r["zip"]["bootstrap_bytes"], r["zip"]["zip_bytes"]
@@ -264,10 +458,16 @@ fn print_table(r: &Value) {
         "  {:<15} {:>10} {:>10} {:>10} {:>6} {:>7}",
         "", "median ms", "min ms", "max ms", "reads", "writes"
     );
-    for name in ["up_from_empty", "up_noop", "diff_in_sync", "down"] {
+    for name in [
+        "up_from_empty",
+        "up_noop",
+        "diff_in_sync",
+        "down",
+        "up_from_empty_warm_emulator",
+    ] {
         let d = &r["deployer"][name];
         println!(
-            "  {name:<15} {:>10.0} {:>10.0} {:>10.0} {:>6} {:>7}",
+            "  {name:<28} {:>10.0} {:>10.0} {:>10.0} {:>6} {:>7}",
             d["median_ms"].as_f64().unwrap_or(f64::NAN),
             d["min_ms"].as_f64().unwrap_or(f64::NAN),
             d["max_ms"].as_f64().unwrap_or(f64::NAN),
