@@ -87,7 +87,8 @@ pub struct LiveStage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveApi {
     pub id: String,
-    pub created: i64,
+    /// Creation time, in nanoseconds since the epoch (AWS reports whole seconds).
+    pub created: i128,
     pub tags: BTreeMap<String, String>,
     /// Path → resource id.
     pub resources: BTreeMap<String, String>,
@@ -128,7 +129,7 @@ pub async fn observe(clients: &Clients, names: &Names) -> anyhow::Result<Observe
             if let (true, Some(id)) = (ours, api.id()) {
                 apis.push(LiveApi {
                     id: id.to_string(),
-                    created: api.created_date().map(|d| d.secs()).unwrap_or_default(),
+                    created: api.created_date().map(|d| d.as_nanos()).unwrap_or_default(),
                     tags: tags.into_iter().collect(),
                     resources: BTreeMap::new(),
                     routes: BTreeMap::new(),
@@ -142,10 +143,21 @@ pub async fn observe(clients: &Clients, names: &Names) -> anyhow::Result<Observe
             break;
         }
     }
-    apis.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    if apis.len() > 1 {
+        // Which one is the stack's? The one serving the stage, so that removing a duplicate never
+        // takes the live API down; then the oldest (creation times tie within a second).
+        for api in &mut apis {
+            api.stage = observe_stage(clients, &api.id, &names.stage).await?;
+        }
+    }
+    apis.sort_by(|a, b| {
+        (a.stage.is_none(), a.created, &a.id).cmp(&(b.stage.is_none(), b.created, &b.id))
+    });
     if let Some(ours) = apis.first_mut() {
         observe_routes(clients, ours).await?;
-        ours.stage = observe_stage(clients, &ours.id, &names.stage).await?;
+        if ours.stage.is_none() {
+            ours.stage = observe_stage(clients, &ours.id, &names.stage).await?;
+        }
     }
     Ok(Observed { apis })
 }
