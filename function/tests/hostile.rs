@@ -1,0 +1,135 @@
+//! The function faces the open internet. Whatever arrives (random methods, paths and headers,
+//! huge or non-UTF-8 bodies, no requestContext), the answer is JSON with a known status, never a
+//! panic. Property-based, with proptest; DynamoDB is the real client answered by mocks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use base64::Engine as _;
+use function::handle;
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+use serde_json::{json, Value};
+use support::{count_rule, read_rule, state};
+
+fn method() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"
+        ])
+        .prop_map(str::to_string),
+        "[A-Z]{1,12}",
+    ]
+}
+
+fn path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "/counter",
+            "/health",
+            "/prod/counter",
+            "/prod/health",
+            "/counter/",
+            "/",
+            "//",
+            "/prod"
+        ])
+        .prop_map(str::to_string),
+        "/[a-zA-Z0-9%._~/-]{0,200}",
+        "/\\PC{0,50}",
+    ]
+}
+
+fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
+    let name = prop_oneof![
+        prop::sample::select(vec![
+            "origin",
+            "user-agent",
+            "authorization",
+            "cookie",
+            "content-type"
+        ])
+        .prop_map(str::to_string),
+        // Not Host: API Gateway and Function URLs set it themselves. (lambda_http 1.3.2 panics
+        // building the URI from a malformed Host; lambda_runtime's CatchPanic layer turns that
+        // into a failed invocation, a 502 from API Gateway, not a dead process.)
+        "[a-z][a-z0-9-]{0,20}".prop_filter("API Gateway sets Host", |h| h != "host"),
+    ];
+    prop::collection::vec((name, "[ -~]{0,300}"), 0..8)
+}
+
+fn body() -> impl Strategy<Value = (Option<String>, bool)> {
+    prop_oneof![
+        Just((None, false)),
+        "\\PC{0,200}".prop_map(|s| (Some(s), false)),
+        prop::collection::vec(any::<u8>(), 0..2048).prop_map(|b| (
+            Some(base64::engine::general_purpose::STANDARD.encode(b)),
+            true
+        )),
+        (1usize..4).prop_map(|mb| (Some("x".repeat(mb * 1024 * 1024)), false)),
+    ]
+}
+
+fn event(
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &(Option<String>, bool),
+    context: bool,
+) -> Value {
+    let single: serde_json::Map<String, Value> =
+        headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let multi: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), json!([v])))
+        .collect();
+    let mut e = json!({
+        "resource": path, "path": path, "httpMethod": method,
+        "headers": single, "multiValueHeaders": multi,
+        "queryStringParameters": null, "multiValueQueryStringParameters": null,
+        "body": body.0, "isBase64Encoded": body.1,
+    });
+    if context {
+        e["requestContext"] = json!({"stage": "prod", "requestId": "hostile", "httpMethod": method, "path": path, "identity": {}});
+    }
+    e
+}
+
+const STATUSES: [u16; 6] = [200, 204, 404, 405, 500, 503];
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn any_request_gets_json_with_a_known_status(
+        method in method(),
+        path in path(),
+        headers in headers(),
+        body in body(),
+        context in any::<bool>(),
+    ) {
+        let e = event(&method, &path, &headers, &body, context);
+        // lambda_http refuses some shapes before the handler runs (the runtime answers those);
+        // every event it accepts must be answered cleanly.
+        let Ok(req) = lambda_http::request::from_str(&e.to_string()) else {
+            return Ok(());
+        };
+        let increments = count_rule(7);
+        let reads = read_rule(Some(7));
+        let state = state(&[&increments, &reads]);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let r = runtime.block_on(handle(&state, req));
+        let status = r.status().as_u16();
+        prop_assert!(STATUSES.contains(&status), "status {status} for {method} {path}");
+        prop_assert_eq!(r.headers().get("content-type").map(|v| v.to_str().unwrap()), Some("application/json"));
+        prop_assert_eq!(r.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"));
+        if status != 204 {
+            let v: Value = serde_json::from_slice(r.body().as_ref()).unwrap();
+            prop_assert!(v.is_object());
+        }
+    }
+}
