@@ -15,10 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde_json::{json, Value};
 use testkit::{Moto, Recorder};
 
@@ -80,23 +77,9 @@ fn summary(mut samples: Vec<Duration>) -> Value {
 async fn function_latency(root: &Path) -> Result<Value, Box<dyn std::error::Error>> {
     let moto = Moto::start();
     let db = function::dynamodb_client(moto.loader()).await;
-    db.create_table()
-        .table_name("visitors")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await?;
+    testkit::create_counter_table(&db, "visitors")
+        .await
+        .map_err(|e| e.to_string())?;
     let config =
         function::Config::from_lookup(|k| (k == "TABLE_NAME").then(|| "visitors".to_string()))?;
     let state = function::State::new(db.clone(), config);
@@ -179,23 +162,9 @@ async fn through_runtime_api(
     let moto = Moto::start();
     let db = function::dynamodb_client(moto.loader()).await;
     for table in ["visitors", "exact"] {
-        db.create_table()
-            .table_name(table)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(KeyType::Hash)
-                    .build()?,
-            )
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await?;
+        testkit::create_counter_table(&db, table)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let event = bytes::Bytes::from(std::fs::read(
         root.join("function/tests/data/rest-post-counter.json"),

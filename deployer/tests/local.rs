@@ -179,7 +179,9 @@ fn rest_event(path: &str) -> Bytes {
 async fn the_rust_bootstrap_answers_through_the_runtime_api() {
     let moto = testkit::Moto::start();
     let db = function::dynamodb_client(moto.loader()).await;
-    support::counter_table(&db, "visitors").await;
+    testkit::create_counter_table(&db, "visitors")
+        .await
+        .unwrap();
     let spec = rust_spec(
         &[
             ("TABLE_NAME", "visitors"),

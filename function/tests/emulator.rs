@@ -7,10 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use function::{handle, State};
 use lambda_http::http::StatusCode;
@@ -20,24 +17,7 @@ use testkit::Moto;
 
 async fn counter_table(moto: &Moto) -> Client {
     let db = function::dynamodb_client(moto.loader()).await;
-    db.create_table()
-        .table_name("visitors")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
+    testkit::create_counter_table(&db, "visitors")
         .await
         .unwrap();
     db

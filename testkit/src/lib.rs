@@ -110,6 +110,35 @@ impl Drop for Moto {
     }
 }
 
+/// Creates the counter's table as the deployer does (on-demand, partition key `id`, a string),
+/// for tests and benchmarks that run the function without deploying.
+pub async fn create_counter_table(
+    db: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    db.create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// A loader with dummy credentials and a fixed region, and nothing read from the machine's
 /// AWS configuration: tests never touch a real account.
 pub fn dummy_loader() -> ConfigLoader {

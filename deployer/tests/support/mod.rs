@@ -154,30 +154,3 @@ pub fn deployer_at(dir: &Path, endpoint: &str, args: &[&str]) -> (i32, String, S
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
-
-/// The counter's table, as the deployer creates it, for tests that run the function alone.
-pub async fn counter_table(db: &aws_sdk_dynamodb::Client, name: &str) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    db.create_table()
-        .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-}
