@@ -82,6 +82,28 @@ pub struct Api {
     pub throttle: Throttle,
 }
 
+impl Api {
+    /// Every route the API serves: the stack's routes, plus `OPTIONS` on each of their paths when
+    /// CORS is on, because the function answers preflights itself. `up` deploys these and the
+    /// local API (`serve`, `invoke --local`) routes these, so the two cannot disagree.
+    pub fn served_routes(&self) -> Vec<Route> {
+        let mut routes = self.routes.clone();
+        if !self.cors_origins.is_empty() {
+            for r in &self.routes {
+                let preflight = Route {
+                    method: "OPTIONS".into(),
+                    path: r.path.clone(),
+                };
+                if !routes.contains(&preflight) {
+                    routes.push(preflight);
+                }
+            }
+        }
+        routes.sort();
+        routes
+    }
+}
+
 /// The validated stack. Only this type leaves this module.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stack {

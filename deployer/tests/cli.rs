@@ -129,16 +129,19 @@ fn usage_errors_exit_1_never_the_drift_code() {
     }
 }
 
-#[test]
-fn an_unreachable_endpoint_is_an_error_not_drift() {
+/// A directory with the usual stack.yaml and a valid function zip (of /bin/true).
+fn stack_with_zip() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("stack.yaml"), support::STACK).unwrap();
     let zip = dir.path().join("f.zip");
-    std::fs::write(
-        &zip,
-        deployer::package::zip_bootstrap(&std::fs::read("/bin/true").unwrap()).unwrap(),
-    )
-    .unwrap();
+    let binary = std::fs::read("/bin/true").unwrap();
+    std::fs::write(&zip, deployer::package::zip_bootstrap(&binary).unwrap()).unwrap();
+    (dir, zip)
+}
+
+#[test]
+fn an_unreachable_endpoint_is_an_error_not_drift() {
+    let (dir, zip) = stack_with_zip();
     let (code, stdout, stderr) = deployer_at(
         dir.path(),
         "http://127.0.0.1:9",
@@ -171,14 +174,7 @@ fn a_zip_without_bootstrap_is_refused_before_any_call() {
 
 #[test]
 fn missing_credentials_are_an_error_not_drift() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("stack.yaml"), support::STACK).unwrap();
-    let zip = dir.path().join("f.zip");
-    std::fs::write(
-        &zip,
-        deployer::package::zip_bootstrap(&std::fs::read("/bin/true").unwrap()).unwrap(),
-    )
-    .unwrap();
+    let (dir, zip) = stack_with_zip();
     let proxy = tripwire();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
         .current_dir(dir.path())

@@ -70,24 +70,7 @@ pub struct Routes {
 impl Routes {
     /// The routes `up` deploys, including the `OPTIONS` preflight routes it adds for CORS.
     pub fn of(stack: &crate::stack::Stack) -> Routes {
-        let mut routes = stack.api.routes.clone();
-        if !stack.api.cors_origins.is_empty() {
-            for path in stack
-                .api
-                .routes
-                .iter()
-                .map(|r| r.path.clone())
-                .collect::<Vec<_>>()
-            {
-                let preflight = Route {
-                    method: "OPTIONS".into(),
-                    path,
-                };
-                if !routes.contains(&preflight) {
-                    routes.push(preflight);
-                }
-            }
-        }
+        let routes = stack.api.served_routes();
         Routes {
             stage: stack.stage.clone(),
             routes,

@@ -17,7 +17,7 @@ use super::{missing_tags, plan_tags, Ctx, TAGS};
 use crate::aws::{AwsContext, Clients};
 use crate::names::{self, Names, STACK_TAG, STAGE_TAG};
 use crate::plan::{compare, Action, Change, Kind};
-use crate::stack::{Route, Stack};
+use crate::stack::Stack;
 
 /// Route changes are one per route: `routes.GET /counter`.
 pub const ROUTES: &str = "routes";
@@ -44,21 +44,7 @@ pub struct Desired {
 
 impl Desired {
     pub fn of(stack: &Stack, names: &Names) -> Desired {
-        let mut routes: Vec<Route> = stack.api.routes.clone();
-        // The function answers CORS preflights itself, so each path also routes OPTIONS to it.
-        if !stack.api.cors_origins.is_empty() {
-            let paths: Vec<String> = routes.iter().map(|r| r.path.clone()).collect();
-            for path in paths {
-                let preflight = Route {
-                    method: "OPTIONS".into(),
-                    path,
-                };
-                if !routes.contains(&preflight) {
-                    routes.push(preflight);
-                }
-            }
-        }
-        routes.sort();
+        let routes = stack.api.served_routes();
         let uri = names.integration_uri();
         Desired {
             name: names.api.clone(),
