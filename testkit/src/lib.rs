@@ -4,9 +4,13 @@
 //! A test that needs the emulator and cannot start it fails, with the command that fixes it;
 //! it never skips.
 
+pub mod faults;
 pub mod proxy;
 
-pub use proxy::{Call, Recorder};
+pub use faults::{Fault, Faults};
+/// The signals the proxy's triggers send.
+pub use libc::{SIGINT, SIGKILL, SIGTERM};
+pub use proxy::{Call, On, Recorder, Trigger, When};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -2,11 +2,16 @@
 //! unchanged, and is recorded as (service, operation, read or write), so that a test can assert
 //! exactly what was sent: "a no-op `up` makes zero writes" is then a count, not a hope.
 //!
+//! It can also misbehave on purpose: inject the faults of [`Faults`] from a seeded RNG, and send
+//! a signal to the process under test at an exact request ([`Trigger`]), so that "killed right
+//! after its k-th request" is a point the test names, not a race it hopes to win.
+//!
 //! It runs on its own thread and runtime, so tests may block (waiting on a subprocess) freely.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,6 +23,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::oneshot;
+
+use crate::faults::{self, Dice, Fault, Faults};
 
 /// One AWS request, as the proxy saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,10 +49,52 @@ impl std::fmt::Display for Call {
     }
 }
 
+/// When an armed signal is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum On {
+    /// At the n-th request (1-based) after [`Recorder::arm`].
+    Nth(usize),
+    /// At the first request for this operation after [`Recorder::arm`].
+    Operation(String),
+}
+
+/// Where, in the life of the matched request, the signal goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// The request is applied by the emulator, then the signal is sent and the connection
+    /// reset: the process dies (SIGKILL) not knowing that its last request succeeded.
+    AfterApplied,
+    /// The signal is sent, then the request is held for this long and forwarded: it is in
+    /// flight when the process learns of the signal.
+    InFlight(Duration),
+}
+
+/// A signal to send to a process when a request arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub on: On,
+    pub signal: i32,
+    pub when: When,
+}
+
+/// What every connection task shares.
+#[derive(Debug, Default)]
+struct State {
+    calls: Mutex<Vec<Call>>,
+    injected: Mutex<Vec<(Call, Fault)>>,
+    dice: Mutex<Option<Dice>>,
+    trigger: Mutex<Option<Trigger>>,
+    /// The process the trigger signals; 0 until [`Recorder::target`].
+    target: AtomicU32,
+    /// Requests since [`Recorder::arm`].
+    seen: AtomicUsize,
+    fired: AtomicBool,
+}
+
 /// A running proxy; stops when dropped.
 pub struct Recorder {
     endpoint: String,
-    calls: Arc<Mutex<Vec<Call>>>,
+    state: Arc<State>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -53,11 +102,11 @@ pub struct Recorder {
 impl Recorder {
     /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) on a free loopback port.
     pub fn start(upstream: &str) -> Recorder {
-        let calls = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(State::default());
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let upstream = upstream.trim_end_matches('/').to_string();
-        let shared = Arc::clone(&calls);
+        let shared = Arc::clone(&state);
         let thread = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -73,7 +122,7 @@ impl Recorder {
         };
         Recorder {
             endpoint: format!("http://{addr}"),
-            calls,
+            state,
             stop: Some(stop_tx),
             thread: Some(thread),
         }
@@ -85,12 +134,17 @@ impl Recorder {
 
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        self.state
+            .calls
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     /// Every call so far, forgetting them.
     pub fn take(&self) -> Vec<Call> {
-        self.calls
+        self.state
+            .calls
             .lock()
             .map(|mut c| std::mem::take(&mut *c))
             .unwrap_or_default()
@@ -103,6 +157,43 @@ impl Recorder {
             .filter(|c| c.write)
             .map(|c| format!("{} {}", c.service, c.operation))
             .collect()
+    }
+
+    /// Injects `faults` into the requests from now on; `None` forwards everything again.
+    pub fn faults(&self, faults: Option<Faults>) {
+        if let Ok(mut dice) = self.state.dice.lock() {
+            *dice = faults.map(Dice::new);
+        }
+    }
+
+    /// Every fault injected since the last call, with the request it hit.
+    pub fn injected(&self) -> Vec<(Call, Fault)> {
+        self.state
+            .injected
+            .lock()
+            .map(|mut i| std::mem::take(&mut *i))
+            .unwrap_or_default()
+    }
+
+    /// Arms `trigger`, counting requests from zero; the signal goes to the process named by
+    /// [`Recorder::target`], which may be given after the process has started.
+    pub fn arm(&self, trigger: Trigger) {
+        self.state.target.store(0, Ordering::SeqCst);
+        self.state.seen.store(0, Ordering::SeqCst);
+        self.state.fired.store(false, Ordering::SeqCst);
+        if let Ok(mut armed) = self.state.trigger.lock() {
+            *armed = Some(trigger);
+        }
+    }
+
+    /// The process an armed trigger signals.
+    pub fn target(&self, pid: u32) {
+        self.state.target.store(pid, Ordering::SeqCst);
+    }
+
+    /// Whether the armed trigger has fired (it fires once, then disarms).
+    pub fn fired(&self) -> bool {
+        self.state.fired.load(Ordering::SeqCst)
     }
 }
 
@@ -117,9 +208,21 @@ impl Drop for Recorder {
     }
 }
 
+/// A request the proxy answers by dropping the connection.
+#[derive(Debug)]
+struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by the proxy")
+    }
+}
+
+impl std::error::Error for Reset {}
+
 async fn serve(
     upstream: String,
-    calls: Arc<Mutex<Vec<Call>>>,
+    state: Arc<State>,
     addr_tx: std::sync::mpsc::Sender<SocketAddr>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -140,10 +243,12 @@ async fn serve(
         let Ok((stream, _)) = accepted else {
             continue;
         };
-        let (client, calls, upstream) = (client.clone(), Arc::clone(&calls), upstream.clone());
+        // Closing with a zero linger sends RST: a reset is a reset, not a polite FIN.
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        let (client, state, upstream) = (client.clone(), Arc::clone(&state), upstream.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                forward(req, client.clone(), Arc::clone(&calls), upstream.clone())
+                handle(req, client.clone(), Arc::clone(&state), upstream.clone())
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -152,21 +257,123 @@ async fn serve(
     }
 }
 
-async fn forward(
+async fn handle(
     req: Request<Incoming>,
     client: Client<HttpConnector, Full<Bytes>>,
-    calls: Arc<Mutex<Vec<Call>>>,
+    state: Arc<State>,
     upstream: String,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, Reset> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    if let Ok(mut calls) = calls.lock() {
-        calls.push(classify(&parts, &body));
+    let call = classify(&parts, &body);
+    let fault = state
+        .dice
+        .lock()
+        .ok()
+        .and_then(|mut dice| dice.as_mut().and_then(|d| d.roll(&call.service)));
+    let trigger = matched_trigger(&state, &call);
+    if let Ok(mut calls) = state.calls.lock() {
+        calls.push(call.clone());
     }
+    if let (Some(fault), Ok(mut injected)) = (fault, state.injected.lock()) {
+        injected.push((call.clone(), fault));
+    }
+
+    if let Some(t) = &trigger {
+        if let When::InFlight(hold) = t.when {
+            signal(&state, t.signal).await;
+            tokio::time::sleep(hold).await;
+        }
+    }
+    match fault {
+        Some(Fault::ResetBefore) => return Err(Reset),
+        Some(f @ (Fault::ServerError | Fault::Unavailable | Fault::Throttle)) => {
+            return Ok(faults::response(&call.service, f));
+        }
+        Some(Fault::Latency(max)) => {
+            let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+            let wait = fastrand::u64(0..=millis);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        Some(Fault::Stall(hold)) => tokio::time::sleep(hold).await,
+        Some(Fault::ResetAfter) | None => {}
+    }
+    let answer = forward(&parts, body, &client, &upstream).await;
+    if let Some(t) = &trigger {
+        if t.when == When::AfterApplied {
+            signal(&state, t.signal).await;
+            return Err(Reset);
+        }
+    }
+    if fault == Some(Fault::ResetAfter) {
+        return Err(Reset);
+    }
+    Ok(answer)
+}
+
+/// The armed trigger, if this request is the one it waits for; it fires once.
+fn matched_trigger(state: &State, call: &Call) -> Option<Trigger> {
+    let n = state.seen.fetch_add(1, Ordering::SeqCst) + 1;
+    let mut armed = state.trigger.lock().ok()?;
+    let hit = match &armed.as_ref()?.on {
+        On::Nth(k) => *k == n,
+        On::Operation(op) => *op == call.operation,
+    };
+    if hit {
+        state.fired.store(true, Ordering::SeqCst);
+        armed.take()
+    } else {
+        None
+    }
+}
+
+/// Sends `signal` to the target process, waiting (briefly) for the test to name it.
+async fn signal(state: &State, signal: i32) {
+    for _ in 0..200 {
+        let pid = state.target.load(Ordering::SeqCst);
+        if pid != 0 {
+            let Ok(pid) = i32::try_from(pid) else { return };
+            // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+            if signal == libc::SIGKILL {
+                // Wait until it is gone, so that it cannot read the answer.
+                for _ in 0..500 {
+                    // SAFETY: as above; signal 0 only asks whether the process exists.
+                    let alive = unsafe { libc::kill(pid, 0) } == 0 && !zombie(pid);
+                    if !alive {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A killed child stays a zombie until its parent waits for it: dead enough.
+fn zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+async fn forward(
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
+    client: &Client<HttpConnector, Full<Bytes>>,
+    upstream: &str,
+) -> Response<Full<Bytes>> {
     let path = parts
         .uri
         .path_and_query()
@@ -179,7 +386,7 @@ async fn forward(
         upstream_req = upstream_req.header(name, value);
     }
     let Ok(upstream_req) = upstream_req.body(Full::new(body)) else {
-        return Ok(status(StatusCode::BAD_GATEWAY));
+        return status(StatusCode::BAD_GATEWAY);
     };
     match client.request(upstream_req).await {
         Ok(resp) => {
@@ -189,9 +396,9 @@ async fn forward(
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            Ok(Response::from_parts(parts, Full::new(body)))
+            Response::from_parts(parts, Full::new(body))
         }
-        Err(_) => Ok(status(StatusCode::BAD_GATEWAY)),
+        Err(_) => status(StatusCode::BAD_GATEWAY),
     }
 }
 

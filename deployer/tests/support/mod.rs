@@ -154,3 +154,93 @@ pub fn deployer_at(dir: &Path, endpoint: &str, args: &[&str]) -> (i32, String, S
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// How many of each resource of one stack (stage `prod`) exist, counted the way a person
+/// auditing the account would: REST APIs by their stack tags, everything else by derived name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Census {
+    pub apis: usize,
+    pub roles: usize,
+    pub functions: usize,
+    pub statements: usize,
+    pub log_groups: usize,
+    pub tables: usize,
+}
+
+impl Census {
+    /// A deployed stack: exactly one of everything.
+    pub const DEPLOYED: Census = Census {
+        apis: 1,
+        roles: 1,
+        functions: 1,
+        statements: 1,
+        log_groups: 1,
+        tables: 1,
+    };
+    /// After `down`: only the table, which holds the data.
+    pub const DOWN: Census = Census {
+        apis: 0,
+        roles: 0,
+        functions: 0,
+        statements: 0,
+        log_groups: 0,
+        tables: 1,
+    };
+
+    pub async fn take(c: &Clients, stack: &str) -> Census {
+        let prefix = format!("{stack}-prod");
+        let apis = c
+            .apigateway
+            .get_rest_apis()
+            .limit(500)
+            .send()
+            .await
+            .unwrap();
+        let apis = apis
+            .items()
+            .iter()
+            .filter(|a| {
+                let tags = a.tags().cloned().unwrap_or_default();
+                tags.get("deployer:stack").map(String::as_str) == Some(stack)
+                    && tags.get("deployer:stage").map(String::as_str) == Some("prod")
+            })
+            .count();
+        let roles = c.iam.list_roles().max_items(1000).send().await.unwrap();
+        let roles = roles
+            .roles()
+            .iter()
+            .filter(|r| r.role_name().starts_with(&prefix))
+            .count();
+        let functions = c.lambda.list_functions().send().await.unwrap();
+        let functions = functions
+            .functions()
+            .iter()
+            .filter(|f| f.function_name() == Some(prefix.as_str()))
+            .count();
+        let statements = match c.lambda.get_policy().function_name(&prefix).send().await {
+            Ok(p) => deployer::resources::permission::parse(p.policy().unwrap_or("{}")).len(),
+            Err(_) => 0,
+        };
+        let groups = c
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(format!("/aws/lambda/{prefix}"))
+            .send()
+            .await
+            .unwrap();
+        let tables = c.dynamodb.list_tables().send().await.unwrap();
+        let tables = tables
+            .table_names()
+            .iter()
+            .filter(|t| **t == prefix)
+            .count();
+        Census {
+            apis,
+            roles,
+            functions,
+            statements,
+            log_groups: groups.log_groups().len(),
+            tables,
+        }
+    }
+}

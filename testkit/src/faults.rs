@@ -1,0 +1,184 @@
+//! What the proxy can do to a request instead of (or besides) forwarding it: the failures real
+//! AWS produces, each in the wire shape of the service's protocol, drawn from a seeded RNG so
+//! that a failing run can be replayed exactly.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+
+/// One kind of failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 500 with the protocol's internal-error shape; the request never reaches the emulator.
+    ServerError,
+    /// 503 with the protocol's unavailable shape; the request never reaches the emulator.
+    Unavailable,
+    /// The service's throttling error, as AWS sends it:
+    /// - DynamoDB and CloudWatch Logs (awsJson): 400 `ThrottlingException`;
+    /// - IAM and STS (awsQuery, XML): 400 `Throttling`;
+    /// - Lambda and API Gateway (restJson): 429 `TooManyRequestsException`.
+    Throttle,
+    /// The connection is reset before the request is forwarded: nothing happened.
+    ResetBefore,
+    /// The request is forwarded and applied, then the connection is reset before the answer:
+    /// the client cannot know that it succeeded. The hardest case for a non-idempotent create.
+    ResetAfter,
+    /// The request is forwarded after a delay of up to this long.
+    Latency(Duration),
+    /// The request is held this long before it is forwarded: longer than the client's timeout.
+    Stall(Duration),
+}
+
+/// Every fault that fails a request, plus latency: the mix the deployer's fault tests use.
+pub fn all() -> Vec<Fault> {
+    vec![
+        Fault::ServerError,
+        Fault::Unavailable,
+        Fault::Throttle,
+        Fault::ResetBefore,
+        Fault::ResetAfter,
+        Fault::Latency(Duration::from_millis(300)),
+    ]
+}
+
+/// Which requests fail, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// The RNG's seed; the same seed and the same request order give the same faults.
+    pub seed: u64,
+    /// The share of requests that get a fault, 0.0 to 1.0.
+    pub rate: f64,
+    /// Drawn from uniformly for each request that gets a fault.
+    pub kinds: Vec<Fault>,
+    /// Only requests to this SigV4 service (`dynamodb`…) are touched; `None` touches all.
+    pub service: Option<String>,
+}
+
+impl Faults {
+    pub fn new(seed: u64, rate: f64, kinds: Vec<Fault>) -> Faults {
+        Faults {
+            seed,
+            rate,
+            kinds,
+            service: None,
+        }
+    }
+
+    /// Every request to `service` gets `fault`.
+    pub fn always(service: &str, fault: Fault) -> Faults {
+        Faults {
+            seed: 0,
+            rate: 1.0,
+            kinds: vec![fault],
+            service: Some(service.to_string()),
+        }
+    }
+}
+
+/// The seeded draw: one per request, in arrival order.
+#[derive(Debug)]
+pub(crate) struct Dice {
+    faults: Faults,
+    rng: fastrand::Rng,
+}
+
+impl Dice {
+    pub(crate) fn new(faults: Faults) -> Dice {
+        let rng = fastrand::Rng::with_seed(faults.seed);
+        Dice { faults, rng }
+    }
+
+    pub(crate) fn roll(&mut self, service: &str) -> Option<Fault> {
+        if self.faults.service.as_deref().is_some_and(|s| s != service) {
+            return None;
+        }
+        let hit = self.rng.f64() < self.faults.rate;
+        let pick = self.rng.usize(..self.faults.kinds.len().max(1));
+        if hit {
+            self.faults.kinds.get(pick).copied()
+        } else {
+            None
+        }
+    }
+}
+
+/// The error AWS would send for `fault` from `service`, in that service's protocol.
+pub(crate) fn response(service: &str, fault: Fault) -> Response<Full<Bytes>> {
+    let (status, code, message) = match fault {
+        Fault::Throttle => match service {
+            "lambda" | "apigateway" => (429, "TooManyRequestsException", "Rate exceeded"),
+            "iam" | "sts" => (400, "Throttling", "Rate exceeded"),
+            _ => (400, "ThrottlingException", "Rate exceeded"),
+        },
+        Fault::Unavailable => (503, "ServiceUnavailable", "Service unavailable (injected)"),
+        _ => (500, "InternalFailure", "Internal failure (injected)"),
+    };
+    let request_id = "00000000-0000-0000-0000-000000fa0175";
+    let (content_type, body) = match service {
+        "iam" | "sts" => (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>{}</Type><Code>{code}</Code>\
+                 <Message>{message}</Message></Error><RequestId>{request_id}</RequestId>\
+                 </ErrorResponse>",
+                if status < 500 { "Sender" } else { "Receiver" }
+            ),
+        ),
+        "lambda" | "apigateway" => ("application/json", format!(r#"{{"message":"{message}"}}"#)),
+        _ => (
+            "application/x-amz-json-1.1",
+            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+        ),
+    };
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", content_type)
+        .header("x-amzn-requestid", request_id);
+    if matches!(service, "lambda" | "apigateway") {
+        builder = builder.header("x-amzn-errortype", code);
+    }
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_draws_the_same_faults() {
+        let draw = |seed| {
+            let mut dice = Dice::new(Faults::new(seed, 0.3, all()));
+            (0..200).map(|_| dice.roll("iam")).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+        let hits = draw(7).iter().filter(|f| f.is_some()).count();
+        assert!((35..=85).contains(&hits), "{hits} of 200 at 30%");
+    }
+
+    #[test]
+    fn a_service_filter_leaves_other_services_alone() {
+        let mut dice = Dice::new(Faults::always("dynamodb", Fault::Throttle));
+        assert_eq!(dice.roll("lambda"), None);
+        assert_eq!(dice.roll("dynamodb"), Some(Fault::Throttle));
+    }
+
+    #[test]
+    fn throttling_has_each_protocols_shape() {
+        let iam = response("iam", Fault::Throttle);
+        assert_eq!(iam.status(), 400);
+        assert_eq!(iam.headers()["content-type"], "text/xml");
+        let lambda = response("lambda", Fault::Throttle);
+        assert_eq!(lambda.status(), 429);
+        assert_eq!(
+            lambda.headers()["x-amzn-errortype"],
+            "TooManyRequestsException"
+        );
+        let db = response("dynamodb", Fault::Throttle);
+        assert_eq!(db.status(), 400);
+    }
+}
