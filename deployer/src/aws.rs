@@ -12,6 +12,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+use crate::interrupt;
+
 /// Where to deploy, as the CLI's global flags say.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
@@ -74,14 +76,24 @@ impl Clients {
         let region = config.region().map(|r| r.to_string()).context(
             "no AWS region: set `region` in stack.yaml, pass --region, or set AWS_REGION",
         )?;
+        // Every client refuses to start a request once the user has interrupted.
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(config)
+                        .interceptor(interrupt::Guard)
+                        .build(),
+                )
+            };
+        }
         Ok(Clients {
             region,
-            sts: aws_sdk_sts::Client::new(config),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            iam: aws_sdk_iam::Client::new(config),
-            lambda: aws_sdk_lambda::Client::new(config),
-            apigateway: aws_sdk_apigateway::Client::new(config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            sts: client!(aws_sdk_sts),
+            dynamodb: client!(aws_sdk_dynamodb),
+            iam: client!(aws_sdk_iam),
+            lambda: client!(aws_sdk_lambda),
+            apigateway: client!(aws_sdk_apigateway),
+            logs: client!(aws_sdk_cloudwatchlogs),
         })
     }
 

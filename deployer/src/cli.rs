@@ -13,12 +13,13 @@ use crate::aws::{Clients, Target};
 use std::sync::Arc;
 
 use crate::down;
+use crate::interrupt;
 use crate::invoke::{self, Backend};
 use crate::local::events::Routes;
 use crate::local::{self, serve, Pool};
 use crate::names::Names;
 use crate::package::{self, Artifact};
-use crate::plan::Plan;
+use crate::plan::{Kind, Plan};
 use crate::progress::Progress;
 use crate::reconcile::{self, Desired, Outputs};
 use crate::resources::api;
@@ -122,10 +123,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Verb::Up { dry_run, zip } => {
             let artifact = artifact(&cli, &stack, zip.as_deref())?;
+            if !dry_run {
+                interrupt::listen()?;
+            }
             let session = Session::open(&cli, &stack, &progress).await?;
-            let report = up(&session, &stack, &artifact, *dry_run, cli.output).await?;
-            print(&cli, &report);
-            Ok(ExitCode::SUCCESS)
+            match up(&session, &stack, &artifact, *dry_run, cli.output).await {
+                Ok(report) => {
+                    print(&cli, &report);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => match e.downcast::<Interrupted>() {
+                    Ok(stopped) => {
+                        print(&cli, &stopped);
+                        Ok(ExitCode::from(interrupt::exit_code()))
+                    }
+                    Err(e) => Err(e),
+                },
+            }
         }
         Verb::Diff { zip } => {
             let artifact = artifact(&cli, &stack, zip.as_deref())?;
@@ -216,6 +230,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Verb::Down { delete_table } => {
+            interrupt::listen()?;
             let session = Session::open(&cli, &stack, &progress).await?;
             let report = down::down(
                 session.ctx(),
@@ -444,7 +459,13 @@ pub async fn up(
 ) -> anyhow::Result<UpReport> {
     let names = &session.names;
     let desired = Desired::of(stack, names, artifact);
-    let observed = reconcile::observe(&session.clients, names, &desired).await?;
+    let observed = match reconcile::observe(&session.clients, names, &desired).await {
+        Ok(observed) => observed,
+        Err(_) if interrupt::requested() => {
+            return Err(Interrupted::of(&Plan::default(), &[]).into());
+        }
+        Err(e) => return Err(e),
+    };
     let plan = reconcile::plan(names, &desired, &observed);
     let notes = reconcile::notes(&desired, &observed);
     let plan_shown = output == Output::Text;
@@ -455,7 +476,23 @@ pub async fn up(
         observed.api.ours().map(|a| a.id.clone())
     } else {
         session.progress.line("Applying:");
-        Some(reconcile::apply(session.ctx(), &desired, &observed, artifact, &plan).await?)
+        let mut done = Vec::new();
+        match reconcile::apply(
+            session.ctx(),
+            &desired,
+            &observed,
+            artifact,
+            &plan,
+            &mut done,
+        )
+        .await
+        {
+            Ok(id) => Some(id),
+            Err(_) if interrupt::requested() => {
+                return Err(Interrupted::of(&plan, &done).into());
+            }
+            Err(e) => return Err(e),
+        }
     };
     Ok(UpReport {
         changes: plan.changes.clone(),
@@ -466,6 +503,64 @@ pub async fn up(
         plan,
         plan_shown,
     })
+}
+
+/// What an interrupted `up` finished and what it did not: the error that carries it out of
+/// `up`, and the report `deployer` prints before exiting 130 (143 for SIGTERM).
+#[derive(Debug, Serialize)]
+pub struct Interrupted {
+    pub interrupted: bool,
+    /// `kind name` of each resource whose changes all went through.
+    pub done: Vec<String>,
+    /// `kind name` of each resource with changes not made, or only partly made.
+    pub not_done: Vec<String>,
+    /// Whether any request that may change something was sent.
+    #[serde(skip)]
+    wrote: bool,
+}
+
+impl Interrupted {
+    pub fn of(plan: &Plan, done: &[Kind]) -> Interrupted {
+        Interrupted {
+            interrupted: true,
+            done: plan.resources(|k| done.contains(&k)),
+            not_done: plan.resources(|k| !done.contains(&k)),
+            wrote: interrupt::wrote(),
+        }
+    }
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+impl Report for Interrupted {
+    fn text(&self) -> String {
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                "(nothing)".to_string()
+            } else {
+                items.join(", ")
+            }
+        };
+        let mut out = String::from(
+            "\nInterrupted: the requests in flight finished, and no other was sent.\n",
+        );
+        if self.done.is_empty() && !self.wrote {
+            out.push_str("Nothing was changed.\n");
+        } else {
+            out.push_str(&format!("  done:     {}\n", list(&self.done)));
+        }
+        if !self.not_done.is_empty() {
+            out.push_str(&format!("  not done: {}\n", list(&self.not_done)));
+        }
+        out.push_str("Run `deployer up` again to finish: it observes afresh and carries on.\n");
+        out
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod cli;
 pub mod down;
+pub mod interrupt;
 pub mod invoke;
 pub mod local;
 pub mod names;

@@ -1,5 +1,5 @@
 //! The `deployer` binary: parses the command line, runs the verb, and turns the outcome into an
-//! exit code: 0 ok or in sync, 1 error, 2 drift (`diff` only).
+//! exit code: 0 ok or in sync, 1 error, 2 drift (`diff` only), 130 interrupted (143 on SIGTERM).
 
 use std::process::ExitCode;
 
@@ -31,6 +31,13 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
+        Err(e) if deployer::interrupt::requested() => {
+            eprintln!(
+                "interrupted: {e:#}\nRun the same command again to finish: it carries on from \
+                 what exists."
+            );
+            ExitCode::from(deployer::interrupt::exit_code())
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

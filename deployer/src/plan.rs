@@ -163,6 +163,19 @@ impl Plan {
             .collect()
     }
 
+    /// `kind name` of each resource with a change, once each, in apply order, for the kinds
+    /// `wanted` accepts.
+    pub fn resources(&self, wanted: impl Fn(Kind) -> bool) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in self.changes.iter().filter(|c| wanted(c.resource)) {
+            let line = format!("{} {}", c.resource.as_str(), c.name);
+            if !out.contains(&line) {
+                out.push(line);
+            }
+        }
+        out
+    }
+
     pub fn blocked(&self) -> Vec<&Change> {
         self.changes
             .iter()

@@ -123,13 +123,15 @@ pub fn notes(d: &Desired, o: &Observed) -> Vec<String> {
 
 /// Carries out `plan`. Steps of one wave run concurrently, and a wave starts only when the
 /// previous one succeeded, so a failure leaves every later resource untouched; a re-run
-/// observes afresh and carries on.
+/// observes afresh and carries on. `done` collects each kind whose changes all went through,
+/// so that an interrupted or failed run can say what it finished.
 pub async fn apply(
     ctx: Ctx<'_>,
     d: &Desired,
     o: &Observed,
     artifact: &Artifact,
     plan: &Plan,
+    done: &mut Vec<Kind>,
 ) -> anyhow::Result<String> {
     if let Some(blocked) = plan.blocked().first() {
         anyhow::bail!(
@@ -149,14 +151,26 @@ pub async fn apply(
         logs::apply(ctx, &d.logs, &log_changes),
         role::apply(ctx, &d.role, &role_changes),
     );
-    // Every step of the wave has finished; report the first failure.
+    // Every step of the wave has finished; record what went through, then report the first
+    // failure.
+    for (kind, ok) in [
+        (Kind::Table, t.is_ok()),
+        (Kind::LogGroup, l.is_ok()),
+        (Kind::Role, r.is_ok()),
+    ] {
+        if ok {
+            done.push(kind);
+        }
+    }
     t?;
     l?;
     r?;
     function::apply(ctx, &d.function, artifact, &plan.for_kind(Kind::Function)).await?;
+    done.push(Kind::Function);
     let mut api_changes = plan.for_kind(Kind::Api);
     api_changes.extend(plan.for_kind(Kind::Stage));
     let api_id = api::apply(ctx, &d.api, &o.api, &api_changes).await?;
+    done.push(Kind::Api);
     permission::apply(
         ctx,
         &permission::Desired::of(ctx.names, Some(&api_id)),
@@ -164,6 +178,8 @@ pub async fn apply(
         &plan.for_kind(Kind::Permission),
     )
     .await?;
+    done.push(Kind::Permission);
     api::apply_stage(ctx, &d.api, &api_id, &api_changes).await?;
+    done.push(Kind::Stage);
     Ok(api_id)
 }

@@ -1,0 +1,112 @@
+//! Ctrl-C (SIGINT) and SIGTERM while `up` or `down` is changing things: the requests in flight
+//! finish, no new request starts, and the verb says what was done and what was not, then exits
+//! 130 (143 for SIGTERM). A second signal stops at once.
+//!
+//! Stopping between requests, not inside one, is what keeps a re-run simple: every request
+//! either happened or did not, and the next `up` observes afresh and carries on.
+//!
+//! The stop is enforced in one place, an interceptor on every AWS client
+//! ([`Guard`], added by [`crate::aws`]), so no code path can forget to check it.
+
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// The signal received, or 0. Signals are process-wide, and so is this.
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// Requests sent that may change something (any operation but Get*, List*, Describe*).
+static WRITES: AtomicUsize = AtomicUsize::new(0);
+
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
+/// Starts listening for SIGINT and SIGTERM. Call it inside the runtime, once, from the verbs
+/// that write; the read-only verbs keep the default (stop at once).
+pub fn listen() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        loop {
+            let received = tokio::select! {
+                _ = int.recv() => SIGINT,
+                _ = term.recv() => SIGTERM,
+            };
+            if RECEIVED.swap(received, Ordering::SeqCst) != 0 {
+                eprintln!("\nStopping now: a request may have been cut off; `up` repairs it.");
+                std::process::exit(128 + received);
+            }
+            eprintln!(
+                "\nInterrupted: finishing the requests in flight, then stopping \
+                 (press Ctrl-C again to stop at once)."
+            );
+        }
+    });
+    Ok(())
+}
+
+/// Whether a stop was asked for.
+pub fn requested() -> bool {
+    RECEIVED.load(Ordering::SeqCst) != 0
+}
+
+/// Whether any request that may change something was sent, so that "nothing was changed" is
+/// said only when it is true.
+pub fn wrote() -> bool {
+    WRITES.load(Ordering::SeqCst) != 0
+}
+
+/// The conventional exit code: 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+pub fn exit_code() -> u8 {
+    u8::try_from(128 + RECEIVED.load(Ordering::SeqCst)).unwrap_or(130)
+}
+
+/// Fails every request that would start after a stop was asked for, and counts the writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Guard;
+
+/// The error a refused request carries.
+#[derive(Debug)]
+pub struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not sent: the deployer was interrupted")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+impl Intercept for Guard {
+    fn name(&self) -> &'static str {
+        "interrupt::Guard"
+    }
+
+    // Once per operation (retries do not repeat it), and late enough that the operation's
+    // name is in the bag.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if requested() {
+            return Err(Box::new(Stopped));
+        }
+        let read = config.load::<Metadata>().is_some_and(|m| {
+            ["Get", "List", "Describe"]
+                .iter()
+                .any(|p| m.name().starts_with(p))
+        });
+        if !read {
+            WRITES.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! DynamoDB misbehaving behind a proxy in front of moto: every request to it fails with 500,
+//! 503, throttling, or stalls past the client's timeouts. The real SDK client retries within
+//! its budget, then the function answers health 503 and counter 500, each a JSON body with the
+//! request id and nothing of AWS's text, inside Lambda's 3 s timeout. When DynamoDB recovers,
+//! the same client (built once per execution environment) serves again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use function::{handle, State};
+use lambda_http::http::StatusCode;
+use support::{config, event, json};
+use testkit::{Fault, Faults, Moto, Recorder};
+
+/// Lambda's timeout for the deployed function is 3 s: the answer must come well before it.
+const BUDGET: Duration = Duration::from_millis(2500);
+
+async fn check(fault: Fault) {
+    let moto = Moto::start();
+    let direct = function::dynamodb_client(moto.loader()).await;
+    testkit::create_counter_table(&direct, "visitors")
+        .await
+        .unwrap();
+    let proxy = Recorder::start(moto.endpoint());
+    let db =
+        function::dynamodb_client(testkit::dummy_loader().endpoint_url(proxy.endpoint())).await;
+    let state = State::new(db, config());
+
+    proxy.faults(Some(Faults::always("dynamodb", fault)));
+    for (fixture, expected) in [
+        ("rest-get-counter.json", StatusCode::INTERNAL_SERVER_ERROR),
+        ("rest-get-health.json", StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        proxy.take();
+        let started = Instant::now();
+        let r = handle(&state, event(fixture)).await;
+        let elapsed = started.elapsed();
+        assert_eq!(r.status(), expected, "{fault:?}, {fixture}");
+        let body = json(&r);
+        assert_eq!(body["requestId"], "rest-req-0001", "{fault:?}: {body}");
+        for leak in [
+            "Throttl",
+            "injected",
+            "Internal failure",
+            "Service",
+            "visitors",
+        ] {
+            assert!(
+                !body.to_string().contains(leak),
+                "{fault:?}: {leak:?} leaked into {body}"
+            );
+        }
+        assert!(
+            elapsed < BUDGET,
+            "{fault:?}, {fixture}: answered after {elapsed:?}"
+        );
+        let attempts = proxy.take().len();
+        eprintln!(
+            "{fault:?}, {fixture}: {} in {elapsed:?} after {attempts} attempt(s)",
+            r.status()
+        );
+        assert!(attempts >= 1, "{fault:?}: DynamoDB was never asked");
+    }
+
+    proxy.faults(None);
+    let r = handle(&state, event("rest-get-counter.json")).await;
+    assert_eq!(r.status(), StatusCode::OK, "{fault:?}: no recovery");
+    assert_eq!(json(&r)["count"], 1, "{fault:?}: a failed call counted");
+}
+
+#[tokio::test]
+async fn dynamodb_500s_give_500_and_503_with_the_request_id() {
+    check(Fault::ServerError).await;
+}
+
+#[tokio::test]
+async fn dynamodb_503s_give_500_and_503_with_the_request_id() {
+    check(Fault::Unavailable).await;
+}
+
+#[tokio::test]
+async fn dynamodb_throttling_gives_500_and_503_in_time() {
+    check(Fault::Throttle).await;
+}
+
+#[tokio::test]
+async fn a_stalled_dynamodb_gives_500_and_503_in_time() {
+    check(Fault::Stall(Duration::from_secs(10))).await;
+}
+
+#[tokio::test]
+async fn dropped_connections_give_500_and_503_in_time() {
+    check(Fault::ResetBefore).await;
+}
