@@ -1,22 +1,38 @@
 # The project's entry points. `make test` is what CI runs (.ci/run), on a fresh machine too.
 SHELL := /bin/bash
 CARGO ?= cargo
+# The dependency-policy checker (deny.toml); `make setup` installs exactly this version.
+CARGO_DENY_VERSION := 0.20.2
 
-.PHONY: setup test fmt lint unit build release emulator bench demo clean
+.PHONY: setup test fmt lint deny audit soak unit build release emulator bench demo clean
 
 ## demo: from a fresh clone: emulator, build, up, invoke --local against moto, then stop
 demo:
 	scripts/demo
 
-## setup: install what the tests need: the Rust components and the emulator's .venv
+## setup: install what the tests need: the Rust components, cargo-deny and the emulator's .venv
 setup:
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+	@$(CARGO) deny --version 2>/dev/null | grep -qx 'cargo-deny $(CARGO_DENY_VERSION)' \
+	  || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
 	@scripts/emulator setup
 
-## test: format check, clippy with -D warnings, then every unit and emulator test
-test: setup fmt lint
+## test: format check, clippy with -D warnings, the dependency policy, then every unit and emulator test
+test: setup fmt lint deny
 	$(CARGO) test --workspace
+
+## deny: the dependency policy of deny.toml: licenses, banned crates, sources (offline once fetched)
+deny:
+	$(CARGO) deny check licenses bans sources
+
+## audit: known vulnerabilities (RustSec); needs the network, so it is not part of `make test`
+audit:
+	$(CARGO) deny check advisories
+
+## soak: the full fault and crash sweeps (every kill point, 20 seeds per fault rate), with figures
+soak: setup
+	SOAK=1 $(CARGO) test -p deployer --test faults --test crash -- --nocapture --test-threads 1
 
 fmt:
 	$(CARGO) fmt --all -- --check

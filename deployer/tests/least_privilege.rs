@@ -1,0 +1,136 @@
+//! Least privilege, read back from the emulator after `up`, not from our own planning code:
+//! - the role's one inline policy is exactly two statements, with exact actions and exact ARNs,
+//!   and no `*` anywhere but the log-stream suffix of the function's own log group;
+//! - nothing is attached to the role, and its trust policy pins `aws:SourceAccount`;
+//! - the function's resource policy lets only this API (by ARN) in this account invoke it;
+//! - the stage is throttled, so that the open internet cannot run up the owner's bill.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use deployer::resources::role::parse_policy;
+use serde_json::{json, Value};
+use support::{Fixture, STACK};
+
+const ACCOUNT: &str = "123456789012";
+
+/// Every string in `value` (recursively) that holds a `*`.
+fn wildcards(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) if s.contains('*') => vec![s.clone()],
+        Value::Array(items) => items.iter().flat_map(wildcards).collect(),
+        Value::Object(map) => map.values().flat_map(wildcards).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn the_deployed_policies_grant_exactly_what_the_function_needs() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let c = f.clients().await;
+    let table_arn = format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/vc-prod");
+    let log_streams = format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/vc-prod:*");
+
+    // The role: one inline policy, exactly this document.
+    let names = c
+        .iam
+        .list_role_policies()
+        .role_name("vc-prod-role")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(names.policy_names(), ["vc-counter-access"]);
+    let inline = c
+        .iam
+        .get_role_policy()
+        .role_name("vc-prod-role")
+        .policy_name("vc-counter-access")
+        .send()
+        .await
+        .unwrap();
+    let inline = parse_policy(inline.policy_document()).unwrap();
+    assert_eq!(
+        inline,
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Counter", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+             "Resource": table_arn},
+            {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": log_streams}]})
+    );
+    assert_eq!(
+        wildcards(&inline),
+        vec![log_streams],
+        "a `*` beyond the log-stream suffix"
+    );
+    let attached = c
+        .iam
+        .list_attached_role_policies()
+        .role_name("vc-prod-role")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        attached.attached_policies().is_empty(),
+        "a managed policy is attached"
+    );
+
+    // Only Lambda, on behalf of this account, may assume the role.
+    let role = c
+        .iam
+        .get_role()
+        .role_name("vc-prod-role")
+        .send()
+        .await
+        .unwrap();
+    let trust = parse_policy(role.role().unwrap().assume_role_policy_document().unwrap()).unwrap();
+    assert_eq!(
+        trust,
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]})
+    );
+
+    // Only this API may invoke the function.
+    let apis = c.apigateway.get_rest_apis().send().await.unwrap();
+    assert_eq!(apis.items().len(), 1);
+    let api_id = apis.items()[0].id().unwrap();
+    let policy = c
+        .lambda
+        .get_policy()
+        .function_name("vc-prod")
+        .send()
+        .await
+        .unwrap();
+    let statements = deployer::resources::permission::parse(policy.policy().unwrap());
+    assert_eq!(statements.len(), 1, "{statements:#?}");
+    let s = &statements[0];
+    assert_eq!(
+        (s.principal.as_str(), s.action.as_str()),
+        ("apigateway.amazonaws.com", "lambda:InvokeFunction")
+    );
+    assert_eq!(
+        s.source_arn.as_deref(),
+        Some(format!("arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*").as_str()),
+        "the invoke permission is not scoped to this API"
+    );
+    assert_eq!(
+        s.raw["Resource"],
+        format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:vc-prod")
+    );
+
+    // The stage is throttled as the stack says.
+    let stage = c
+        .apigateway
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    let all = &stage.method_settings().unwrap()["*/*"];
+    assert_eq!(
+        (all.throttling_rate_limit(), all.throttling_burst_limit()),
+        (10.0, 20)
+    );
+}
