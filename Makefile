@@ -30,7 +30,7 @@ deny:
 audit:
 	$(CARGO) deny check advisories
 
-## soak: the full fault and crash sweeps (every kill point, 20 seeds per fault rate), with figures
+## soak: the full fault and crash sweeps (every kill point, 10 seeds per fault rate), with figures
 soak: setup
 	SOAK=1 $(CARGO) test -p deployer --test faults --test crash -- --nocapture --test-threads 1
 

@@ -10,7 +10,9 @@ use anyhow::Context as _;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::interrupt;
 
@@ -111,6 +113,32 @@ impl Clients {
             .account
             .context("sts:GetCallerIdentity returned no account")
     }
+}
+
+/// Whether a failed request may still have been applied: its answer was lost or late, or AWS
+/// answered 5xx or throttled (throttled requests are not applied, but looking costs little).
+/// Only such failures are worth a look and another try; a 4xx refusal is final.
+pub fn ambiguous<E: ProvideErrorMetadata>(
+    error: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    match error {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => {
+            e.raw().status().is_server_error()
+                || matches!(
+                    e.err().code(),
+                    Some("ThrottlingException" | "Throttling" | "TooManyRequestsException")
+                )
+        }
+        _ => false,
+    }
+}
+
+/// A retry policy of one attempt, for the calls that [`crate::wait::create_once`] retries itself.
+pub fn no_retries() -> RetryConfig {
+    RetryConfig::disabled()
 }
 
 /// Adds "what we were doing" to an SDK error, keeping the SDK's whole error chain.

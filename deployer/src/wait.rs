@@ -22,6 +22,8 @@ pub struct Waits {
     pub function_ready: Bound,
     /// A new table is `CREATING` for a few seconds.
     pub table_active: Bound,
+    /// How long a non-idempotent create keeps trying (see [`create_once`]).
+    pub create: Bound,
 }
 
 impl Waits {
@@ -40,6 +42,10 @@ impl Waits {
                 timeout: Duration::from_secs(300),
                 interval: Duration::from_secs(1),
             },
+            create: Bound {
+                timeout: Duration::from_secs(60),
+                interval: Duration::from_secs(2),
+            },
         }
     }
 
@@ -53,6 +59,7 @@ impl Waits {
             role_propagation: fast,
             function_ready: fast,
             table_active: fast,
+            create: fast,
         }
     }
 }
@@ -87,6 +94,63 @@ where
     }
 }
 
+/// How a create that AWS does not make idempotent failed.
+pub enum CreateError {
+    /// It may have been applied (the answer was lost, timed out, or was a 5xx or throttling).
+    Ambiguous(anyhow::Error),
+    /// It was refused; trying again would not help.
+    Refused(anyhow::Error),
+}
+
+/// Makes a create that AWS does not make idempotent (CreateRestApi, AddPermission) without
+/// ever making it twice. The SDK's own retries must be off for `send`: a blind retry after a
+/// lost answer would make a second API, or a second statement. Instead, after an ambiguous
+/// failure, `look` checks whether the thing now exists, and only if it does not is `send` tried
+/// again, within `bound`.
+pub async fn create_once<T, S, SF, L, LF>(
+    what: &str,
+    bound: Bound,
+    step: &Step,
+    mut send: S,
+    mut look: L,
+) -> anyhow::Result<T>
+where
+    S: FnMut() -> SF,
+    SF: Future<Output = Result<T, CreateError>>,
+    L: FnMut() -> LF,
+    LF: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let started = Instant::now();
+    let mut tries = 1u32;
+    loop {
+        let error = match send().await {
+            Ok(value) => return Ok(value),
+            Err(CreateError::Refused(e)) => return Err(e),
+            Err(CreateError::Ambiguous(e)) => e,
+        };
+        if crate::interrupt::requested() {
+            return Err(error);
+        }
+        if started.elapsed() + bound.interval > bound.timeout {
+            return match look().await {
+                Ok(Some(value)) => Ok(value),
+                _ => Err(error),
+            };
+        }
+        step.waiting(&format!(
+            "{what} failed, and may have been made; looking in {:.0?} (try {})",
+            bound.interval,
+            tries + 1
+        ));
+        tokio::time::sleep(bound.interval).await;
+        // A failed look proves nothing either way: the next round looks again before sending.
+        if let Ok(Some(value)) = look().await {
+            return Ok(value);
+        }
+        tries += 1;
+    }
+}
+
 /// What an attempt of [`retry`] came to.
 pub enum Attempt<T, E> {
     Done(T),
@@ -109,7 +173,9 @@ where
             Attempt::Done(value) => return Ok(value),
             Attempt::Failed(error) => return Err(error),
             Attempt::Again(error, why) => {
-                if started.elapsed() + bound.interval > bound.timeout {
+                if crate::interrupt::requested()
+                    || started.elapsed() + bound.interval > bound.timeout
+                {
                     return Err(error);
                 }
                 step.waiting(&format!(

@@ -95,3 +95,96 @@ async fn a_failure_logs_the_details_that_the_client_never_sees() {
         "{failure}"
     );
 }
+
+mod hostile {
+    use super::*;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
+    use aws_sdk_dynamodb::Client;
+    use aws_smithy_mocks::mock;
+    use proptest::prelude::*;
+    use proptest::test_runner::FileFailurePersistence;
+    use serde_json::json;
+
+    fn headers_event(method: &str, path: &str, headers: &[(&str, String)]) -> Value {
+        let single: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let multi: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!([v])))
+            .collect();
+        json!({
+            "resource": path, "path": path, "httpMethod": method,
+            "headers": single, "multiValueHeaders": multi,
+            "queryStringParameters": null, "multiValueQueryStringParameters": null,
+            "body": null, "isBase64Encoded": false,
+            "requestContext": {"stage": "prod", "requestId": "hostile-logs", "httpMethod": method,
+                               "path": path, "identity": {}},
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 128,
+            failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever the headers and whether DynamoDB answers or fails, no log line holds an
+        /// Authorization or Cookie value, and no userAgent is longer than 100 characters.
+        #[test]
+        fn no_log_line_holds_a_credential_or_a_long_user_agent(
+            secret in "[A-Za-z0-9]{16,40}",
+            cookie in "[A-Za-z0-9]{16,40}",
+            agent in "\\PC{0,400}",
+            header_case in any::<bool>(),
+            method in prop::sample::select(vec!["GET", "POST", "OPTIONS", "DELETE"]),
+            path in prop::sample::select(vec!["/counter", "/health", "/nope"]),
+            dynamodb_fails in any::<bool>(),
+        ) {
+            let (auth, cookie_name, ua) = if header_case {
+                ("Authorization", "Cookie", "User-Agent")
+            } else {
+                ("authorization", "cookie", "user-agent")
+            };
+            let headers = [
+                (auth, format!("Bearer tok{secret}")),
+                (cookie_name, format!("session=ck{cookie}")),
+                (ua, agent),
+                ("origin", ALLOWED.to_string()),
+            ];
+            let e = headers_event(method, path, &headers);
+            let req = lambda_http::request::from_str(&e.to_string()).unwrap();
+
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let _guard = tracing::subscriber::set_default(function::log::subscriber(move || writer.clone()));
+            let (ok, reads) = (count_rule(1), read_rule(Some(1)));
+            let failing_read = mock!(Client::get_item).then_error(|| {
+                GetItemError::ResourceNotFoundException(
+                    ResourceNotFoundException::builder().message("no table").build(),
+                )
+            });
+            let failing = missing_table_rule();
+            let state = if dynamodb_fails {
+                state(&[&failing, &failing_read])
+            } else {
+                state(&[&ok, &reads])
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(handle(&state, req));
+
+            let raw = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            prop_assert!(!raw.is_empty(), "nothing was logged");
+            prop_assert!(!raw.contains(&secret), "an Authorization value was logged: {}", raw);
+            prop_assert!(!raw.contains(&cookie), "a Cookie value was logged: {}", raw);
+            for line in captured.lines() {
+                if let Some(agent) = line["userAgent"].as_str() {
+                    prop_assert!(agent.chars().count() <= 100, "userAgent of {} chars", agent.chars().count());
+                }
+            }
+        }
+    }
+}

@@ -54,6 +54,11 @@ pub struct Faults {
     pub kinds: Vec<Fault>,
     /// Only requests to this SigV4 service (`dynamodb`…) are touched; `None` touches all.
     pub service: Option<String>,
+    /// Only this operation (`CreateRole`, or `POST /restapis/*/stages` where `*` is any one path
+    /// segment) is touched; `None` touches all.
+    pub operation: Option<String>,
+    /// At most this many faults are injected; `None` has no limit.
+    pub limit: Option<usize>,
 }
 
 impl Faults {
@@ -63,6 +68,20 @@ impl Faults {
             rate,
             kinds,
             service: None,
+            operation: None,
+            limit: None,
+        }
+    }
+
+    /// The first request for `operation` (see [`Faults::operation`]) gets `fault`; no other.
+    pub fn once(operation: &str, fault: Fault) -> Faults {
+        Faults {
+            seed: 0,
+            rate: 1.0,
+            kinds: vec![fault],
+            service: None,
+            operation: Some(operation.to_string()),
+            limit: Some(1),
         }
     }
 
@@ -73,6 +92,8 @@ impl Faults {
             rate: 1.0,
             kinds: vec![fault],
             service: Some(service.to_string()),
+            operation: None,
+            limit: None,
         }
     }
 }
@@ -82,26 +103,46 @@ impl Faults {
 pub(crate) struct Dice {
     faults: Faults,
     rng: fastrand::Rng,
+    injected: usize,
 }
 
 impl Dice {
     pub(crate) fn new(faults: Faults) -> Dice {
         let rng = fastrand::Rng::with_seed(faults.seed);
-        Dice { faults, rng }
+        Dice {
+            faults,
+            rng,
+            injected: 0,
+        }
     }
 
-    pub(crate) fn roll(&mut self, service: &str) -> Option<Fault> {
-        if self.faults.service.as_deref().is_some_and(|s| s != service) {
+    pub(crate) fn roll(&mut self, service: &str, operation: &str) -> Option<Fault> {
+        let f = &self.faults;
+        if f.service.as_deref().is_some_and(|s| s != service)
+            || f.operation
+                .as_deref()
+                .is_some_and(|p| !matches(p, operation))
+            || f.limit.is_some_and(|limit| self.injected >= limit)
+        {
             return None;
         }
-        let hit = self.rng.f64() < self.faults.rate;
-        let pick = self.rng.usize(..self.faults.kinds.len().max(1));
-        if hit {
-            self.faults.kinds.get(pick).copied()
+        let hit = self.rng.f64() < f.rate;
+        let pick = self.rng.usize(..f.kinds.len().max(1));
+        let fault = if hit {
+            f.kinds.get(pick).copied()
         } else {
             None
-        }
+        };
+        self.injected += usize::from(fault.is_some());
+        fault
     }
+}
+
+/// Whether `operation` is `pattern`, where a `*` path segment matches any one segment.
+fn matches(pattern: &str, operation: &str) -> bool {
+    let (p, o): (Vec<&str>, Vec<&str>) =
+        (pattern.split('/').collect(), operation.split('/').collect());
+    p.len() == o.len() && p.iter().zip(&o).all(|(p, o)| *p == "*" || p == o)
 }
 
 /// The error AWS would send for `fault` from `service`, in that service's protocol.
@@ -152,7 +193,9 @@ mod tests {
     fn the_same_seed_draws_the_same_faults() {
         let draw = |seed| {
             let mut dice = Dice::new(Faults::new(seed, 0.3, all()));
-            (0..200).map(|_| dice.roll("iam")).collect::<Vec<_>>()
+            (0..200)
+                .map(|_| dice.roll("iam", "GetRole"))
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
         assert_ne!(draw(7), draw(8));
@@ -163,8 +206,23 @@ mod tests {
     #[test]
     fn a_service_filter_leaves_other_services_alone() {
         let mut dice = Dice::new(Faults::always("dynamodb", Fault::Throttle));
-        assert_eq!(dice.roll("lambda"), None);
-        assert_eq!(dice.roll("dynamodb"), Some(Fault::Throttle));
+        assert_eq!(dice.roll("lambda", "GET /x"), None);
+        assert_eq!(dice.roll("dynamodb", "GetItem"), Some(Fault::Throttle));
+    }
+
+    #[test]
+    fn once_hits_the_first_matching_operation_only() {
+        let mut dice = Dice::new(Faults::once("POST /restapis/*/stages", Fault::ResetAfter));
+        assert_eq!(dice.roll("apigateway", "POST /restapis"), None);
+        assert_eq!(
+            dice.roll("apigateway", "POST /restapis/a1/stages/prod"),
+            None
+        );
+        assert_eq!(
+            dice.roll("apigateway", "POST /restapis/a1/stages"),
+            Some(Fault::ResetAfter)
+        );
+        assert_eq!(dice.roll("apigateway", "POST /restapis/a1/stages"), None);
     }
 
     #[test]

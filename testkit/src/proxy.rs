@@ -270,11 +270,10 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let call = classify(&parts, &body);
-    let fault = state
-        .dice
-        .lock()
-        .ok()
-        .and_then(|mut dice| dice.as_mut().and_then(|d| d.roll(&call.service)));
+    let fault = state.dice.lock().ok().and_then(|mut dice| {
+        dice.as_mut()
+            .and_then(|d| d.roll(&call.service, &call.operation))
+    });
     let trigger = matched_trigger(&state, &call);
     if let Ok(mut calls) = state.calls.lock() {
         calls.push(call.clone());

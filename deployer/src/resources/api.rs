@@ -14,10 +14,13 @@ use aws_sdk_apigateway::types::{
 use serde_json::json;
 
 use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{AwsContext, Clients};
+use crate::aws::{self, no_retries, AwsContext, Clients};
 use crate::names::{self, Names, STACK_TAG, STAGE_TAG};
 use crate::plan::{compare, Action, Change, Kind};
+use crate::progress::Step;
 use crate::stack::Stack;
+use crate::wait::{self, CreateError};
+use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// Route changes are one per route: `routes.GET /counter`.
 pub const ROUTES: &str = "routes";
@@ -359,25 +362,7 @@ pub async fn apply(
     let (id, mut resources) = match o.ours() {
         Some(api) => (api.id.clone(), api.resources.clone()),
         None => {
-            let created = gw
-                .create_rest_api()
-                .name(&d.name)
-                .description(format!(
-                    "Visitor counter of stack {} ({})",
-                    ctx.names.stack, ctx.names.stage
-                ))
-                .endpoint_configuration(
-                    EndpointConfiguration::builder()
-                        .types(EndpointType::Regional)
-                        .build(),
-                )
-                .set_tags(Some(d.tags.clone().into_iter().collect()))
-                .send()
-                .await
-                .doing(|| format!("creating REST API {}", d.name))?;
-            let id = created
-                .id
-                .ok_or_else(|| anyhow::anyhow!("CreateRestApi returned no id"))?;
+            let id = create_api(ctx, d, &step).await?;
             let mut live = LiveApi {
                 id: id.clone(),
                 created: 0,
@@ -615,6 +600,61 @@ fn replace(path: &str, value: &str) -> PatchOperation {
         .path(path)
         .value(value)
         .build()
+}
+
+/// CreateRestApi is not idempotent: had the SDK retried it after a lost answer, the stack would
+/// have two APIs. So it is sent without the SDK's retries, and after an ambiguous failure the
+/// API is looked for by its tags before another try.
+async fn create_api(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<String> {
+    let gw = &ctx.clients.apigateway;
+    let send = || async {
+        let sent = gw
+            .create_rest_api()
+            .name(&d.name)
+            .description(format!(
+                "Visitor counter of stack {} ({})",
+                ctx.names.stack, ctx.names.stage
+            ))
+            .endpoint_configuration(
+                EndpointConfiguration::builder()
+                    .types(EndpointType::Regional)
+                    .build(),
+            )
+            .set_tags(Some(d.tags.clone().into_iter().collect()))
+            .customize()
+            .config_override(
+                aws_sdk_apigateway::config::Builder::default().retry_config(no_retries()),
+            )
+            .send()
+            .await;
+        match sent {
+            Ok(created) => created.id.ok_or_else(|| {
+                CreateError::Refused(anyhow::anyhow!("CreateRestApi returned no id"))
+            }),
+            Err(e) => {
+                let ambiguous = aws::ambiguous(&e);
+                let e =
+                    anyhow::anyhow!("creating REST API {}: {}", d.name, DisplayErrorContext(&e));
+                Err(if ambiguous {
+                    CreateError::Ambiguous(e)
+                } else {
+                    CreateError::Refused(e)
+                })
+            }
+        }
+    };
+    let look = || async {
+        let found = observe(ctx.clients, ctx.names).await?;
+        Ok(found.ours().map(|a| a.id.clone()))
+    };
+    wait::create_once(
+        &format!("creating REST API {}", d.name),
+        ctx.waits.create,
+        step,
+        send,
+        look,
+    )
+    .await
 }
 
 /// Deletes one REST API by id; `false` when it was already gone.

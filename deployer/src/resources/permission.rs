@@ -2,18 +2,24 @@
 //! invoke it. Any other statement (another principal, another source) is drift, and `up`
 //! removes it: the function faces the internet only through its own API.
 
+use aws_smithy_types::error::display::DisplayErrorContext;
 use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::aws::{AwsContext, Clients};
+use crate::aws::{self, no_retries, AwsContext, Clients};
 use crate::names::Names;
 use crate::plan::{compare, Action, Change, Kind};
+use crate::progress::Step;
+use crate::wait::{self, CreateError};
 
 pub const PRINCIPAL: &str = "apigateway.amazonaws.com";
 pub const ACTION: &str = "lambda:InvokeFunction";
 pub const SOURCE_ARN: &str = "source_arn";
 pub const PRINCIPAL_FIELD: &str = "principal";
 pub const ACTION_FIELD: &str = "action";
+/// How many statements carry our statement id. AWS refuses a second one, but an emulator (or a
+/// future AWS) may not; two copies are drift all the same.
+pub const COPIES: &str = "copies";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
@@ -143,6 +149,8 @@ pub fn plan(d: &Desired, live: &[Statement]) -> Vec<Change> {
                 &ACTION.to_string(),
                 &ours.action,
             );
+            let copies = live.iter().filter(|s| s.sid == d.sid).count();
+            compare(&mut changes, Kind::Permission, &d.sid, COPIES, &1, &copies);
             if d.source_arn.is_none() || d.source_arn != ours.source_arn {
                 changes.push(Change::update(
                     Kind::Permission,
@@ -206,22 +214,71 @@ pub async fn apply(
         .collect();
     if !ours.is_empty() {
         if ours.iter().any(|c| c.action == Action::Update) {
-            remove(d.sid.clone()).await?;
+            // One removal per copy: each RemovePermission takes one statement away.
+            let copies = ours
+                .iter()
+                .find(|c| c.is(COPIES))
+                .and_then(|c| c.actual.as_u64())
+                .unwrap_or(1);
+            for _ in 0..copies {
+                remove(d.sid.clone()).await?;
+            }
         }
-        lambda
+        add(ctx, d, api_id, &step).await?;
+    }
+    step.done("");
+    Ok(())
+}
+
+/// AddPermission is not idempotent either: a blind retry after a lost answer fails on the
+/// existing statement id (or, in an emulator, adds a second copy). So it is sent without the
+/// SDK's retries, and after an ambiguous failure the policy is read for our statement before
+/// another try.
+async fn add(ctx: Ctx<'_>, d: &Desired, api_id: &str, step: &Step) -> anyhow::Result<()> {
+    let lambda = &ctx.clients.lambda;
+    let function = &ctx.names.function;
+    let source_arn = ctx.names.execute_api_arn(api_id);
+    let send = || async {
+        let sent = lambda
             .add_permission()
             .function_name(function)
             .statement_id(&d.sid)
             .action(ACTION)
             .principal(PRINCIPAL)
-            .source_arn(ctx.names.execute_api_arn(api_id))
+            .source_arn(&source_arn)
             .source_account(&ctx.names.account)
+            .customize()
+            .config_override(aws_sdk_lambda::config::Builder::default().retry_config(no_retries()))
             .send()
-            .await
-            .doing(|| format!("allowing API {api_id} to invoke function {function}"))?;
-    }
-    step.done("");
-    Ok(())
+            .await;
+        sent.map(|_| ()).map_err(|e| {
+            let ambiguous = aws::ambiguous(&e);
+            let e = anyhow::anyhow!(
+                "allowing API {api_id} to invoke function {function}: {}",
+                DisplayErrorContext(&e)
+            );
+            if ambiguous {
+                CreateError::Ambiguous(e)
+            } else {
+                CreateError::Refused(e)
+            }
+        })
+    };
+    let look = || async {
+        let live = observe(ctx.clients, function).await?;
+        Ok(live
+            .iter()
+            .any(|s| s.sid == d.sid && s.source_arn.as_deref() == Some(source_arn.as_str()))
+            .then_some(()))
+    };
+    wait::create_once(
+        &format!("allowing API {api_id} to invoke {function}"),
+        ctx.waits.create,
+        step,
+        send,
+        look,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -264,5 +321,18 @@ mod tests {
             json!("arn:aws:execute-api:us-east-1:1:abc/*")
         );
         assert_eq!(plan(&desired(None), &[])[0].action, Action::Create);
+    }
+
+    #[test]
+    fn two_copies_of_our_statement_are_drift() {
+        let live = parse(POLICY);
+        let twice = [live[0].clone(), live[0].clone()];
+        let changes = plan(&desired(Some("abc")), &twice);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].is(COPIES));
+        assert_eq!(
+            (changes[0].expected.clone(), changes[0].actual.clone()),
+            (json!(1), json!(2))
+        );
     }
 }
