@@ -4,6 +4,11 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 use crate::progress::Step;
 
 /// How long to keep trying, and how often.
@@ -102,11 +107,28 @@ pub enum CreateError {
     Refused(anyhow::Error),
 }
 
-/// Makes a create that AWS does not make idempotent (CreateRestApi, AddPermission) without
-/// ever making it twice. The SDK's own retries must be off for `send`: a blind retry after a
-/// lost answer would make a second API, or a second statement. Instead, after an ambiguous
-/// failure, `look` checks whether the thing now exists, and only if it does not is `send` tried
-/// again, within `bound`.
+impl CreateError {
+    /// Classifies a failed create: ambiguous when it may still have been applied.
+    pub fn of<E>(what: &str, error: SdkError<E, HttpResponse>) -> CreateError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let ambiguous = crate::aws::ambiguous(&error);
+        let error = anyhow::anyhow!("{what}: {}", DisplayErrorContext(&error));
+        if ambiguous {
+            CreateError::Ambiguous(error)
+        } else {
+            CreateError::Refused(error)
+        }
+    }
+}
+
+/// Makes a create without ever making it twice, and without failing on its own lost answer.
+/// The SDK's own retries must be off for `send`: a blind retry after a lost answer makes a
+/// second REST API or a second permission statement, and fails CreateRole, CreateTable or
+/// CreateStage with "already exists" although the first attempt succeeded. Instead, after an
+/// ambiguous failure, `look` checks whether the thing now exists, and only if it does not is
+/// `send` tried again, within `bound`.
 pub async fn create_once<T, S, SF, L, LF>(
     what: &str,
     bound: Bound,

@@ -118,9 +118,8 @@ async fn up_converges_with_thirty_percent_of_requests_failing() {
 
 /// The hardest fault for a create: AWS applied it, and the answer was lost. One at a time, for
 /// every write of `up` from empty, the first such request is answered with a reset after the
-/// emulator applied it. `up` must still end with exactly one of each resource; the creates
-/// AWS does not make idempotent (CreateRestApi, AddPermission) are looked for before any retry,
-/// so they converge in the same run.
+/// emulator applied it. `up` must still succeed in that same run, with exactly one of each
+/// resource: creates are never retried blindly, but looked for first (`wait::create_once`).
 #[tokio::test]
 async fn a_lost_answer_to_any_create_still_leaves_exactly_one_of_each() {
     let f = Fixture::new(STACK);

@@ -14,13 +14,12 @@ use aws_sdk_apigateway::types::{
 use serde_json::json;
 
 use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{self, no_retries, AwsContext, Clients};
+use crate::aws::{no_retries, AwsContext, Clients};
 use crate::names::{self, Names, STACK_TAG, STAGE_TAG};
 use crate::plan::{compare, Action, Change, Kind};
 use crate::progress::Step;
 use crate::stack::Stack;
 use crate::wait::{self, CreateError};
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// Route changes are one per route: `routes.GET /counter`.
 pub const ROUTES: &str = "routes";
@@ -84,6 +83,20 @@ pub struct LiveApi {
     /// `"GET /counter"` → its integration URI, if it has one.
     pub routes: BTreeMap<String, Option<String>>,
     pub stage: Option<LiveStage>,
+}
+
+impl LiveApi {
+    /// An API known only by its id, to be observed.
+    fn bare(id: &str) -> LiveApi {
+        LiveApi {
+            id: id.to_string(),
+            created: 0,
+            tags: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            stage: None,
+        }
+    }
 }
 
 /// Every API tagged with this stack and stage, oldest first. The first is the stack's; any
@@ -363,14 +376,7 @@ pub async fn apply(
         Some(api) => (api.id.clone(), api.resources.clone()),
         None => {
             let id = create_api(ctx, d, &step).await?;
-            let mut live = LiveApi {
-                id: id.clone(),
-                created: 0,
-                tags: BTreeMap::new(),
-                resources: BTreeMap::new(),
-                routes: BTreeMap::new(),
-                stage: None,
-            };
+            let mut live = LiveApi::bare(&id);
             observe_routes(ctx.clients, &mut live).await?;
             (id, live.resources)
         }
@@ -386,7 +392,7 @@ pub async fn apply(
             continue;
         }
         let (method, path) = route.split_once(' ').unwrap_or((route.as_str(), "/"));
-        let resource = ensure_path(ctx, &id, &mut resources, path).await?;
+        let resource = ensure_path(ctx, &id, &mut resources, path, &step).await?;
         put_route(ctx, &id, &resource, method, uri).await?;
     }
     for c in mine
@@ -431,6 +437,7 @@ async fn ensure_path(
     api_id: &str,
     resources: &mut BTreeMap<String, String>,
     path: &str,
+    step: &Step,
 ) -> anyhow::Result<String> {
     let mut parent = resources
         .get("/")
@@ -442,19 +449,33 @@ async fn ensure_path(
         parent = match resources.get(&current) {
             Some(id) => id.clone(),
             None => {
-                let created = ctx
-                    .clients
-                    .apigateway
-                    .create_resource()
-                    .rest_api_id(api_id)
-                    .parent_id(&parent)
-                    .path_part(part)
-                    .send()
-                    .await
-                    .doing(|| format!("creating resource {current} in API {api_id}"))?;
-                let id = created
-                    .id
-                    .ok_or_else(|| anyhow::anyhow!("CreateResource returned no id"))?;
+                let what = format!("creating resource {current} in API {api_id}");
+                let send = || async {
+                    let created = ctx
+                        .clients
+                        .apigateway
+                        .create_resource()
+                        .rest_api_id(api_id)
+                        .parent_id(&parent)
+                        .path_part(part)
+                        .customize()
+                        .config_override(
+                            aws_sdk_apigateway::config::Builder::default()
+                                .retry_config(no_retries()),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| CreateError::of(&what, e))?;
+                    created.id.ok_or_else(|| {
+                        CreateError::Refused(anyhow::anyhow!("CreateResource returned no id"))
+                    })
+                };
+                let look = || async {
+                    let mut live = LiveApi::bare(api_id);
+                    observe_routes(ctx.clients, &mut live).await?;
+                    Ok(live.resources.get(&current).cloned())
+                };
+                let id = wait::create_once(&what, ctx.waits.create, step, send, look).await?;
                 resources.insert(current.clone(), id.clone());
                 id
             }
@@ -550,14 +571,40 @@ pub async fn apply_stage(
                 .await
                 .doing(|| format!("pointing stage {stage} at deployment {deployment_id}"))?;
         } else {
-            gw.create_stage()
-                .rest_api_id(api_id)
-                .stage_name(stage)
-                .deployment_id(&deployment_id)
-                .set_tags(Some(d.tags.clone().into_iter().collect()))
-                .send()
-                .await
-                .doing(|| format!("creating stage {stage} of API {api_id}"))?;
+            let send = || async {
+                gw.create_stage()
+                    .rest_api_id(api_id)
+                    .stage_name(stage)
+                    .deployment_id(&deployment_id)
+                    .set_tags(Some(d.tags.clone().into_iter().collect()))
+                    .customize()
+                    .config_override(
+                        aws_sdk_apigateway::config::Builder::default().retry_config(no_retries()),
+                    )
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        CreateError::of(&format!("creating stage {stage} of API {api_id}"), e)
+                    })
+            };
+            let look = || async {
+                let found = gw
+                    .get_stage()
+                    .rest_api_id(api_id)
+                    .stage_name(stage)
+                    .send()
+                    .await;
+                Ok(found.ok().map(|_| ()))
+            };
+            wait::create_once(
+                &format!("creating stage {stage}"),
+                ctx.waits.create,
+                &step,
+                send,
+                look,
+            )
+            .await?;
         }
     }
     if created
@@ -631,16 +678,7 @@ async fn create_api(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<St
             Ok(created) => created.id.ok_or_else(|| {
                 CreateError::Refused(anyhow::anyhow!("CreateRestApi returned no id"))
             }),
-            Err(e) => {
-                let ambiguous = aws::ambiguous(&e);
-                let e =
-                    anyhow::anyhow!("creating REST API {}: {}", d.name, DisplayErrorContext(&e));
-                Err(if ambiguous {
-                    CreateError::Ambiguous(e)
-                } else {
-                    CreateError::Refused(e)
-                })
-            }
+            Err(e) => Err(CreateError::of(&format!("creating REST API {}", d.name), e)),
         }
     };
     let look = || async {

@@ -22,7 +22,7 @@ use serde_json::json;
 use serde_json::Value;
 
 use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{AwsContext, Clients};
+use crate::aws::{self, no_retries, AwsContext, Clients};
 use crate::names::{Names, HANDLER, RUNTIME};
 use crate::package::Artifact;
 use crate::plan::{compare, Action, Change, Kind};
@@ -262,12 +262,34 @@ async fn create(ctx: Ctx<'_>, d: &Desired, artifact: &Artifact, step: &Step) -> 
                 "Visitor counter of stack {} ({})",
                 ctx.names.stack, ctx.names.stage
             ))
+            // Not retried by the SDK: a retry after a lost answer fails with "function already
+            // exists" although the first attempt made it. This loop looks first.
+            .customize()
+            .config_override(aws_sdk_lambda::config::Builder::default().retry_config(no_retries()))
             .send()
             .await;
         match sent {
             Ok(_) => Attempt::Done(()),
             Err(e) if role_not_assumable(&e) => {
                 Attempt::Again(e, "the new role is not yet visible to Lambda".into())
+            }
+            Err(e) if aws::ambiguous(&e) => {
+                let made = ctx
+                    .clients
+                    .lambda
+                    .get_function()
+                    .function_name(&d.name)
+                    .send()
+                    .await
+                    .is_ok();
+                if made {
+                    Attempt::Done(())
+                } else {
+                    Attempt::Again(
+                        e,
+                        "CreateFunction failed, and the function was not made".into(),
+                    )
+                }
             }
             Err(e) => Attempt::Failed(e),
         }

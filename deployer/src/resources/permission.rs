@@ -2,11 +2,10 @@
 //! invoke it. Any other statement (another principal, another source) is drift, and `up`
 //! removes it: the function faces the internet only through its own API.
 
-use aws_smithy_types::error::display::DisplayErrorContext;
 use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::aws::{self, no_retries, AwsContext, Clients};
+use crate::aws::{no_retries, AwsContext, Clients};
 use crate::names::Names;
 use crate::plan::{compare, Action, Change, Kind};
 use crate::progress::Step;
@@ -252,16 +251,10 @@ async fn add(ctx: Ctx<'_>, d: &Desired, api_id: &str, step: &Step) -> anyhow::Re
             .send()
             .await;
         sent.map(|_| ()).map_err(|e| {
-            let ambiguous = aws::ambiguous(&e);
-            let e = anyhow::anyhow!(
-                "allowing API {api_id} to invoke function {function}: {}",
-                DisplayErrorContext(&e)
-            );
-            if ambiguous {
-                CreateError::Ambiguous(e)
-            } else {
-                CreateError::Refused(e)
-            }
+            CreateError::of(
+                &format!("allowing API {api_id} to invoke function {function}"),
+                e,
+            )
         })
     };
     let look = || async {

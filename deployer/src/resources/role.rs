@@ -8,9 +8,10 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
 use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{AwsContext, Clients};
+use crate::aws::{no_retries, AwsContext, Clients};
 use crate::names::Names;
 use crate::plan::{Change, Kind};
+use crate::wait::{self, CreateError};
 
 pub const TRUST_POLICY: &str = "trust_policy";
 pub const INLINE_POLICY: &str = "inline_policy";
@@ -237,17 +238,35 @@ pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[Change]) -> anyhow::Res
         if created { "creating" } else { "updating" }
     ));
     if created {
-        iam.create_role()
-            .role_name(name)
-            .assume_role_policy_document(d.trust.to_string())
-            .description(format!(
-                "Execution role of the Lambda function {}",
-                ctx.names.function
-            ))
-            .set_tags(Some(iam_tags(&d.tags)?))
-            .send()
-            .await
-            .doing(|| format!("creating role {name}"))?;
+        let tags = iam_tags(&d.tags)?;
+        let send = || async {
+            iam.create_role()
+                .role_name(name)
+                .assume_role_policy_document(d.trust.to_string())
+                .description(format!(
+                    "Execution role of the Lambda function {}",
+                    ctx.names.function
+                ))
+                .set_tags(Some(tags.clone()))
+                .customize()
+                .config_override(aws_sdk_iam::config::Builder::default().retry_config(no_retries()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| CreateError::of(&format!("creating role {name}"), e))
+        };
+        let look = || async {
+            let found = iam.get_role().role_name(name).send().await;
+            Ok(found.ok().map(|_| ()))
+        };
+        wait::create_once(
+            &format!("creating role {name}"),
+            ctx.waits.create,
+            &step,
+            send,
+            look,
+        )
+        .await?;
     }
     if changes.iter().any(|c| c.is(TRUST_POLICY)) {
         iam.update_assume_role_policy()

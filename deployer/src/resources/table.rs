@@ -13,11 +13,11 @@ use aws_sdk_dynamodb::types::{
 use serde_json::json;
 
 use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{AwsContext, Clients};
+use crate::aws::{no_retries, AwsContext, Clients};
 use crate::names::Names;
 use crate::plan::{compare, Change, Kind};
 use crate::stack::Stack;
-use crate::wait;
+use crate::wait::{self, CreateError};
 
 pub const KEY_SCHEMA: &str = "key_schema";
 pub const BILLING_MODE: &str = "billing_mode";
@@ -216,26 +216,44 @@ pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[Change]) -> anyhow::Res
         if created { "creating" } else { "updating" }
     ));
     if created {
-        db.create_table()
-            .table_name(name)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(KeyType::Hash)
-                    .build()?,
-            )
-            .billing_mode(BillingMode::PayPerRequest)
-            .deletion_protection_enabled(d.deletion_protection)
-            .set_tags(Some(dynamo_tags(&d.tags)?))
-            .send()
-            .await
-            .doing(|| format!("creating table {name}"))?;
+        let attribute = AttributeDefinition::builder()
+            .attribute_name("id")
+            .attribute_type(ScalarAttributeType::S)
+            .build()?;
+        let key = KeySchemaElement::builder()
+            .attribute_name("id")
+            .key_type(KeyType::Hash)
+            .build()?;
+        let tags = dynamo_tags(&d.tags)?;
+        let send = || async {
+            db.create_table()
+                .table_name(name)
+                .attribute_definitions(attribute.clone())
+                .key_schema(key.clone())
+                .billing_mode(BillingMode::PayPerRequest)
+                .deletion_protection_enabled(d.deletion_protection)
+                .set_tags(Some(tags.clone()))
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::config::Builder::default().retry_config(no_retries()),
+                )
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| CreateError::of(&format!("creating table {name}"), e))
+        };
+        let look = || async {
+            let found = db.describe_table().table_name(name).send().await;
+            Ok(found.ok().map(|_| ()))
+        };
+        wait::create_once(
+            &format!("creating table {name}"),
+            ctx.waits.create,
+            &step,
+            send,
+            look,
+        )
+        .await?;
     }
     let billing = changes.iter().any(|c| c.is(BILLING_MODE));
     let protection = changes.iter().any(|c| c.is(DELETION_PROTECTION));
