@@ -136,9 +136,14 @@ pub fn ambiguous<E: ProvideErrorMetadata>(
     }
 }
 
-/// A retry policy of one attempt, for the calls that [`crate::wait::create_once`] retries itself.
-pub fn no_retries() -> RetryConfig {
-    RetryConfig::disabled()
+/// The configuration override for one attempt only, for the creates that
+/// [`crate::wait::create_once`] retries itself:
+/// `.customize().config_override(single_attempt!(aws_sdk_iam))`.
+#[macro_export]
+macro_rules! single_attempt {
+    ($sdk:ident) => {
+        $sdk::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+    };
 }
 
 /// Adds "what we were doing" to an SDK error, keeping the SDK's whole error chain.

@@ -232,14 +232,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Verb::Down { delete_table } => {
             interrupt::listen()?;
             let session = Session::open(&cli, &stack, &progress).await?;
-            let report = down::down(
+            let mut report = down::Report::default();
+            let result = down::down(
                 session.ctx(),
                 &role::Desired::of(&session.names),
                 *delete_table,
+                &mut report,
             )
-            .await?;
-            print(&cli, &DownReport(report));
-            Ok(ExitCode::SUCCESS)
+            .await;
+            match result {
+                Ok(()) => {
+                    print(&cli, &DownReport(report));
+                    Ok(ExitCode::SUCCESS)
+                }
+                // What was removed before the stop or the failure is still worth knowing.
+                Err(e) => {
+                    print(&cli, &DownReport(report));
+                    Err(e)
+                }
+            }
         }
     }
 }

@@ -32,13 +32,15 @@ fn ours(names: &crate::names::Names, tags: &HashMap<String, String>) -> bool {
     tags.get(STACK_TAG) == Some(&names.stack) && tags.get(STAGE_TAG) == Some(&names.stage)
 }
 
+/// Deletes, recording each deletion in `report` as it happens, so that a failed or interrupted
+/// run can still say what it removed.
 pub async fn down(
     ctx: Ctx<'_>,
     role: &role::Desired,
     delete_table: bool,
-) -> anyhow::Result<Report> {
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let names = ctx.names;
-    let mut report = Report::default();
 
     let apis = api::observe(ctx.clients, names).await?;
     for live in &apis.apis {
@@ -111,5 +113,5 @@ pub async fn down(
             report.retained.push(format!("table {}", names.table));
         }
     }
-    Ok(report)
+    Ok(())
 }

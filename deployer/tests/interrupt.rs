@@ -159,3 +159,41 @@ fn sigint_while_reading_changes_nothing_and_says_so() {
     );
     assert_eq!(run.writes(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn sigint_during_down_reports_what_was_removed_and_a_rerun_finishes() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let run = interrupted(
+        &f,
+        On::Operation("DELETE /2015-03-31/functions/vc-prod".into()),
+        SIGINT,
+        &["--output", "json", "down"],
+    );
+    assert_eq!(run.code, 130, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    let deleted: Vec<&str> = report["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(deleted.iter().any(|d| d.starts_with("api ")), "{report}");
+    assert!(
+        deleted.contains(&"function vc-prod"),
+        "the call in flight finished: {report}"
+    );
+    assert!(!deleted.contains(&"role vc-prod-role"), "{report}");
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    // The role is still there: nothing was sent after the interrupt.
+    let c = f.clients().await;
+    c.iam
+        .get_role()
+        .role_name("vc-prod-role")
+        .send()
+        .await
+        .unwrap();
+
+    f.run(&["down"]).ok();
+    assert_eq!(Census::take(&c, "vc").await, Census::DOWN);
+}

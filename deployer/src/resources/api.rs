@@ -14,7 +14,7 @@ use aws_sdk_apigateway::types::{
 use serde_json::json;
 
 use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{no_retries, AwsContext, Clients};
+use crate::aws::{AwsContext, Clients};
 use crate::names::{self, Names, STACK_TAG, STAGE_TAG};
 use crate::plan::{compare, Action, Change, Kind};
 use crate::progress::Step;
@@ -459,10 +459,7 @@ async fn ensure_path(
                         .parent_id(&parent)
                         .path_part(part)
                         .customize()
-                        .config_override(
-                            aws_sdk_apigateway::config::Builder::default()
-                                .retry_config(no_retries()),
-                        )
+                        .config_override(crate::single_attempt!(aws_sdk_apigateway))
                         .send()
                         .await
                         .map_err(|e| CreateError::of(&what, e))?;
@@ -578,9 +575,7 @@ pub async fn apply_stage(
                     .deployment_id(&deployment_id)
                     .set_tags(Some(d.tags.clone().into_iter().collect()))
                     .customize()
-                    .config_override(
-                        aws_sdk_apigateway::config::Builder::default().retry_config(no_retries()),
-                    )
+                    .config_override(crate::single_attempt!(aws_sdk_apigateway))
                     .send()
                     .await
                     .map(|_| ())
@@ -669,9 +664,7 @@ async fn create_api(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<St
             )
             .set_tags(Some(d.tags.clone().into_iter().collect()))
             .customize()
-            .config_override(
-                aws_sdk_apigateway::config::Builder::default().retry_config(no_retries()),
-            )
+            .config_override(crate::single_attempt!(aws_sdk_apigateway))
             .send()
             .await;
         match sent {

@@ -22,7 +22,7 @@ use serde_json::json;
 use serde_json::Value;
 
 use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{self, no_retries, AwsContext, Clients};
+use crate::aws::{self, AwsContext, Clients};
 use crate::names::{Names, HANDLER, RUNTIME};
 use crate::package::Artifact;
 use crate::plan::{compare, Action, Change, Kind};
@@ -265,7 +265,7 @@ async fn create(ctx: Ctx<'_>, d: &Desired, artifact: &Artifact, step: &Step) -> 
             // Not retried by the SDK: a retry after a lost answer fails with "function already
             // exists" although the first attempt made it. This loop looks first.
             .customize()
-            .config_override(aws_sdk_lambda::config::Builder::default().retry_config(no_retries()))
+            .config_override(crate::single_attempt!(aws_sdk_lambda))
             .send()
             .await;
         match sent {

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::aws::{no_retries, AwsContext, Clients};
+use crate::aws::{AwsContext, Clients};
 use crate::names::Names;
 use crate::plan::{compare, Action, Change, Kind};
 use crate::progress::Step;
@@ -247,7 +247,7 @@ async fn add(ctx: Ctx<'_>, d: &Desired, api_id: &str, step: &Step) -> anyhow::Re
             .source_arn(&source_arn)
             .source_account(&ctx.names.account)
             .customize()
-            .config_override(aws_sdk_lambda::config::Builder::default().retry_config(no_retries()))
+            .config_override(crate::single_attempt!(aws_sdk_lambda))
             .send()
             .await;
         sent.map(|_| ()).map_err(|e| {

@@ -8,7 +8,7 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
 use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{no_retries, AwsContext, Clients};
+use crate::aws::{AwsContext, Clients};
 use crate::names::Names;
 use crate::plan::{Change, Kind};
 use crate::wait::{self, CreateError};
@@ -249,7 +249,7 @@ pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[Change]) -> anyhow::Res
                 ))
                 .set_tags(Some(tags.clone()))
                 .customize()
-                .config_override(aws_sdk_iam::config::Builder::default().retry_config(no_retries()))
+                .config_override(crate::single_attempt!(aws_sdk_iam))
                 .send()
                 .await
                 .map(|_| ())

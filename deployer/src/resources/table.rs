@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use serde_json::json;
 
 use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{no_retries, AwsContext, Clients};
+use crate::aws::{AwsContext, Clients};
 use crate::names::Names;
 use crate::plan::{compare, Change, Kind};
 use crate::stack::Stack;
@@ -234,9 +234,7 @@ pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[Change]) -> anyhow::Res
                 .deletion_protection_enabled(d.deletion_protection)
                 .set_tags(Some(tags.clone()))
                 .customize()
-                .config_override(
-                    aws_sdk_dynamodb::config::Builder::default().retry_config(no_retries()),
-                )
+                .config_override(crate::single_attempt!(aws_sdk_dynamodb))
                 .send()
                 .await
                 .map(|_| ())
