@@ -68,17 +68,8 @@ async fn up_killed_after_any_request_converges_on_a_plain_rerun() {
             "k={k} (killed after {last}): the re-run failed:\n{}",
             rerun.stderr
         );
-        let diff = f.run(&["diff", "--zip", &zip]);
-        assert_eq!(
-            diff.code, 0,
-            "k={k} (killed after {last}): drift after the re-run:\n{}",
-            diff.stdout
-        );
-        assert_eq!(
-            Census::take(&c, &name).await,
-            Census::DEPLOYED,
-            "k={k} (killed after {last})"
-        );
+        f.assert_deployed(&name, &format!("k={k} (killed after {last})"))
+            .await;
         f.run(&["down"]).ok();
         assert_eq!(
             Census::take(&c, &name).await,

@@ -116,6 +116,22 @@ impl Fixture {
         self.run(&["up", "--zip", zip.to_str().unwrap()])
     }
 
+    /// Checks that stack `stack` (deployed from `zip_v1`) has converged: `diff` exits 0, and
+    /// there is exactly one of each resource.
+    pub async fn assert_deployed(&self, stack: &str, context: &str) {
+        let diff = self.run(&["diff", "--zip", self.zip_v1.to_str().unwrap()]);
+        assert_eq!(
+            diff.code, 0,
+            "{context}: drift after up:\n{}{}",
+            diff.stdout, diff.stderr
+        );
+        assert_eq!(
+            Census::take(&self.clients().await, stack).await,
+            Census::DEPLOYED,
+            "{context}: not exactly one of each"
+        );
+    }
+
     /// SDK clients aimed straight at moto, for reading back and for changing things behind the
     /// deployer's back.
     pub async fn clients(&self) -> Clients {
