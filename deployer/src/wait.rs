@@ -2,6 +2,7 @@
 //! progress, and on timeout says what it was waiting for.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -133,44 +134,35 @@ pub async fn create_once<T, S, SF, L, LF>(
     what: &str,
     bound: Bound,
     step: &Step,
-    mut send: S,
-    mut look: L,
+    send: S,
+    look: L,
 ) -> anyhow::Result<T>
 where
-    S: FnMut() -> SF,
+    S: Fn() -> SF,
     SF: Future<Output = Result<T, CreateError>>,
-    L: FnMut() -> LF,
+    L: Fn() -> LF,
     LF: Future<Output = anyhow::Result<Option<T>>>,
 {
-    let started = Instant::now();
-    let mut tries = 1u32;
-    loop {
-        let error = match send().await {
-            Ok(value) => return Ok(value),
-            Err(CreateError::Refused(e)) => return Err(e),
-            Err(CreateError::Ambiguous(e)) => e,
-        };
-        if crate::interrupt::requested() {
-            return Err(error);
+    // Set by an ambiguous failure: from then on, every attempt looks before it sends.
+    let unsure = AtomicBool::new(false);
+    let (send, look, unsure) = (&send, &look, &unsure);
+    retry(bound, step, move || async move {
+        if unsure.load(Ordering::Relaxed) {
+            // A failed look proves nothing either way; the send below may then be refused.
+            if let Ok(Some(value)) = look().await {
+                return Attempt::Done(value);
+            }
         }
-        if started.elapsed() + bound.interval > bound.timeout {
-            return match look().await {
-                Ok(Some(value)) => Ok(value),
-                _ => Err(error),
-            };
+        match send().await {
+            Ok(value) => Attempt::Done(value),
+            Err(CreateError::Refused(e)) => Attempt::Failed(e),
+            Err(CreateError::Ambiguous(e)) => {
+                unsure.store(true, Ordering::Relaxed);
+                Attempt::Again(e, format!("{what} failed, and may have been made"))
+            }
         }
-        step.waiting(&format!(
-            "{what} failed, and may have been made; looking in {:.0?} (try {})",
-            bound.interval,
-            tries + 1
-        ));
-        tokio::time::sleep(bound.interval).await;
-        // A failed look proves nothing either way: the next round looks again before sending.
-        if let Ok(Some(value)) = look().await {
-            return Ok(value);
-        }
-        tries += 1;
-    }
+    })
+    .await
 }
 
 /// What an attempt of [`retry`] came to.

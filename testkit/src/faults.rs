@@ -76,24 +76,17 @@ impl Faults {
     /// The first request for `operation` (see [`Faults::operation`]) gets `fault`; no other.
     pub fn once(operation: &str, fault: Fault) -> Faults {
         Faults {
-            seed: 0,
-            rate: 1.0,
-            kinds: vec![fault],
-            service: None,
             operation: Some(operation.to_string()),
             limit: Some(1),
+            ..Faults::new(0, 1.0, vec![fault])
         }
     }
 
     /// Every request to `service` gets `fault`.
     pub fn always(service: &str, fault: Fault) -> Faults {
         Faults {
-            seed: 0,
-            rate: 1.0,
-            kinds: vec![fault],
             service: Some(service.to_string()),
-            operation: None,
-            limit: None,
+            ..Faults::new(0, 1.0, vec![fault])
         }
     }
 }

@@ -264,11 +264,7 @@ async fn handle(
     upstream: String,
 ) -> Result<Response<Full<Bytes>>, Reset> {
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = bytes(body).await;
     let call = classify(&parts, &body);
     let fault = state.dice.lock().ok().and_then(|mut dice| {
         dice.as_mut()
@@ -390,15 +386,18 @@ async fn forward(
     match client.request(upstream_req).await {
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            Response::from_parts(parts, Full::new(body))
+            Response::from_parts(parts, Full::new(bytes(body).await))
         }
         Err(_) => status(StatusCode::BAD_GATEWAY),
     }
+}
+
+/// A whole body; a body cut off midway counts as empty.
+async fn bytes(body: Incoming) -> Bytes {
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
 }
 
 fn status(code: StatusCode) -> Response<Full<Bytes>> {
