@@ -10,13 +10,15 @@ CARGO_DENY_VERSION := 0.20.2
 demo:
 	scripts/demo
 
-## setup: install what the tests need: the Rust components, cargo-deny and the emulator's .venv
+## setup: install what the tests need: the Rust components, cargo-deny, the emulator's .venv and
+## a headless browser (Debian's chromium) for the CORS test
 setup:
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	@$(CARGO) deny --version 2>/dev/null | grep -qx 'cargo-deny $(CARGO_DENY_VERSION)' \
 	  || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
 	@scripts/emulator setup
+	@scripts/browser setup
 
 ## test: format check, clippy with -D warnings, the dependency policy, then every unit and emulator test
 test: setup fmt lint deny

@@ -313,11 +313,8 @@ impl<'p> Session<'p> {
             endpoint_url: cli.endpoint_url.clone(),
         };
         let clients = Clients::load(&target, stack.region.as_deref()).await?;
-        if crate::names::Partition::of_region(&clients.region).is_none() {
-            anyhow::bail!(
-                "{:?} is not an AWS region (from --region or the AWS configuration)",
-                clients.region
-            );
+        if let Err(why) = crate::names::Partition::check(&clients.region) {
+            anyhow::bail!("{why} (from --region, stack.yaml or the AWS configuration)");
         }
         let account = clients.account().await?;
         let names = Names::derive(stack, &clients.region, &account);

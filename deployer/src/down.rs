@@ -45,7 +45,7 @@ pub async fn down(
     let apis = api::observe(ctx.clients, names).await?;
     for live in &apis.apis {
         let step = ctx.progress.step(format!("deleting API {}", live.id));
-        if api::delete_api(ctx, &live.id).await? {
+        if api::delete_api(ctx, &live.id, &step).await? {
             report.deleted.push(format!("api {}", live.id));
         }
         step.done("");

@@ -31,9 +31,38 @@ pub enum Partition {
     AwsUsGov,
 }
 
+/// The partitions whose regions are refused, by region prefix: their ARNs, endpoints and DNS
+/// suffixes differ from the commercial ones, and a wrong ARN in a policy fails silently.
+const UNSUPPORTED: [(&str, &str, &str); 5] = [
+    ("us-isob-", "aws-iso-b", "sc2s.sgov.gov"),
+    ("us-isof-", "aws-iso-f", "csp.hci.ic.gov"),
+    ("eu-isoe-", "aws-iso-e", "cloud.adc-e.uk"),
+    ("us-iso-", "aws-iso", "c2s.ic.gov"),
+    ("eusc-", "aws-eusc", "amazonaws.eu"),
+];
+
 impl Partition {
-    /// The partition a region belongs to, or `None` when `region` is not a region code.
+    /// The partition of `region`, or why it is refused: not a region code at all, or a region
+    /// of a partition the deployer does not support (ISO and European Sovereign Cloud).
+    pub fn check(region: &str) -> Result<Partition, String> {
+        if let Some((_, partition, suffix)) =
+            UNSUPPORTED.iter().find(|(p, _, _)| region.starts_with(p))
+        {
+            return Err(format!(
+                "{region:?} is a region of the {partition} partition (DNS suffix {suffix}), which \
+                 this deployer does not support: its ARNs and endpoints differ from the aws, \
+                 aws-cn and aws-us-gov partitions, and it would derive wrong ones"
+            ));
+        }
+        Partition::of_region(region).ok_or_else(|| format!("{region:?} is not an AWS region"))
+    }
+
+    /// The partition a region belongs to, or `None` when `region` is not a region code of a
+    /// supported partition.
     pub fn of_region(region: &str) -> Option<Partition> {
+        if UNSUPPORTED.iter().any(|(p, _, _)| region.starts_with(p)) {
+            return None;
+        }
         let parts: Vec<&str> = region.split('-').collect();
         let well_formed = (3..=4).contains(&parts.len())
             && parts[0].len() == 2
@@ -127,6 +156,9 @@ impl Names {
         environment.insert("TABLE_NAME".to_string(), table.clone());
         environment.insert("COUNTER_ID".to_string(), stack.function.counter_id.clone());
         environment.insert("CORS_ORIGINS".to_string(), stack.api.cors_origins.join(","));
+        if !stack.api.cors_headers.is_empty() {
+            environment.insert("CORS_HEADERS".to_string(), stack.api.cors_headers.join(","));
+        }
 
         Names {
             partition,
@@ -234,9 +266,10 @@ impl Names {
     }
 }
 
-/// A short, stable hash of what a deployment serves: the routes and the function they invoke.
-/// Kept in the deployment's description, so the live stage can be compared without a state file.
-pub fn routes_hash(routes: &[Route], integration_uri: &str) -> String {
+/// A short, stable hash of what a deployment serves: the routes, the function they invoke, and
+/// anything else a deployment snapshots (the gateway responses), one line each. Kept in the
+/// deployment's description, so the live stage can be compared without a state file.
+pub fn routes_hash(routes: &[Route], integration_uri: &str, extra: &[String]) -> String {
     let mut sorted: Vec<String> = routes.iter().map(Route::to_string).collect();
     sorted.sort();
     let mut hasher = Sha256::new();
@@ -245,6 +278,10 @@ pub fn routes_hash(routes: &[Route], integration_uri: &str) -> String {
         hasher.update(b"\n");
     }
     hasher.update(integration_uri.as_bytes());
+    for line in extra {
+        hasher.update(b"\n");
+        hasher.update(line.as_bytes());
+    }
     let digest = hasher.finalize();
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -275,6 +312,18 @@ mod tests {
             Partition::of_region("us-gov-west-1"),
             Some(Partition::AwsUsGov)
         );
+        for unsupported in [
+            "us-iso-east-1",
+            "us-isob-east-1",
+            "eu-isoe-west-1",
+            "us-isof-south-1",
+            "eusc-de-east-1",
+        ] {
+            assert_eq!(Partition::of_region(unsupported), None, "{unsupported}");
+            let why = Partition::check(unsupported).unwrap_err();
+            assert!(why.contains("partition"), "{why}");
+        }
+        assert_eq!(Partition::check("eu-west-1"), Ok(Partition::Aws));
         for bad in [
             "us-east",
             "useast1",
@@ -401,10 +450,11 @@ mod tests {
             method: "GET".into(),
             path: "/b".into(),
         };
-        let h = routes_hash(&[a.clone(), b.clone()], "uri");
-        assert_eq!(h, routes_hash(&[b.clone(), a.clone()], "uri"));
-        assert_ne!(h, routes_hash(std::slice::from_ref(&a), "uri"));
-        assert_ne!(h, routes_hash(&[a, b], "other-uri"));
+        let h = routes_hash(&[a.clone(), b.clone()], "uri", &[]);
+        assert_eq!(h, routes_hash(&[b.clone(), a.clone()], "uri", &[]));
+        assert_ne!(h, routes_hash(std::slice::from_ref(&a), "uri", &[]));
+        assert_ne!(h, routes_hash(&[a.clone(), b.clone()], "other-uri", &[]));
+        assert_ne!(h, routes_hash(&[a, b], "uri", &["DEFAULT_4XX".into()]));
         assert_eq!(h.len(), 16);
     }
 }

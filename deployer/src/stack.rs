@@ -79,6 +79,8 @@ pub struct Function {
 pub struct Api {
     pub routes: Vec<Route>,
     pub cors_origins: Vec<String>,
+    /// The request headers a preflight allows; empty: whatever the browser asks for.
+    pub cors_headers: Vec<String>,
     pub throttle: Throttle,
 }
 
@@ -155,6 +157,7 @@ struct RawFunction {
 struct RawApi {
     routes: Option<Spanned<Vec<Spanned<String>>>>,
     cors_origins: Option<Vec<Spanned<String>>>,
+    cors_headers: Option<Vec<Spanned<String>>>,
     throttle: Option<Spanned<RawThrottle>>,
 }
 
@@ -525,11 +528,11 @@ fn validate(raw: RawStack, c: &mut Checker) -> Stack {
         );
     }
     let region = raw.region.as_ref().map(|r| {
-        if names::Partition::of_region(&r.value).is_none() {
+        if let Err(why) = names::Partition::check(&r.value) {
             c.hint(
                 r,
                 "region",
-                format!("{:?} is not an AWS region", r.value),
+                why,
                 "use a region code such as us-east-1, eu-west-2, cn-north-1 or us-gov-west-1"
                     .into(),
             );
@@ -715,6 +718,7 @@ fn validate_api(raw: Option<RawApi>, c: &mut Checker) -> Api {
     let raw = raw.unwrap_or(RawApi {
         routes: None,
         cors_origins: None,
+        cors_headers: None,
         throttle: None,
     });
     let routes = match &raw.routes {
@@ -775,6 +779,29 @@ fn validate_api(raw: Option<RawApi>, c: &mut Checker) -> Api {
             }
         })
         .collect();
+    let cors_headers = raw
+        .cors_headers
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|h| {
+            let ok = !h.value.is_empty()
+                && h.value.len() <= 100
+                && h.value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if ok {
+                Some(h.value)
+            } else {
+                c.hint(
+                    &h,
+                    "api.cors_headers",
+                    format!("{:?} is not an HTTP header name", h.value),
+                    "list header names, e.g. [Content-Type, X-Requested-With]".into(),
+                );
+                None
+            }
+        })
+        .collect();
     let throttle = match &raw.throttle {
         None => Throttle {
             rate: 10.0,
@@ -789,13 +816,16 @@ fn validate_api(raw: Option<RawApi>, c: &mut Checker) -> Api {
                     format!("{rate} is outside 0–10000 requests per second"),
                 );
             }
+            // A burst of 0 lets no request through: every call would be a 429.
             let burst = match u32::try_from(t.value.burst.value) {
-                Ok(b) if b <= 5_000 => b,
+                Ok(b) if (1..=5_000).contains(&b) => b,
                 _ => {
-                    c.at(
+                    c.hint(
                         &t.value.burst,
                         "api.throttle.burst",
-                        format!("{} is outside 0–5000 requests", t.value.burst.value),
+                        format!("{} is outside 1–5000 requests", t.value.burst.value),
+                        "a burst of 0 would refuse every request with 429; 20 suits a personal site"
+                            .into(),
                     );
                     0
                 }
@@ -806,9 +836,13 @@ fn validate_api(raw: Option<RawApi>, c: &mut Checker) -> Api {
     Api {
         routes,
         cors_origins,
+        cors_headers,
         throttle,
     }
 }
+
+/// At most 50 tags per resource, for every service the stack uses; the deployer adds two.
+pub const MAX_TAGS: usize = 50;
 
 fn validate_tags(
     raw: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
@@ -818,12 +852,14 @@ fn validate_tags(
     let Some(raw) = raw else {
         return tags;
     };
-    if raw.value.len() > 40 {
+    let room = MAX_TAGS - 2;
+    if raw.value.len() > room {
         c.at(
             &raw,
             "tags",
             format!(
-                "{} tags; at most 40 (the deployer adds its own)",
+                "{} tags; at most {room}: AWS allows {MAX_TAGS} per resource, and the deployer \
+                 adds its own two",
                 raw.value.len()
             ),
         );
@@ -831,26 +867,57 @@ fn validate_tags(
     for (k, v) in raw.value {
         // serde-saphyr locates values, not keys; a value sits on its key's line.
         let key = format!("tags.{k}");
-        if k.is_empty() || k.chars().count() > 128 {
-            c.at(&v, &key, "a tag key has 1–128 characters");
-        } else if k.to_ascii_lowercase().starts_with("aws:") {
-            c.at(&v, &key, "keys starting with aws: are reserved by AWS");
-        } else if k.starts_with(names::TAG_PREFIX) {
-            c.at(
-                &v,
-                &key,
-                format!(
-                    "keys starting with {} are set by the deployer",
-                    names::TAG_PREFIX
-                ),
-            );
+        if let Some(problem) = tag_key_problem(&k) {
+            c.at(&v, &key, problem);
         }
-        if v.value.chars().count() > 256 {
-            c.at(&v, &key, "a tag value has at most 256 characters");
+        if let Some(problem) = tag_text_problem("value", &v.value, 0, 256) {
+            c.at(&v, &key, problem);
         }
         tags.insert(k, v.value);
     }
     tags
+}
+
+fn tag_key_problem(k: &str) -> Option<String> {
+    if let Some(problem) = tag_text_problem("key", k, 1, 128) {
+        return Some(problem);
+    }
+    if k.to_ascii_lowercase().starts_with("aws:") {
+        return Some("keys starting with aws: are reserved by AWS".into());
+    }
+    if k.starts_with(names::TAG_PREFIX) {
+        return Some(format!(
+            "keys starting with {} are set by the deployer",
+            names::TAG_PREFIX
+        ));
+    }
+    None
+}
+
+/// The characters every service of the stack accepts in a tag: letters, numbers and spaces in
+/// any script, and `_ . : / = + - @` (the tagging APIs' pattern `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`).
+fn tag_text_problem(what: &str, text: &str, min: usize, max: usize) -> Option<String> {
+    static ALLOWED: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let allowed = ALLOWED.get_or_init(|| regex::Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$").ok());
+    let n = text.chars().count();
+    if !(min..=max).contains(&n) {
+        return Some(format!("a tag {what} has {min}–{max} characters, not {n}"));
+    }
+    if allowed.as_ref().is_some_and(|re| !re.is_match(text)) {
+        let bad: String = text
+            .chars()
+            .filter(|ch| {
+                !allowed
+                    .as_ref()
+                    .is_some_and(|re| re.is_match(&ch.to_string()))
+            })
+            .take(5)
+            .collect();
+        return Some(format!(
+            "a tag {what} may hold letters, numbers, spaces and _ . : / = + - @, not {bad:?}"
+        ));
+    }
+    None
 }
 
 fn parse_route(text: &str) -> Result<Route, String> {

@@ -7,16 +7,42 @@ use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::progress::Step;
 
-/// How long to keep trying, and how often.
+/// How long to keep trying, and how often at most: polls start at [`FIRST_POLL`] (or
+/// `interval`, if smaller) and double up to `interval`, so that a wait that is over in a
+/// moment costs a moment, and a long one costs few requests.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
     pub timeout: Duration,
     pub interval: Duration,
+}
+
+/// The first pause of every wait.
+pub const FIRST_POLL: Duration = Duration::from_millis(100);
+
+/// The pauses of one wait: [`FIRST_POLL`], doubling, capped at the bound's interval.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    next: Duration,
+    cap: Duration,
+}
+
+impl Backoff {
+    fn of(bound: Bound) -> Backoff {
+        Backoff {
+            next: FIRST_POLL.min(bound.interval),
+            cap: bound.interval,
+        }
+    }
+
+    fn pause(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 2).min(self.cap);
+        now
+    }
 }
 
 /// The bounds of every wait the deployer makes; tests shorten them.
@@ -30,6 +56,15 @@ pub struct Waits {
     pub table_active: Bound,
     /// How long a non-idempotent create keeps trying (see [`create_once`]).
     pub create: Bound,
+    /// A new table refuses point-in-time recovery for a while ("Backups are being enabled"),
+    /// then reports `ENABLING` before `ENABLED`.
+    pub pitr: Bound,
+    /// New tags show in DynamoDB's ListTagsOfResource, and a new REST API in GetRestApis, only
+    /// after a few seconds: both reads are eventually consistent.
+    pub visible: Bound,
+    /// API Gateway's per-account quotas: DeleteRestApi once per 30 s, CreateRestApi once per
+    /// 3 s. A 429 says how long to wait (`Retry-After`); this bounds the whole wait.
+    pub api_quota: Bound,
 }
 
 impl Waits {
@@ -52,6 +87,20 @@ impl Waits {
                 timeout: Duration::from_secs(60),
                 interval: Duration::from_secs(2),
             },
+            // terraform-provider-aws allows 20 minutes; minutes are typical.
+            pitr: Bound {
+                timeout: Duration::from_secs(600),
+                interval: Duration::from_secs(5),
+            },
+            visible: Bound {
+                timeout: Duration::from_secs(60),
+                interval: Duration::from_secs(1),
+            },
+            // Two duplicate APIs to delete cost one 30 s wait; a few more, a few more.
+            api_quota: Bound {
+                timeout: Duration::from_secs(300),
+                interval: Duration::from_secs(30),
+            },
         }
     }
 
@@ -66,6 +115,9 @@ impl Waits {
             function_ready: fast,
             table_active: fast,
             create: fast,
+            pitr: fast,
+            visible: fast,
+            api_quota: fast,
         }
     }
 }
@@ -82,6 +134,7 @@ where
     Fut: Future<Output = anyhow::Result<Option<T>>>,
 {
     let started = Instant::now();
+    let mut backoff = Backoff::of(bound);
     let mut tries = 0u32;
     loop {
         if let Some(value) = check().await? {
@@ -95,8 +148,12 @@ where
                 bound.timeout
             );
         }
-        step.waiting(&format!("waiting for {what} ({:.0?})", started.elapsed()));
-        tokio::time::sleep(bound.interval).await;
+        step.waiting(&format!(
+            "waiting for {what} ({:.1} s so far, at most {:.0?})",
+            started.elapsed().as_secs_f64(),
+            bound.timeout
+        ));
+        tokio::time::sleep(backoff.pause()).await;
     }
 }
 
@@ -104,6 +161,9 @@ where
 pub enum CreateError {
     /// It may have been applied (the answer was lost, timed out, or was a 5xx or throttling).
     Ambiguous(anyhow::Error),
+    /// It was refused for now by a quota, and AWS said when to try again (`Retry-After`): it
+    /// was not applied.
+    Later(anyhow::Error, Duration),
     /// It was refused; trying again would not help.
     Refused(anyhow::Error),
 }
@@ -115,7 +175,7 @@ impl CreateError {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let ambiguous = crate::aws::ambiguous(&error);
-        let error = anyhow::anyhow!("{what}: {}", DisplayErrorContext(&error));
+        let error = anyhow::anyhow!("{what}: {}", crate::aws::describe(&error));
         if ambiguous {
             CreateError::Ambiguous(error)
         } else {
@@ -156,6 +216,9 @@ where
         match send().await {
             Ok(value) => Attempt::Done(value),
             Err(CreateError::Refused(e)) => Attempt::Failed(e),
+            Err(CreateError::Later(e, wait)) => {
+                Attempt::After(e, format!("{what}: over AWS's request quota"), wait)
+            }
             Err(CreateError::Ambiguous(e)) => {
                 unsure.store(true, Ordering::Relaxed);
                 Attempt::Again(e, format!("{what} failed, and may have been made"))
@@ -168,8 +231,10 @@ where
 /// What an attempt of [`retry`] came to.
 pub enum Attempt<T, E> {
     Done(T),
-    /// Worth another try after the interval (with the reason shown as progress).
+    /// Worth another try after the next backoff pause (with the reason shown as progress).
     Again(E, String),
+    /// Worth another try after this long, as AWS said (`Retry-After`), with the reason.
+    After(E, String, Duration),
     Failed(E),
 }
 
@@ -181,25 +246,24 @@ where
     Fut: Future<Output = Attempt<T, E>>,
 {
     let started = Instant::now();
+    let mut backoff = Backoff::of(bound);
     let mut tries = 1u32;
     loop {
-        match attempt().await {
+        let (error, why, pause) = match attempt().await {
             Attempt::Done(value) => return Ok(value),
             Attempt::Failed(error) => return Err(error),
-            Attempt::Again(error, why) => {
-                if crate::interrupt::requested()
-                    || started.elapsed() + bound.interval > bound.timeout
-                {
-                    return Err(error);
-                }
-                step.waiting(&format!(
-                    "{why}; try {} in {:.0?}",
-                    tries + 1,
-                    bound.interval
-                ));
-                tokio::time::sleep(bound.interval).await;
-                tries += 1;
-            }
+            Attempt::Again(error, why) => (error, why, backoff.pause()),
+            Attempt::After(error, why, pause) => (error, why, pause),
+        };
+        if crate::interrupt::requested() || started.elapsed() + pause > bound.timeout {
+            return Err(error);
         }
+        step.waiting(&format!(
+            "{why}; try {} in {:.1} s",
+            tries + 1,
+            pause.as_secs_f64()
+        ));
+        tokio::time::sleep(pause).await;
+        tries += 1;
     }
 }

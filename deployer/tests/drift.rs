@@ -64,13 +64,13 @@ impl Deployed {
         changes
     }
 
-    /// Runs `up` and returns its writes, then checks that `diff` is back to 0.
+    /// Runs `up` and returns the writes AWS accepted, then checks that `diff` is back to 0.
     #[track_caller]
     fn repair(&self) -> Vec<String> {
         let run = self.f.up(&self.f.zip_v1).ok();
         let after = self.f.run(&["diff", "--zip", self.zip()]);
         assert_eq!(after.code, 0, "still drifting after up:\n{}", after.stdout);
-        run.writes()
+        run.applied()
     }
 }
 
@@ -775,7 +775,7 @@ async fn api_integration_pointed_at_another_function() {
         .unwrap();
     let changes = d.drift(&[("api", Some("routes.GET /counter"))]);
     assert_eq!(
-        change(&changes, "api", "routes.GET /counter")["actual"],
+        change(&changes, "api", "routes.GET /counter")["actual"]["uri"],
         other
     );
     let writes = d.repair();
@@ -790,6 +790,30 @@ async fn api_integration_pointed_at_another_function() {
             .iter()
             .all(|w| w.starts_with("apigateway PUT") && w.contains("/methods/GET")),
         "{writes:?}"
+    );
+}
+
+#[tokio::test]
+async fn gateway_response_stripped_of_its_cors_headers() {
+    let d = deployed().await;
+    let id = api_id(&d.c).await;
+    d.c.apigateway
+        .delete_gateway_response()
+        .rest_api_id(&id)
+        .response_type(aws_sdk_apigateway::types::GatewayResponseType::Default4Xx)
+        .send()
+        .await
+        .unwrap();
+    let changes = d.drift(&[("api", Some("gateway_responses.DEFAULT_4XX"))]);
+    assert_eq!(
+        change(&changes, "api", "gateway_responses.DEFAULT_4XX")["actual"],
+        json!({})
+    );
+    assert_eq!(
+        d.repair(),
+        [format!(
+            "apigateway PUT /restapis/{id}/gatewayresponses/DEFAULT_4XX"
+        )]
     );
 }
 

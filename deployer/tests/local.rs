@@ -6,34 +6,15 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use deployer::local::runtime_api::{Outcome, Sandbox, Spec};
 use serde_json::{json, Value};
-use support::{Fixture, STACK};
+use support::{real_zip, Fixture, STACK};
 
 fn workspace() -> PathBuf {
     testkit::workspace_root()
-}
-
-/// The real function, built in release as `package` builds it, zipped once per test binary.
-fn real_zip() -> PathBuf {
-    static ZIP: OnceLock<PathBuf> = OnceLock::new();
-    ZIP.get_or_init(|| {
-        let binary = deployer::package::build(
-            "function",
-            deployer::stack::Architecture::X86_64,
-            &workspace(),
-        )
-        .unwrap();
-        let zip = deployer::package::zip_bootstrap(&std::fs::read(binary).unwrap()).unwrap();
-        let path = std::env::temp_dir().join(format!("local-test-{}.zip", std::process::id()));
-        std::fs::write(&path, zip).unwrap();
-        path
-    })
-    .clone()
 }
 
 fn real_bootstrap() -> PathBuf {

@@ -35,6 +35,12 @@ struct World {
 }
 
 impl World {
+    fn with_apigateway(apigateway: aws_sdk_apigateway::Client) -> World {
+        let mut world = World::new(None, None);
+        world.clients.apigateway = apigateway;
+        world
+    }
+
     fn new(
         lambda: Option<aws_sdk_lambda::Client>,
         dynamodb: Option<aws_sdk_dynamodb::Client>,
@@ -361,4 +367,61 @@ async fn access_denied_on_a_read_is_an_error_never_a_missing_resource() {
     );
     assert!(error.contains("reading function vc-prod"), "{error}");
     assert!(error.contains("lambda:GetFunction"), "{error}");
+}
+
+#[tokio::test]
+async fn a_new_deployment_updates_the_stage_the_plan_found_without_reading_it_again() {
+    use aws_sdk_apigateway::operation::create_deployment::CreateDeploymentOutput;
+    use aws_sdk_apigateway::operation::create_stage::CreateStageOutput;
+    use aws_sdk_apigateway::operation::get_stage::GetStageError;
+    use aws_sdk_apigateway::operation::update_stage::UpdateStageOutput;
+    // Were the stage read again, a denied read would look like a missing stage, and the
+    // deployer would try to create one that exists.
+    let deployment = mock!(aws_sdk_apigateway::Client::create_deployment)
+        .then_output(|| CreateDeploymentOutput::builder().id("d2").build());
+    let denied = mock!(aws_sdk_apigateway::Client::get_stage).then_error(|| {
+        GetStageError::generic(
+            aws_sdk_apigateway::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not authorized to perform: apigateway:GET")
+                .build(),
+        )
+    });
+    let update = mock!(aws_sdk_apigateway::Client::update_stage)
+        .then_output(|| UpdateStageOutput::builder().build());
+    let create = mock!(aws_sdk_apigateway::Client::create_stage)
+        .then_output(|| CreateStageOutput::builder().build());
+    let world = World::with_apigateway(mock_client!(
+        aws_sdk_apigateway,
+        RuleMode::MatchAny,
+        [&deployment, &denied, &update, &create]
+    ));
+    let stack = deployer::stack::parse("name: vc\n", Path::new("stack.yaml")).unwrap();
+    let d = deployer::resources::api::Desired::of(&stack, &world.names);
+    let change = Change::update(
+        Kind::Stage,
+        "prod",
+        deployer::resources::api::DEPLOYMENT,
+        json!("new"),
+        json!("old"),
+    );
+    deployer::resources::api::apply_stage(world.ctx(), &d, "a1", &[change])
+        .await
+        .unwrap();
+    assert_eq!(deployment.num_calls(), 1);
+    assert_eq!(
+        update.num_calls(),
+        1,
+        "the stage is pointed at the new deployment"
+    );
+    assert_eq!(
+        create.num_calls(),
+        0,
+        "no CreateStage for a stage that exists"
+    );
+    assert_eq!(
+        denied.num_calls(),
+        0,
+        "the plan already said the stage exists"
+    );
 }

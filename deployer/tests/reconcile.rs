@@ -158,6 +158,25 @@ async fn up_from_empty_creates_everything_exactly_as_configured() {
         ]
     );
 
+    // API Gateway's own errors (403, 429, 5xx) carry CORS headers, or a page sees an opaque
+    // CORS failure instead of them.
+    for kind in ["DEFAULT_4XX", "DEFAULT_5XX"] {
+        let response = c
+            .apigateway
+            .get_gateway_response()
+            .rest_api_id(api_id)
+            .response_type(aws_sdk_apigateway::types::GatewayResponseType::from(kind))
+            .send()
+            .await
+            .unwrap();
+        let params = response.response_parameters().unwrap();
+        assert_eq!(
+            params["gatewayresponse.header.Access-Control-Allow-Origin"], "'https://example.com'",
+            "{kind}"
+        );
+        assert_eq!(params["gatewayresponse.header.Vary"], "'Origin'", "{kind}");
+    }
+
     // Stage: serving a deployment that records the routes hash.
     let stage = c
         .apigateway

@@ -22,7 +22,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
 
-use crate::cors::Cors;
+use crate::cors::{AllowHeaders, Cors};
 use crate::counter::Item;
 use crate::error::Error;
 use crate::routes::{Dispatch, Route};
@@ -45,6 +45,7 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
 pub struct Config {
     pub item: Item,
     pub cors: Cors,
+    pub cors_headers: AllowHeaders,
 }
 
 impl Config {
@@ -67,9 +68,11 @@ impl Config {
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| "main_counter".to_string());
         let cors = Cors::parse(&lookup("CORS_ORIGINS").unwrap_or_default());
+        let cors_headers = AllowHeaders::parse(&lookup("CORS_HEADERS").unwrap_or_default());
         Ok(Config {
             item: Item { table, id },
             cors,
+            cors_headers,
         })
     }
 }
@@ -113,6 +116,8 @@ struct Meta<'a> {
     method: &'a str,
     path: String,
     origin: Option<&'a str>,
+    /// A preflight's `Access-Control-Request-Headers`.
+    request_headers: Option<&'a str>,
     user_agent: &'a str,
     /// Time left before the Lambda deadline, when the runtime gave one.
     budget: Option<Duration>,
@@ -140,6 +145,7 @@ impl<'a> Meta<'a> {
             method: req.method().as_str(),
             path: routes::strip_stage(req.raw_http_path(), stage).to_string(),
             origin: header_str(req.headers(), header::ORIGIN),
+            request_headers: header_str(req.headers(), header::ACCESS_CONTROL_REQUEST_HEADERS),
             user_agent: header_str(req.headers(), header::USER_AGENT).unwrap_or(""),
             budget,
         }
@@ -187,7 +193,7 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
             json!({"status": "error", "message": "Not found", "requestId": meta.request_id}),
         ),
     };
-    finish_headers(&mut response, &state.config.cors, meta.origin, dispatch);
+    finish_headers(&mut response, &state.config, &meta, dispatch);
 
     log::request(&log::RequestLine {
         request_id: &meta.request_id,
@@ -272,7 +278,8 @@ fn response(status: StatusCode, body: Body) -> Response<Body> {
 }
 
 /// Headers every response carries: JSON content type, no caching, and CORS for allowed origins.
-fn finish_headers(r: &mut Response<Body>, cors: &Cors, origin: Option<&str>, dispatch: Dispatch) {
+fn finish_headers(r: &mut Response<Body>, config: &Config, meta: &Meta<'_>, dispatch: Dispatch) {
+    let (cors, origin) = (&config.cors, meta.origin);
     let headers = r.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -292,10 +299,17 @@ fn finish_headers(r: &mut Response<Body>, cors: &Cors, origin: Option<&str>, dis
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static(route.allow()),
         );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Content-Type"),
-        );
+        let allowed = config.cors_headers.answer(meta.request_headers);
+        if let Ok(value) = HeaderValue::from_str(&allowed) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, value);
+        }
+        if config.cors_headers == AllowHeaders::Requested {
+            // The answer depends on what was asked, too.
+            headers.insert(
+                header::VARY,
+                HeaderValue::from_static("Origin, Access-Control-Request-Headers"),
+            );
+        }
         headers.insert(
             header::ACCESS_CONTROL_MAX_AGE,
             HeaderValue::from_static("600"),

@@ -104,6 +104,39 @@ async fn an_allowed_origin_is_echoed_and_any_other_gets_no_cors_header() {
 }
 
 #[tokio::test]
+async fn a_preflight_allows_the_headers_the_page_asks_for_or_the_configured_list() {
+    let state = state(&[]);
+    let r = handle(&state, event("rest-options-counter-custom-headers.json")).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&r, "access-control-allow-origin"), Some(ALLOWED));
+    assert_eq!(
+        header(&r, "access-control-allow-headers"),
+        Some("content-type, x-visitor-id")
+    );
+
+    let listed = Config::from_lookup(|key| match key {
+        "TABLE_NAME" => Some("visitors".into()),
+        "CORS_ORIGINS" => Some(ALLOWED.into()),
+        "CORS_HEADERS" => Some("Content-Type, X-Api-Version".into()),
+        _ => None,
+    })
+    .unwrap();
+    let client = aws_smithy_mocks::mock_client!(aws_sdk_dynamodb, []);
+    let state = function::State::new(client, listed);
+    let r = handle(&state, event("rest-options-counter-custom-headers.json")).await;
+    assert_eq!(
+        header(&r, "access-control-allow-headers"),
+        Some("Content-Type, X-Api-Version")
+    );
+    assert_eq!(header(&r, "vary"), Some("Origin"));
+
+    // A disallowed origin still gets nothing.
+    let state = support::state(&[]);
+    let r = handle(&state, event("rest-options-counter-denied.json")).await;
+    assert_eq!(header(&r, "access-control-allow-headers"), None);
+}
+
+#[tokio::test]
 async fn preflight_answers_204_with_cors_only_for_an_allowed_origin() {
     let increments = count_rule(1);
     let state = state(&[&increments]);
@@ -119,7 +152,12 @@ async fn preflight_answers_204_with_cors_only_for_an_allowed_origin() {
         header(&r, "access-control-allow-headers"),
         Some("Content-Type")
     );
-    assert_common_headers(&r);
+    assert_eq!(header(&r, "content-type"), Some("application/json"));
+    assert_eq!(header(&r, "cache-control"), Some("no-store"));
+    assert_eq!(
+        header(&r, "vary"),
+        Some("Origin, Access-Control-Request-Headers")
+    );
 
     let r = handle(&state, event("http-options-health-allowed.json")).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);

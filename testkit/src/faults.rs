@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::{Response, StatusCode};
 
 /// One kind of failure.
@@ -139,7 +138,7 @@ fn matches(pattern: &str, operation: &str) -> bool {
 }
 
 /// The error AWS would send for `fault` from `service`, in that service's protocol.
-pub(crate) fn response(service: &str, fault: Fault) -> Response<Full<Bytes>> {
+pub(crate) fn response(service: &str, fault: Fault) -> Response<Bytes> {
     let (status, code, message) = match fault {
         Fault::Throttle => match service {
             "lambda" | "apigateway" => (429, "TooManyRequestsException", "Rate exceeded"),
@@ -149,21 +148,31 @@ pub(crate) fn response(service: &str, fault: Fault) -> Response<Full<Bytes>> {
         Fault::Unavailable => (503, "ServiceUnavailable", "Service unavailable (injected)"),
         _ => (500, "InternalFailure", "Internal failure (injected)"),
     };
+    aws_error(service, status, code, message)
+}
+
+/// An error answer from `service`, in that service's protocol: XML for IAM and STS, JSON with
+/// `x-amzn-errortype` for Lambda and API Gateway, JSON with `__type` for the rest.
+pub(crate) fn aws_error(service: &str, status: u16, code: &str, message: &str) -> Response<Bytes> {
     let request_id = "00000000-0000-0000-0000-000000fa0175";
     let (content_type, body) = match service {
         "iam" | "sts" => (
             "text/xml",
             format!(
                 "<ErrorResponse><Error><Type>{}</Type><Code>{code}</Code>\
-                 <Message>{message}</Message></Error><RequestId>{request_id}</RequestId>\
+                 <Message>{}</Message></Error><RequestId>{request_id}</RequestId>\
                  </ErrorResponse>",
-                if status < 500 { "Sender" } else { "Receiver" }
+                if status < 500 { "Sender" } else { "Receiver" },
+                xml_escape(message)
             ),
         ),
-        "lambda" | "apigateway" => ("application/json", format!(r#"{{"message":"{message}"}}"#)),
+        "lambda" | "apigateway" => (
+            "application/json",
+            serde_json::json!({"message": message}).to_string(),
+        ),
         _ => (
             "application/x-amz-json-1.1",
-            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+            serde_json::json!({"__type": code, "message": message}).to_string(),
         ),
     };
     let mut builder = Response::builder()
@@ -174,8 +183,14 @@ pub(crate) fn response(service: &str, fault: Fault) -> Response<Full<Bytes>> {
         builder = builder.header("x-amzn-errortype", code);
     }
     builder
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        .body(Bytes::from(body))
+        .unwrap_or_else(|_| Response::new(Bytes::new()))
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

@@ -5,12 +5,15 @@
 //! it never skips.
 
 pub mod faults;
+pub mod iam;
 pub mod proxy;
+pub mod realism;
 
 pub use faults::{Fault, Faults};
 /// The signals the proxy's triggers send.
 pub use libc::{SIGINT, SIGKILL, SIGTERM};
 pub use proxy::{Call, On, Recorder, Trigger, When};
+pub use realism::Realism;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -25,6 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::oneshot;
 
 use crate::faults::{self, Dice, Fault, Faults};
+use crate::realism::{Layer, Realism};
 
 /// One AWS request, as the proxy saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,15 @@ pub struct Call {
     /// REST protocols.
     pub operation: String,
     pub write: bool,
+    /// The answer's HTTP status: 0 until it is known, and for a request answered with a reset.
+    pub status: u16,
+}
+
+impl Call {
+    /// Whether the request was answered with success (2xx).
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
 }
 
 impl std::fmt::Display for Call {
@@ -80,7 +90,9 @@ pub struct Trigger {
 /// What every connection task shares.
 #[derive(Debug, Default)]
 struct State {
-    calls: Mutex<Vec<Call>>,
+    /// Every call, numbered in arrival order so that its answer's status can be filled in.
+    calls: Mutex<Vec<(usize, Call)>>,
+    sequence: AtomicUsize,
     injected: Mutex<Vec<(Call, Fault)>>,
     dice: Mutex<Option<Dice>>,
     trigger: Mutex<Option<Trigger>>,
@@ -89,6 +101,7 @@ struct State {
     /// Requests since [`Recorder::arm`].
     seen: AtomicUsize,
     fired: AtomicBool,
+    realism: Mutex<Option<Arc<Layer>>>,
 }
 
 /// A running proxy; stops when dropped.
@@ -137,7 +150,7 @@ impl Recorder {
         self.state
             .calls
             .lock()
-            .map(|c| c.clone())
+            .map(|c| c.iter().map(|(_, c)| c.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -146,7 +159,12 @@ impl Recorder {
         self.state
             .calls
             .lock()
-            .map(|mut c| std::mem::take(&mut *c))
+            .map(|mut c| {
+                std::mem::take(&mut *c)
+                    .into_iter()
+                    .map(|(_, c)| c)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -159,11 +177,42 @@ impl Recorder {
             .collect()
     }
 
+    /// Only the writes among `calls` that AWS accepted (2xx), as `service Operation` strings:
+    /// what changed, without the attempts refused for now (a quota, a resource still settling).
+    pub fn applied(calls: &[Call]) -> Vec<String> {
+        calls
+            .iter()
+            .filter(|c| c.write && c.succeeded())
+            .map(|c| format!("{} {}", c.service, c.operation))
+            .collect()
+    }
+
     /// Injects `faults` into the requests from now on; `None` forwards everything again.
     pub fn faults(&self, faults: Option<Faults>) {
         if let Ok(mut dice) = self.state.dice.lock() {
             *dice = faults.map(Dice::new);
         }
+    }
+
+    /// Puts the behaviours of real AWS that moto lacks in front of it, from now on (see
+    /// [`Realism`]); `None` forwards everything as moto answers it again. What the layer
+    /// remembered (tables being created, roles propagating) starts afresh.
+    pub fn realism(&self, realism: Option<Realism>) {
+        if let Ok(mut layer) = self.state.realism.lock() {
+            *layer = realism.map(|r| Arc::new(Layer::new(r)));
+        }
+    }
+
+    /// Marks the last update of `function` as failed with `reason`, as Lambda reports an update
+    /// it could not apply (needs [`Recorder::realism`]); the next update clears it.
+    pub fn fail_function(&self, function: &str, reason: &str) {
+        if let Some(layer) = self.layer() {
+            layer.fail_function(function, reason);
+        }
+    }
+
+    fn layer(&self) -> Option<Arc<Layer>> {
+        self.state.realism.lock().ok().and_then(|l| l.clone())
     }
 
     /// Every fault injected since the last call, with the request it hit.
@@ -235,6 +284,10 @@ async fn serve(
     let _ = addr_tx.send(addr);
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
+    let upstream = Upstream {
+        client,
+        base: upstream,
+    };
     loop {
         let accepted = tokio::select! {
             _ = &mut stop => return,
@@ -245,11 +298,9 @@ async fn serve(
         };
         // Closing with a zero linger sends RST: a reset is a reset, not a polite FIN.
         let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-        let (client, state, upstream) = (client.clone(), Arc::clone(&state), upstream.clone());
+        let (state, upstream) = (Arc::clone(&state), upstream.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                handle(req, client.clone(), Arc::clone(&state), upstream.clone())
-            });
+            let service = service_fn(move |req| handle(req, upstream.clone(), Arc::clone(&state)));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -259,9 +310,8 @@ async fn serve(
 
 async fn handle(
     req: Request<Incoming>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    upstream: Upstream,
     state: Arc<State>,
-    upstream: String,
 ) -> Result<Response<Full<Bytes>>, Reset> {
     let (parts, body) = req.into_parts();
     let body = bytes(body).await;
@@ -271,8 +321,9 @@ async fn handle(
             .and_then(|d| d.roll(&call.service, &call.operation))
     });
     let trigger = matched_trigger(&state, &call);
+    let seq = state.sequence.fetch_add(1, Ordering::SeqCst);
     if let Ok(mut calls) = state.calls.lock() {
-        calls.push(call.clone());
+        calls.push((seq, call.clone()));
     }
     if let (Some(fault), Ok(mut injected)) = (fault, state.injected.lock()) {
         injected.push((call.clone(), fault));
@@ -287,7 +338,9 @@ async fn handle(
     match fault {
         Some(Fault::ResetBefore) => return Err(Reset),
         Some(f @ (Fault::ServerError | Fault::Unavailable | Fault::Throttle)) => {
-            return Ok(faults::response(&call.service, f));
+            let answer = faults::response(&call.service, f);
+            record_status(&state, seq, answer.status().as_u16());
+            return Ok(full(answer));
         }
         Some(Fault::Latency(max)) => {
             let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
@@ -297,7 +350,26 @@ async fn handle(
         Some(Fault::Stall(hold)) => tokio::time::sleep(hold).await,
         Some(Fault::ResetAfter) | None => {}
     }
-    let answer = forward(&parts, body, &client, &upstream).await;
+    let exchange = Exchange {
+        call: &call,
+        parts: &parts,
+        body: &body,
+    };
+    let layer = state.realism.lock().ok().and_then(|l| l.clone());
+    let refused = match &layer {
+        Some(layer) => layer.before(&exchange, &upstream).await,
+        None => None,
+    };
+    let answer = match refused {
+        Some(refusal) => refusal,
+        None => {
+            let answer = upstream.forward(&parts, body.clone()).await;
+            match &layer {
+                Some(layer) => layer.after(&exchange, answer),
+                None => answer,
+            }
+        }
+    };
     if let Some(t) = &trigger {
         if t.when == When::AfterApplied {
             signal(&state, t.signal).await;
@@ -307,7 +379,154 @@ async fn handle(
     if fault == Some(Fault::ResetAfter) {
         return Err(Reset);
     }
-    Ok(answer)
+    record_status(&state, seq, answer.status().as_u16());
+    Ok(full(answer))
+}
+
+fn record_status(state: &State, seq: usize, status: u16) {
+    if let Ok(mut calls) = state.calls.lock() {
+        if let Some((_, c)) = calls.iter_mut().rev().find(|(s, _)| *s == seq) {
+            c.status = status;
+        }
+    }
+}
+
+/// One request as the proxy received it, for the realism layer to read.
+pub struct Exchange<'a> {
+    pub call: &'a Call,
+    pub parts: &'a hyper::http::request::Parts,
+    pub body: &'a Bytes,
+}
+
+impl Exchange<'_> {
+    pub fn method(&self) -> &str {
+        self.parts.method.as_str()
+    }
+
+    pub fn path(&self) -> &str {
+        self.parts.uri.path()
+    }
+
+    /// The body as JSON, or `Null`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// moto, as the proxy reaches it.
+#[derive(Clone)]
+pub(crate) struct Upstream {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+}
+
+impl Upstream {
+    /// Sends a request on to moto, unchanged, and returns its whole answer.
+    async fn forward(&self, parts: &hyper::http::request::Parts, body: Bytes) -> Response<Bytes> {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        self.send(parts.method.clone(), path, &parts.headers, body)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        headers: &hyper::HeaderMap,
+        body: Bytes,
+    ) -> Response<Bytes> {
+        let mut upstream_req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            if name != hyper::header::CONTENT_LENGTH {
+                upstream_req = upstream_req.header(name, value);
+            }
+        }
+        let Ok(upstream_req) = upstream_req.body(Full::new(body)) else {
+            return status(StatusCode::BAD_GATEWAY);
+        };
+        match self.client.request(upstream_req).await {
+            Ok(resp) => {
+                let (parts, body) = resp.into_parts();
+                Response::from_parts(parts, bytes(body).await)
+            }
+            Err(_) => status(StatusCode::BAD_GATEWAY),
+        }
+    }
+
+    /// Reads something from moto on the side, with the credentials of `ex`: another operation
+    /// of the same JSON protocol (DynamoDB's `ListTagsOfResource`). `None` unless it answered 2xx.
+    pub(crate) async fn peek_json(
+        &self,
+        ex: &Exchange<'_>,
+        operation: &str,
+        body: serde_json::Value,
+    ) -> Option<serde_json::Value> {
+        let target = ex
+            .parts
+            .headers
+            .get("x-amz-target")?
+            .to_str()
+            .ok()?
+            .split_once('.')?
+            .0
+            .to_string();
+        let mut headers = ex.parts.headers.clone();
+        headers.insert(
+            "x-amz-target",
+            hyper::header::HeaderValue::from_str(&format!("{target}.{operation}")).ok()?,
+        );
+        let answer = self
+            .send(
+                hyper::Method::POST,
+                "/",
+                &headers,
+                Bytes::from(body.to_string()),
+            )
+            .await;
+        json_if_ok(&answer)
+    }
+
+    /// Reads `method path` of a REST protocol (Lambda, API Gateway) from moto on the side.
+    pub(crate) async fn peek_rest(
+        &self,
+        ex: &Exchange<'_>,
+        method: &str,
+        path: &str,
+    ) -> Option<serde_json::Value> {
+        let mut headers = ex.parts.headers.clone();
+        headers.remove(hyper::header::CONTENT_TYPE);
+        let method = hyper::Method::from_bytes(method.as_bytes()).ok()?;
+        let answer = self.send(method, path, &headers, Bytes::new()).await;
+        json_if_ok(&answer)
+    }
+}
+
+fn json_if_ok(answer: &Response<Bytes>) -> Option<serde_json::Value> {
+    if !answer.status().is_success() {
+        return None;
+    }
+    Some(serde_json::from_slice(answer.body()).unwrap_or(serde_json::Value::Null))
+}
+
+/// A copy of `answer` with another body (and no stale Content-Length).
+pub(crate) fn with_body(answer: &Response<Bytes>, body: Bytes) -> Response<Bytes> {
+    let mut out = Response::new(body);
+    *out.status_mut() = answer.status();
+    *out.headers_mut() = answer.headers().clone();
+    out.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+    out
+}
+
+fn full(answer: Response<Bytes>) -> Response<Full<Bytes>> {
+    let (mut parts, body) = answer.into_parts();
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Full::new(body))
 }
 
 /// The armed trigger, if this request is the one it waits for; it fires once.
@@ -363,35 +582,6 @@ fn zombie(pid: i32) -> bool {
         .unwrap_or(true)
 }
 
-async fn forward(
-    parts: &hyper::http::request::Parts,
-    body: Bytes,
-    client: &Client<HttpConnector, Full<Bytes>>,
-    upstream: &str,
-) -> Response<Full<Bytes>> {
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let mut upstream_req = Request::builder()
-        .method(parts.method.clone())
-        .uri(format!("{upstream}{path}"));
-    for (name, value) in &parts.headers {
-        upstream_req = upstream_req.header(name, value);
-    }
-    let Ok(upstream_req) = upstream_req.body(Full::new(body)) else {
-        return status(StatusCode::BAD_GATEWAY);
-    };
-    match client.request(upstream_req).await {
-        Ok(resp) => {
-            let (parts, body) = resp.into_parts();
-            Response::from_parts(parts, Full::new(bytes(body).await))
-        }
-        Err(_) => status(StatusCode::BAD_GATEWAY),
-    }
-}
-
 /// A whole body; a body cut off midway counts as empty.
 async fn bytes(body: Incoming) -> Bytes {
     body.collect()
@@ -400,8 +590,8 @@ async fn bytes(body: Incoming) -> Bytes {
         .unwrap_or_default()
 }
 
-fn status(code: StatusCode) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::new()));
+fn status(code: StatusCode) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::new());
     *r.status_mut() = code;
     r
 }
@@ -441,6 +631,7 @@ pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
         service,
         operation,
         write,
+        status: 0,
     }
 }
 

@@ -60,21 +60,53 @@ impl HttpResponse {
     }
 }
 
-/// The stack's routes, as API Gateway would match them.
+/// The stack's routes, as API Gateway would match them, and the headers API Gateway adds to its
+/// own error answers (the gateway responses `up` deploys).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Routes {
     pub stage: String,
     pub routes: Vec<Route>,
+    /// `gatewayresponse.header.X` → its mapping (`'value'`, or `method.request.header.Y`).
+    pub gateway_headers: Vec<(String, String)>,
 }
 
 impl Routes {
     /// The routes `up` deploys, including the `OPTIONS` preflight routes it adds for CORS.
     pub fn of(stack: &crate::stack::Stack) -> Routes {
         let routes = stack.api.served_routes();
+        let gateway_headers = crate::resources::api::gateway_responses(&stack.api.cors_origins)
+            .into_values()
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         Routes {
             stage: stack.stage.clone(),
             routes,
+            gateway_headers,
         }
+    }
+
+    /// Adds the gateway responses' headers to one of API Gateway's own answers, mapped as API
+    /// Gateway maps them: a quoted value as is, `method.request.header.X` from the request.
+    pub fn gateway_response(&self, mut response: HttpResponse, req: &HttpRequest) -> HttpResponse {
+        for (param, mapping) in &self.gateway_headers {
+            let Some(name) = param.strip_prefix("gatewayresponse.header.") else {
+                continue;
+            };
+            let value = match mapping.strip_prefix("method.request.header.") {
+                Some(header) => req
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(header))
+                    .map(|(_, v)| v.clone()),
+                None => Some(mapping.trim_matches('\'').to_string()),
+            };
+            if let Some(value) = value {
+                response.headers.push((name.to_string(), value));
+            }
+        }
+        response
     }
 
     /// The route serving `method path`; the path may carry the stage prefix, as stage URLs do.
@@ -236,6 +268,7 @@ mod tests {
                     path: "/echo".into(),
                 },
             ],
+            gateway_headers: vec![],
         }
     }
 

@@ -147,34 +147,21 @@ impl Pool {
 /// One HTTP request through the stage: route, event, function, response, as API Gateway does.
 pub async fn handle(pool: &Pool, routes: &Routes, req: HttpRequest) -> HttpResponse {
     let Some(route) = routes.find(&req.method, &req.path).cloned() else {
-        return HttpResponse::missing_authentication_token();
+        return routes.gateway_response(HttpResponse::missing_authentication_token(), &req);
     };
     let id = runtime_api::request_id();
     let event = events::to_event(&req, &route, routes, &id);
+    let failed = |why: String| {
+        eprintln!("  ! {} {}: {why}", req.method, req.path);
+        routes.gateway_response(HttpResponse::internal_server_error(), &req)
+    };
     match pool.invoke(Bytes::from(event.to_string())).await {
-        Outcome::Response(payload) => events::from_response(&payload).unwrap_or_else(|why| {
-            eprintln!("  ! {} {}: {why}", req.method, req.path);
-            HttpResponse::internal_server_error()
-        }),
-        Outcome::Error(body) => {
-            eprintln!(
-                "  ! {} {}: the function failed: {}",
-                req.method,
-                req.path,
-                String::from_utf8_lossy(&body)
-            );
-            HttpResponse::internal_server_error()
-        }
-        Outcome::Timeout => {
-            eprintln!(
-                "  ! {} {}: the function timed out and was stopped",
-                req.method, req.path
-            );
-            HttpResponse::internal_server_error()
-        }
-        Outcome::Crashed(why) => {
-            eprintln!("  ! {} {}: {why}", req.method, req.path);
-            HttpResponse::internal_server_error()
-        }
+        Outcome::Response(payload) => events::from_response(&payload).unwrap_or_else(failed),
+        Outcome::Error(body) => failed(format!(
+            "the function failed: {}",
+            String::from_utf8_lossy(&body)
+        )),
+        Outcome::Timeout => failed("the function timed out and was stopped".into()),
+        Outcome::Crashed(why) => failed(why),
     }
 }

@@ -39,6 +39,10 @@ pub const TIMEOUT: &str = "timeout_s";
 pub const ROLE: &str = "role";
 /// Environment changes are one per variable: `environment.TABLE_NAME`.
 pub const ENVIRONMENT: &str = "environment";
+/// The outcome of the function's last update: drift when it `Failed`, repaired by sending the
+/// code and the configuration again.
+pub const LAST_UPDATE: &str = "last_update";
+const SUCCESSFUL: &str = "Successful";
 
 /// What Lambda says while a role is not yet visible to it.
 const ROLE_NOT_ASSUMABLE: &str = "cannot be assumed by Lambda";
@@ -86,6 +90,8 @@ pub struct Observed {
     pub environment: BTreeMap<String, String>,
     pub code_sha256: String,
     pub tags: BTreeMap<String, String>,
+    /// `Successful`, or `Failed: AWS's reason` when Lambda could not apply the last update.
+    pub last_update: String,
 }
 
 pub async fn observe(clients: &Clients, name: &str) -> anyhow::Result<Option<Observed>> {
@@ -105,10 +111,30 @@ pub async fn observe(clients: &Clients, name: &str) -> anyhow::Result<Option<Obs
         }
         Err(e) => return Err(e).doing(|| format!("reading function {name}")),
     };
+    // GetFunction answers without the tags, and with a TagsError, when the caller may not
+    // lambda:ListTags. Unreadable tags are an error: read as "no tags" they would be drift, and
+    // `down` would take the function for someone else's and leave it in place.
+    if let Some(e) = out.tags_error() {
+        anyhow::bail!(
+            "reading the tags of function {name}: lambda GetFunction: {}: {} (hint: the \
+             credentials may not call lambda:ListTags; grant it on the function, \
+             `deployer policy` prints the whole policy the deployer needs)",
+            e.error_code(),
+            e.message()
+        );
+    }
     let Some(c) = out.configuration else {
         return Ok(None);
     };
+    let last_update = match c.last_update_status() {
+        Some(LastUpdateStatus::Failed) => format!(
+            "Failed: {}",
+            c.last_update_status_reason().unwrap_or("no reason given")
+        ),
+        _ => SUCCESSFUL.to_string(),
+    };
     Ok(Some(Observed {
+        last_update,
         arn: c.function_arn.clone().unwrap_or_default(),
         runtime: c
             .runtime()
@@ -165,6 +191,14 @@ pub fn plan(d: &Desired, o: Option<&Observed>) -> Vec<Change> {
     compare(&mut changes, k, n, MEMORY, &d.memory_mb, &o.memory_mb);
     compare(&mut changes, k, n, TIMEOUT, &d.timeout_s, &o.timeout_s);
     compare(&mut changes, k, n, ROLE, &d.role_arn, &o.role_arn);
+    compare(
+        &mut changes,
+        k,
+        n,
+        LAST_UPDATE,
+        &SUCCESSFUL.to_string(),
+        &o.last_update,
+    );
     let keys: std::collections::BTreeSet<&String> =
         d.environment.keys().chain(o.environment.keys()).collect();
     for key in keys {
@@ -207,14 +241,17 @@ pub async fn apply(
         if created { "creating" } else { "updating" },
         d.name
     ));
+    // After a failed update, Lambda keeps the previous code and configuration: sending both
+    // again is the repair.
+    let repair = changes.iter().any(|c| c.is(LAST_UPDATE));
     if created {
         create(ctx, d, artifact, &step).await?;
     } else {
-        if changes.iter().any(|c| c.is(CODE) || c.is(ARCHITECTURE)) {
+        if repair || changes.iter().any(|c| c.is(CODE) || c.is(ARCHITECTURE)) {
             wait_ready(ctx, &d.name, &step).await?;
             update_code(ctx, d, artifact, &step).await?;
         }
-        if changes.iter().any(is_configuration) {
+        if repair || changes.iter().any(is_configuration) {
             // A configuration update right after a code update conflicts until the first is done.
             wait_ready(ctx, &d.name, &step).await?;
             update_configuration(ctx, d, &step).await?;
@@ -232,7 +269,7 @@ pub async fn apply(
                 .doing(|| format!("tagging function {}", d.name))?;
         }
     }
-    wait_ready(ctx, &d.name, &step).await?;
+    wait_applied(ctx, &d.name, &step).await?;
     step.done("");
     Ok(())
 }
@@ -361,9 +398,13 @@ async fn update_configuration(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow:
             .environment(environment(d))
             .send()
     };
-    let conflict = |e: &SdkError<UpdateFunctionConfigurationError, _>| {
-        e.as_service_error()
-            .is_some_and(|s| s.is_resource_conflict_exception())
+    // A role changed moments ago is not yet visible to Lambda either (IAM propagation).
+    let conflict = |e: &SdkError<UpdateFunctionConfigurationError, _>| match e.as_service_error() {
+        Some(UpdateFunctionConfigurationError::ResourceConflictException(_)) => true,
+        Some(UpdateFunctionConfigurationError::InvalidParameterValueException(p)) => {
+            p.message().is_some_and(|m| m.contains(ROLE_NOT_ASSUMABLE))
+        }
+        _ => false,
     };
     retry_conflicts(ctx, step, conflict, send)
         .await
@@ -389,7 +430,10 @@ where
         async move {
             match sent.await {
                 Ok(value) => Attempt::Done(value),
-                Err(e) if conflict(&e) => Attempt::Again(e, "another update is in progress".into()),
+                Err(e) if conflict(&e) => Attempt::Again(
+                    e,
+                    "another update is in progress, or the role is not yet visible".into(),
+                ),
                 Err(e) => Attempt::Failed(e),
             }
         }
@@ -397,8 +441,19 @@ where
     .await
 }
 
-/// Waits until the function is `Active` and its last update is no longer `InProgress`.
+/// Waits until the function is `Active` and its last update is no longer `InProgress`. A last
+/// update that `Failed` ends the wait: an update may now be sent (it is the repair), and the
+/// wait after it reports the failure.
 pub async fn wait_ready(ctx: Ctx<'_>, name: &str, step: &Step) -> anyhow::Result<()> {
+    settle(ctx, name, step, false).await
+}
+
+/// Waits as [`wait_ready`] does, then fails if the update just sent `Failed`.
+async fn wait_applied(ctx: Ctx<'_>, name: &str, step: &Step) -> anyhow::Result<()> {
+    settle(ctx, name, step, true).await
+}
+
+async fn settle(ctx: Ctx<'_>, name: &str, step: &Step, after_update: bool) -> anyhow::Result<()> {
     wait::until(
         &format!("function {name} to be ready"),
         ctx.waits.function_ready,
@@ -417,8 +472,9 @@ pub async fn wait_ready(ctx: Ctx<'_>, name: &str, step: &Step) -> anyhow::Result
                     "function {name} failed to become active: {}",
                     c.state_reason().unwrap_or("no reason given")
                 ),
-                (_, Some(LastUpdateStatus::Failed)) => anyhow::bail!(
-                    "the last update of function {name} failed: {}",
+                (_, Some(LastUpdateStatus::Failed)) if after_update => anyhow::bail!(
+                    "the update of function {name} failed: {}; Lambda kept the previous code \
+                     and configuration. Fix the cause, then run `up` again",
                     c.last_update_status_reason().unwrap_or("no reason given")
                 ),
                 (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => Ok(None),
@@ -493,6 +549,7 @@ mod tests {
             environment: d.environment,
             code_sha256: d.code_sha256,
             tags: d.tags,
+            last_update: SUCCESSFUL.into(),
         }
     }
 

@@ -1,6 +1,11 @@
 //! The statement in the function's resource policy that lets this API, and only this API,
 //! invoke it. Any other statement (another principal, another source) is drift, and `up`
 //! removes it: the function faces the internet only through its own API.
+//!
+//! The statement's only condition is `SourceArn`, the API's execute-api ARN, which names the
+//! account and this API already. Lambda documents `SourceAccount` for sources whose ARN has no
+//! account, such as S3 buckets, and AWS's own API Gateway examples use `SourceArn` alone; a
+//! statement with a `SourceAccount` (as earlier versions made it) is drift, and `up` replaces it.
 
 use serde_json::{json, Value};
 
@@ -16,6 +21,7 @@ pub const ACTION: &str = "lambda:InvokeFunction";
 pub const SOURCE_ARN: &str = "source_arn";
 pub const PRINCIPAL_FIELD: &str = "principal";
 pub const ACTION_FIELD: &str = "action";
+pub const SOURCE_ACCOUNT: &str = "source_account";
 /// How many statements carry our statement id. AWS refuses a second one, but an emulator (or a
 /// future AWS) may not; two copies are drift all the same.
 pub const COPIES: &str = "copies";
@@ -43,6 +49,7 @@ pub struct Statement {
     pub principal: String,
     pub action: String,
     pub source_arn: Option<String>,
+    pub source_account: Option<String>,
     pub raw: Value,
 }
 
@@ -99,7 +106,14 @@ pub fn parse(policy: &str) -> Vec<Statement> {
                 .and_then(|c| c.get("AWS:SourceArn"))
                 .and_then(Value::as_str)
                 .map(str::to_string);
+            let source_account = s
+                .get("Condition")
+                .and_then(|c| c.get("StringEquals"))
+                .and_then(|c| c.get("AWS:SourceAccount"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
             Statement {
+                source_account,
                 sid: s
                     .get("Sid")
                     .and_then(Value::as_str)
@@ -147,6 +161,14 @@ pub fn plan(d: &Desired, live: &[Statement]) -> Vec<Change> {
                 ACTION_FIELD,
                 &ACTION.to_string(),
                 &ours.action,
+            );
+            compare(
+                &mut changes,
+                Kind::Permission,
+                &d.sid,
+                SOURCE_ACCOUNT,
+                &None,
+                &ours.source_account,
             );
             let copies = live.iter().filter(|s| s.sid == d.sid).count();
             compare(&mut changes, Kind::Permission, &d.sid, COPIES, &1, &copies);
@@ -245,7 +267,6 @@ async fn add(ctx: Ctx<'_>, d: &Desired, api_id: &str, step: &Step) -> anyhow::Re
             .action(ACTION)
             .principal(PRINCIPAL)
             .source_arn(&source_arn)
-            .source_account(&ctx.names.account)
             .customize()
             .config_override(crate::single_attempt!(aws_sdk_lambda))
             .send()
@@ -314,6 +335,22 @@ mod tests {
             json!("arn:aws:execute-api:us-east-1:1:abc/*")
         );
         assert_eq!(plan(&desired(None), &[])[0].action, Action::Create);
+    }
+
+    #[test]
+    fn a_source_account_condition_is_drift_to_remove() {
+        let old = r#"{"Statement":[{"Sid":"vc-apigateway-invoke","Effect":"Allow",
+            "Principal":{"Service":"apigateway.amazonaws.com"},"Action":"lambda:InvokeFunction",
+            "Condition":{"StringEquals":{"AWS:SourceAccount":"1"},
+                         "ArnLike":{"AWS:SourceArn":"arn:aws:execute-api:us-east-1:1:abc/*"}}}]}"#;
+        let changes = plan(&desired(Some("abc")), &parse(old));
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].is(SOURCE_ACCOUNT));
+        assert_eq!(
+            (changes[0].expected.clone(), changes[0].actual.clone()),
+            (json!(null), json!("1"))
+        );
+        assert!(plan(&desired(Some("abc")), &parse(POLICY)[..1]).is_empty());
     }
 
     #[test]

@@ -8,16 +8,20 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    PointInTimeRecoveryStatus, ScalarAttributeType, TableStatus, Tag,
+    ScalarAttributeType, TableStatus, Tag,
 };
 use serde_json::json;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{missing_tags, plan_tags, Ctx, TAGS};
 use crate::aws::{AwsContext, Clients};
 use crate::names::Names;
 use crate::plan::{compare, Change, Kind};
 use crate::stack::Stack;
-use crate::wait::{self, CreateError};
+use crate::wait::{self, Attempt, CreateError};
 
 pub const KEY_SCHEMA: &str = "key_schema";
 pub const BILLING_MODE: &str = "billing_mode";
@@ -26,6 +30,7 @@ pub const DELETION_PROTECTION: &str = "deletion_protection";
 
 /// The key the function reads and writes: `id`, a string, the partition key.
 pub const KEY: &str = "id:S:HASH";
+const KEY_ATTRIBUTE: &str = "id";
 const ON_DEMAND: &str = "PAY_PER_REQUEST";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -100,38 +105,9 @@ pub async fn observe(clients: &Clients, name: &str) -> anyhow::Result<Option<Obs
         // Tables created before on-demand existed report no summary: they are provisioned.
         .unwrap_or_else(|| "PROVISIONED".to_string());
 
-    let backups = clients
-        .dynamodb
-        .describe_continuous_backups()
-        .table_name(name)
-        .send()
-        .await
-        .doing(|| format!("reading the backups of table {name}"))?;
-    let point_in_time_recovery = backups
-        .continuous_backups_description()
-        .and_then(|d| d.point_in_time_recovery_description())
-        .and_then(|p| p.point_in_time_recovery_status())
-        == Some(&PointInTimeRecoveryStatus::Enabled);
-
-    let mut tags = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let page = clients
-            .dynamodb
-            .list_tags_of_resource()
-            .resource_arn(&arn)
-            .set_next_token(token)
-            .send()
-            .await
-            .doing(|| format!("reading the tags of table {name}"))?;
-        for t in page.tags() {
-            tags.insert(t.key().to_string(), t.value().to_string());
-        }
-        token = page.next_token;
-        if token.is_none() {
-            break;
-        }
-    }
+    // ENABLING is on its way to ENABLED: what the stack asked for, and `up` waits for the rest.
+    let point_in_time_recovery = pitr_status(clients, name).await? != "DISABLED";
+    let tags = read_tags(clients, name, &arn).await?;
     Ok(Some(Observed {
         arn,
         status: table
@@ -208,7 +184,6 @@ pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[Change]) -> anyhow::Res
     if changes.is_empty() {
         return Ok(());
     }
-    let db = &ctx.clients.dynamodb;
     let name = &d.name;
     let created = changes.iter().any(|c| c.field.is_none());
     let step = ctx.progress.step(format!(
@@ -216,88 +191,231 @@ pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[Change]) -> anyhow::Res
         if created { "creating" } else { "updating" }
     ));
     if created {
-        let attribute = AttributeDefinition::builder()
-            .attribute_name("id")
-            .attribute_type(ScalarAttributeType::S)
-            .build()?;
-        let key = KeySchemaElement::builder()
-            .attribute_name("id")
-            .key_type(KeyType::Hash)
-            .build()?;
-        let tags = dynamo_tags(&d.tags)?;
-        let send = || async {
-            db.create_table()
-                .table_name(name)
-                .attribute_definitions(attribute.clone())
-                .key_schema(key.clone())
-                .billing_mode(BillingMode::PayPerRequest)
-                .deletion_protection_enabled(d.deletion_protection)
-                .set_tags(Some(tags.clone()))
-                .customize()
-                .config_override(crate::single_attempt!(aws_sdk_dynamodb))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| CreateError::of(&format!("creating table {name}"), e))
-        };
-        let look = || async {
-            let found = db.describe_table().table_name(name).send().await;
-            Ok(found.ok().map(|_| ()))
-        };
-        wait::create_once(
-            &format!("creating table {name}"),
-            ctx.waits.create,
-            &step,
-            send,
-            look,
-        )
-        .await?;
+        create(ctx, d, &step).await?;
     }
     let billing = changes.iter().any(|c| c.is(BILLING_MODE));
     let protection = changes.iter().any(|c| c.is(DELETION_PROTECTION));
     if billing || protection {
-        wait_active(ctx, name, &step).await?;
-        let mut update = db.update_table().table_name(name);
-        if billing {
-            update = update.billing_mode(BillingMode::PayPerRequest);
-        }
-        if protection {
-            update = update.deletion_protection_enabled(d.deletion_protection);
-        }
-        update
-            .send()
-            .await
-            .doing(|| format!("updating table {name}"))?;
+        let db = &ctx.clients.dynamodb;
+        let (billing, protection) = (billing.then_some(BillingMode::PayPerRequest), protection);
+        in_use_retry(ctx, name, &step, || {
+            let mut update = db.update_table().table_name(name);
+            update = update.set_billing_mode(billing.clone());
+            if protection {
+                update = update.deletion_protection_enabled(d.deletion_protection);
+            }
+            update.send()
+        })
+        .await
+        .doing(|| format!("updating table {name}"))?;
     }
-    // Point-in-time recovery can only be set on an ACTIVE table, hence after creation.
     if (created && d.point_in_time_recovery) || changes.iter().any(|c| c.is(PITR)) {
-        wait_active(ctx, name, &step).await?;
-        db.update_continuous_backups()
-            .table_name(name)
-            .point_in_time_recovery_specification(
-                PointInTimeRecoverySpecification::builder()
-                    .point_in_time_recovery_enabled(d.point_in_time_recovery)
-                    .build()?,
-            )
-            .send()
-            .await
-            .doing(|| format!("setting point-in-time recovery on table {name}"))?;
+        set_pitr(ctx, d, &step).await?;
     }
     if let Some(tags) = changes.iter().find(|c| c.is(TAGS)) {
         let live: BTreeMap<String, String> =
             serde_json::from_value(tags.actual.clone()).unwrap_or_default();
-        db.tag_resource()
-            .resource_arn(&ctx.names.table_arn)
-            .set_tags(Some(dynamo_tags(&missing_tags(&d.tags, &live))?))
-            .send()
-            .await
-            .doing(|| format!("tagging table {name}"))?;
+        let missing = dynamo_tags(&missing_tags(&d.tags, &live))?;
+        let db = &ctx.clients.dynamodb;
+        in_use_retry(ctx, name, &step, || {
+            db.tag_resource()
+                .resource_arn(&ctx.names.table_arn)
+                .set_tags(Some(missing.clone()))
+                .send()
+        })
+        .await
+        .doing(|| format!("tagging table {name}"))?;
     }
-    if created {
-        wait_active(ctx, name, &step).await?;
+    if created || changes.iter().any(|c| c.is(TAGS)) {
+        wait_tags_visible(ctx, d, &step).await?;
     }
+    wait_active(ctx, name, &step).await?;
     step.done("");
     Ok(())
+}
+
+async fn create(ctx: Ctx<'_>, d: &Desired, step: &crate::progress::Step) -> anyhow::Result<()> {
+    let db = &ctx.clients.dynamodb;
+    let name = &d.name;
+    let attribute = AttributeDefinition::builder()
+        .attribute_name(KEY_ATTRIBUTE)
+        .attribute_type(ScalarAttributeType::S)
+        .build()?;
+    let key = KeySchemaElement::builder()
+        .attribute_name(KEY_ATTRIBUTE)
+        .key_type(KeyType::Hash)
+        .build()?;
+    let tags = dynamo_tags(&d.tags)?;
+    let send = || async {
+        db.create_table()
+            .table_name(name)
+            .attribute_definitions(attribute.clone())
+            .key_schema(key.clone())
+            .billing_mode(BillingMode::PayPerRequest)
+            .deletion_protection_enabled(d.deletion_protection)
+            .set_tags(Some(tags.clone()))
+            .customize()
+            .config_override(crate::single_attempt!(aws_sdk_dynamodb))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| CreateError::of(&format!("creating table {name}"), e))
+    };
+    let look = || async {
+        let found = db.describe_table().table_name(name).send().await;
+        Ok(found.ok().map(|_| ()))
+    };
+    wait::create_once(
+        &format!("creating table {name}"),
+        ctx.waits.create,
+        step,
+        send,
+        look,
+    )
+    .await
+}
+
+/// Sends a change to the table, first waiting for it to be ACTIVE, and again while DynamoDB
+/// answers ResourceInUseException: a table that is CREATING or UPDATING refuses UpdateTable,
+/// TagResource and DeleteTable until it settles (DynamoDB API reference, UpdateTable).
+async fn in_use_retry<T, E, F, Fut>(
+    ctx: Ctx<'_>,
+    name: &str,
+    step: &crate::progress::Step,
+    send: F,
+) -> Result<T, SdkError<E, HttpResponse>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata,
+{
+    // A failed wait is not fatal here: the send below is refused, and says why, if it matters.
+    let _ = wait_active(ctx, name, step).await;
+    let send = &send;
+    wait::retry(ctx.waits.table_active, step, move || async move {
+        match send().await {
+            Ok(value) => Attempt::Done(value),
+            Err(e) if e.code() == Some("ResourceInUseException") => Attempt::Again(
+                e,
+                format!("table {name} is still changing (ResourceInUseException)"),
+            ),
+            Err(e) => Attempt::Failed(e),
+        }
+    })
+    .await
+}
+
+/// Turns point-in-time recovery on or off, and waits until DynamoDB reports it so.
+///
+/// Right after CreateTable, DynamoDB refuses with ContinuousBackupsUnavailableException
+/// ("Backups are being enabled for the table"), for seconds to minutes; terraform-provider-aws
+/// retries exactly that error (`updatePITR`), then waits through the `ENABLING` status
+/// (`waitPITRUpdated`). So does this.
+async fn set_pitr(ctx: Ctx<'_>, d: &Desired, step: &crate::progress::Step) -> anyhow::Result<()> {
+    let name = &d.name;
+    let db = &ctx.clients.dynamodb;
+    let spec = PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(d.point_in_time_recovery)
+        .build()?;
+    let _ = wait_active(ctx, name, step).await;
+    let spec = &spec;
+    wait::retry(ctx.waits.pitr, step, move || async move {
+        let sent = db
+            .update_continuous_backups()
+            .table_name(name)
+            .point_in_time_recovery_specification(spec.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Attempt::Done(()),
+            Err(e) if e.code() == Some("ContinuousBackupsUnavailableException") => Attempt::Again(
+                e,
+                "DynamoDB is still enabling backups on the new table".into(),
+            ),
+            Err(e) => Attempt::Failed(e),
+        }
+    })
+    .await
+    .doing(|| format!("setting point-in-time recovery on table {name}"))?;
+    let want = if d.point_in_time_recovery {
+        "ENABLED"
+    } else {
+        "DISABLED"
+    };
+    wait::until(
+        &format!("point-in-time recovery of table {name} to be {want}"),
+        ctx.waits.pitr,
+        step,
+        || async {
+            let status = pitr_status(ctx.clients, name).await?;
+            Ok((status == want).then_some(()))
+        },
+    )
+    .await
+}
+
+/// `ENABLED`, `DISABLED`, or a passing status such as `ENABLING`.
+async fn pitr_status(clients: &Clients, name: &str) -> anyhow::Result<String> {
+    let backups = clients
+        .dynamodb
+        .describe_continuous_backups()
+        .table_name(name)
+        .send()
+        .await
+        .doing(|| format!("reading the backups of table {name}"))?;
+    Ok(backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|| "DISABLED".to_string()))
+}
+
+/// Waits until ListTagsOfResource shows the stack's tags: it is eventually consistent, and
+/// a `diff` right after `up` must not read the new table as untagged (DynamoDB API reference,
+/// TagResource: "ListTagsOfResource API will only reflect the changes after a few seconds").
+async fn wait_tags_visible(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    step: &crate::progress::Step,
+) -> anyhow::Result<()> {
+    wait::until(
+        &format!("the tags of table {} to be visible", d.name),
+        ctx.waits.visible,
+        step,
+        || async {
+            let live = read_tags(ctx.clients, &d.name, &ctx.names.table_arn).await?;
+            Ok(missing_tags(&d.tags, &live).is_empty().then_some(()))
+        },
+    )
+    .await
+}
+
+async fn read_tags(
+    clients: &Clients,
+    name: &str,
+    arn: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut tags = BTreeMap::new();
+    let mut token = None;
+    // ListTagsOfResource has no paginator in the SDK: its token is not modelled as one.
+    loop {
+        let page = clients
+            .dynamodb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(token)
+            .send()
+            .await
+            .doing(|| format!("reading the tags of table {name}"))?;
+        for t in page.tags() {
+            tags.insert(t.key().to_string(), t.value().to_string());
+        }
+        token = page.next_token;
+        if token.is_none() {
+            return Ok(tags);
+        }
+    }
 }
 
 async fn wait_active(ctx: Ctx<'_>, name: &str, step: &crate::progress::Step) -> anyhow::Result<()> {
@@ -341,24 +459,23 @@ pub async fn delete(ctx: Ctx<'_>, name: &str) -> anyhow::Result<Fate> {
         return Ok(Fate::Absent);
     };
     let step = ctx.progress.step(format!("deleting table {name}"));
+    let db = &ctx.clients.dynamodb;
     if live.deletion_protection {
         step.waiting("turning deletion protection off, as --delete-table asks");
-        ctx.clients
-            .dynamodb
-            .update_table()
-            .table_name(name)
-            .deletion_protection_enabled(false)
-            .send()
-            .await
-            .doing(|| format!("turning off deletion protection on table {name}"))?;
-    }
-    match ctx
-        .clients
-        .dynamodb
-        .delete_table()
-        .table_name(name)
-        .send()
+        in_use_retry(ctx, name, &step, || {
+            db.update_table()
+                .table_name(name)
+                .deletion_protection_enabled(false)
+                .send()
+        })
         .await
+        .doing(|| format!("turning off deletion protection on table {name}"))?;
+    }
+    // The table is UPDATING after that change, and refuses DeleteTable until it is ACTIVE.
+    match in_use_retry(ctx, name, &step, || {
+        db.delete_table().table_name(name).send()
+    })
+    .await
     {
         Ok(_) => {}
         Err(e)

@@ -7,7 +7,29 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use deployer::aws::Clients;
-use testkit::{Call, Moto, Recorder};
+use testkit::{Call, Moto, Realism, Recorder};
+
+/// The real function, built in release as `package` builds it, zipped once per test binary.
+pub fn real_zip() -> PathBuf {
+    static ZIP: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ZIP.get_or_init(|| {
+        let binary = deployer::package::build(
+            "function",
+            deployer::stack::Architecture::X86_64,
+            &testkit::workspace_root(),
+        )
+        .unwrap();
+        let zip = deployer::package::zip_bootstrap(&std::fs::read(binary).unwrap()).unwrap();
+        let path = std::env::temp_dir().join(format!(
+            "real-bootstrap-{}-{}.zip",
+            std::process::id(),
+            env!("CARGO_CRATE_NAME")
+        ));
+        std::fs::write(&path, zip).unwrap();
+        path
+    })
+    .clone()
+}
 
 /// The stack most tests deploy: everything explicit, as a user would write it.
 pub const STACK: &str = "\
@@ -43,6 +65,11 @@ impl Run {
         Recorder::writes(&self.calls)
     }
 
+    /// The writes AWS accepted: what changed, without attempts refused for now.
+    pub fn applied(&self) -> Vec<String> {
+        Recorder::applied(&self.calls)
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
@@ -59,6 +86,8 @@ impl Run {
     }
 }
 
+/// Every fixture's proxy reproduces real AWS's documented behaviours (see [`Realism`]) unless a
+/// test switches them off: moto alone is kinder than AWS.
 pub struct Fixture {
     pub moto: Moto,
     pub proxy: Recorder,
@@ -70,8 +99,14 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(stack: &str) -> Fixture {
+        Fixture::with(stack, Some(Realism::fast()))
+    }
+
+    /// A fixture whose proxy forwards to moto as it is (`None`), or with `realism`.
+    pub fn with(stack: &str, realism: Option<Realism>) -> Fixture {
         let moto = Moto::start();
         let proxy = Recorder::start(moto.endpoint());
+        proxy.realism(realism);
         let dir = tempfile::tempdir().unwrap();
         let zip = |binary: &str, name: &str| {
             let bytes = std::fs::read(binary).unwrap();

@@ -1,0 +1,230 @@
+//! The counter as a visitor's browser reads it: a web page in headless Chromium (Debian's
+//! package, installed by `make setup`) fetches the count from `deployer serve`, which runs the
+//! real `bootstrap` against moto. The browser, not our code, enforces CORS here:
+//! - a page on an allowed origin reads the count with a plain request, and with one that needs
+//!   a preflight (a custom header and a JSON body);
+//! - it can read API Gateway's own errors too (a 403 for an unknown path), thanks to the gateway
+//!   responses' CORS headers;
+//! - a page on another origin is refused by the browser itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use support::{deployer_command, real_zip};
+use testkit::Moto;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The page: three fetches, their outcomes written into `#out` as JSON.
+fn page(api: &str) -> String {
+    format!(
+        r#"<!doctype html><html><body><pre id="out">pending</pre><script>
+const api = "{api}";
+async function probe(url, init) {{
+  try {{
+    const r = await fetch(url, init);
+    let body = null;
+    try {{ body = await r.json(); }} catch (e) {{}}
+    return {{status: r.status, body}};
+  }} catch (e) {{
+    return {{error: String(e)}};
+  }}
+}}
+(async () => {{
+  const out = {{}};
+  out.plain = await probe(api + "/prod/counter");
+  out.preflighted = await probe(api + "/prod/counter", {{
+    method: "POST",
+    headers: {{"Content-Type": "application/json", "X-Visitor-Id": "v-1"}},
+    body: "{{}}"
+  }});
+  out.gateway = await probe(api + "/prod/no-such-path");
+  document.getElementById("out").textContent = JSON.stringify(out);
+}})();
+</script></body></html>"#
+    )
+}
+
+/// A loopback port for a page, bound now so that its origin is known before the page is.
+async fn page_listener() -> (tokio::net::TcpListener, u16) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// Serves `html` at every path on `listener`, until the runtime stops.
+fn serve_page(listener: tokio::net::TcpListener, html: String) {
+    let html = Bytes::from(html);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let html = html.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |_: Request<hyper::body::Incoming>| {
+                    let html = html.clone();
+                    async move {
+                        let mut r = Response::new(Full::new(html));
+                        r.headers_mut()
+                            .insert("content-type", "text/html".parse().unwrap());
+                        Ok::<_, Infallible>(r)
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// What the page wrote, as headless Chromium rendered it. `--virtual-time-budget` lets the
+/// page's fetches finish before the DOM is dumped.
+fn visit(url: &str, profile: &Path) -> Value {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: run `make setup` (it installs Debian's chromium package)"
+    );
+    let out = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let json = dom
+        .split_once(r#"<pre id="out">"#)
+        .and_then(|(_, rest)| rest.split_once("</pre>"))
+        .map(|(json, _)| json.replace("&quot;", "\"").replace("&amp;", "&"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no result in the page:\n{dom}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `deployer serve` of a stack whose only CORS origin is `origin`.
+async fn serve(dir: &Path, moto: &Moto, origin: &str, zip: &Path) -> (Serving, String) {
+    std::fs::write(
+        dir.join("stack.yaml"),
+        format!(
+            "name: vc\nregion: us-east-1\nstage: prod\napi:\n  routes: [GET /counter, POST /counter, GET /health]\n  cors_origins: [\"{origin}\"]\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = deployer_command(dir, moto.endpoint())
+        .args(["serve", "--port", &port.to_string()])
+        .arg("--zip")
+        .arg(zip)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serving = Serving(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client
+        .get(format!("{base}/prod/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "serve did not start listening"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (serving, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_an_allowed_origin_reads_the_count_and_another_origin_is_refused_by_the_browser()
+{
+    let moto = Moto::start();
+    let db = aws_sdk_dynamodb::Client::new(&moto.loader().load().await);
+    testkit::create_counter_table(&db, "vc-prod").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zip: PathBuf = real_zip();
+
+    // The allowed origin is the page's own: its port is bound before `serve` starts.
+    let (good, good_port) = page_listener().await;
+    let (other, other_port) = page_listener().await;
+    let (_serving, api) = serve(
+        dir.path(),
+        &moto,
+        &format!("http://127.0.0.1:{good_port}"),
+        &zip,
+    )
+    .await;
+    serve_page(good, page(&api));
+    serve_page(other, page(&api));
+
+    let profile = tempfile::tempdir().unwrap();
+    let seen = visit(&format!("http://127.0.0.1:{good_port}/"), profile.path());
+    assert_eq!(seen["plain"]["status"], 200, "{seen:#}");
+    let first = seen["plain"]["body"]["count"].as_u64().unwrap();
+    assert_eq!(seen["preflighted"]["status"], 200, "{seen:#}");
+    assert_eq!(
+        seen["preflighted"]["body"]["count"].as_u64(),
+        Some(first + 1),
+        "{seen:#}"
+    );
+    assert_eq!(seen["gateway"]["status"], 403, "{seen:#}");
+    assert_eq!(
+        seen["gateway"]["body"]["message"], "Missing Authentication Token",
+        "{seen:#}"
+    );
+
+    let profile = tempfile::tempdir().unwrap();
+    let refused = visit(&format!("http://127.0.0.1:{other_port}/"), profile.path());
+    for probe in ["plain", "preflighted", "gateway"] {
+        let error = refused[probe]["error"].as_str().unwrap_or_else(|| {
+            panic!("{probe}: the browser let another origin read it: {refused:#}")
+        });
+        assert!(error.contains("Failed to fetch"), "{probe}: {error}");
+    }
+}

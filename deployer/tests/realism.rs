@@ -1,0 +1,489 @@
+//! What real AWS does that moto does not, through the proxy's realism layer, with the real
+//! binary: each test names a documented behaviour (see `testkit::Realism`), shows that the run
+//! met it, and that the deployer passes through it in one run.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_apigateway::types::IntegrationType;
+use aws_sdk_dynamodb::types::{BillingMode, ProvisionedThroughput};
+use serde_json::json;
+use support::{Fixture, Run, STACK};
+use testkit::{Call, Realism};
+
+/// The calls of `run` for `operation` that AWS refused, with that status.
+fn refused(run: &Run, operation: &str, status: u16) -> usize {
+    run.calls
+        .iter()
+        .filter(|c| c.operation == operation && c.status == status)
+        .count()
+}
+
+fn ops(calls: &[Call], operation: &str) -> Vec<u16> {
+    calls
+        .iter()
+        .filter(|c| c.operation == operation)
+        .map(|c| c.status)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_first_up_waits_out_pitr_and_role_propagation_and_converges_in_one_run() {
+    // A role that takes longer to propagate than the table's first wave takes to settle.
+    let f = Fixture::with(
+        STACK,
+        Some(Realism {
+            role_propagation: Duration::from_secs(3),
+            ..Realism::fast()
+        }),
+    );
+    let up = f.up(&f.zip_v1).ok();
+    // DynamoDB refused point-in-time recovery on the new table, then took it.
+    let pitr = ops(&up.calls, "UpdateContinuousBackups");
+    assert!(pitr.contains(&400), "PITR was never refused: {pitr:?}");
+    assert_eq!(pitr.last(), Some(&200), "{pitr:?}");
+    // Lambda could not assume the new role at first.
+    assert!(
+        refused(&up, "POST /2015-03-31/functions", 400) >= 1,
+        "CreateFunction was never refused for the role"
+    );
+    assert!(up.stderr.contains("enabling backups"), "{}", up.stderr);
+    f.assert_deployed("vc", "the first up").await;
+}
+
+#[tokio::test]
+async fn diff_right_after_up_is_in_sync_though_tags_and_listings_lag() {
+    let f = Fixture::with(
+        STACK,
+        Some(Realism {
+            tag_lag: Duration::from_secs(4),
+            rest_apis_lag: Duration::from_secs(4),
+            ..Realism::fast()
+        }),
+    );
+    f.up(&f.zip_v1).ok();
+    let diff = f.run(&["diff", "--zip", f.zip_v1.to_str().unwrap()]);
+    assert_eq!(
+        diff.code, 0,
+        "up returned before its tags and its API were visible:\n{}",
+        diff.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_table_updating_is_waited_for_before_it_is_tagged() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let c = f.clients().await;
+    // Drift that needs UpdateTable (billing) and TagResource (a removed tag) in one up.
+    c.dynamodb
+        .update_table()
+        .table_name("vc-prod")
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(
+            ProvisionedThroughput::builder()
+                .read_capacity_units(1)
+                .write_capacity_units(1)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = "arn:aws:dynamodb:us-east-1:123456789012:table/vc-prod";
+    c.dynamodb
+        .untag_resource()
+        .resource_arn(arn)
+        .tag_keys("project")
+        .send()
+        .await
+        .unwrap();
+    let up = f.up(&f.zip_v1);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert_eq!(ops(&up.calls, "UpdateTable"), [200]);
+    assert_eq!(ops(&up.calls, "TagResource").last(), Some(&200));
+    f.assert_deployed("vc", "after billing and tag drift").await;
+}
+
+#[tokio::test]
+async fn down_delete_table_converges_in_one_run_while_the_table_updates() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let down = f.run(&["down", "--delete-table"]);
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    // Turning deletion protection off left the table UPDATING; DeleteTable waited for it.
+    assert_eq!(ops(&down.calls, "DeleteTable").last(), Some(&200));
+    let tables = f
+        .clients()
+        .await
+        .dynamodb
+        .list_tables()
+        .send()
+        .await
+        .unwrap();
+    assert!(tables.table_names().is_empty(), "{tables:?}");
+}
+
+#[tokio::test]
+async fn a_failed_function_update_is_drift_with_its_reason_and_up_repairs_it() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    f.proxy.fail_function(
+        "vc-prod",
+        "Lambda was unable to configure your environment variables because the KMS key is invalid",
+    );
+    let diff = f.run(&[
+        "--output",
+        "json",
+        "diff",
+        "--zip",
+        f.zip_v1.to_str().unwrap(),
+    ]);
+    assert_eq!(diff.code, 2, "{}\n{}", diff.stdout, diff.stderr);
+    let changes = diff.json()["changes"].clone();
+    let failed = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "last_update")
+        .unwrap_or_else(|| panic!("no last_update change in {changes:#}"));
+    assert_eq!(failed["expected"], "Successful");
+    assert!(failed["actual"]
+        .as_str()
+        .unwrap()
+        .contains("the KMS key is invalid"));
+
+    let up = f.up(&f.zip_v1);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert_eq!(
+        up.applied(),
+        [
+            "lambda PUT /2015-03-31/functions/vc-prod/code",
+            "lambda PUT /2015-03-31/functions/vc-prod/configuration",
+        ]
+    );
+    f.assert_deployed("vc", "after the repair").await;
+}
+
+#[tokio::test]
+async fn unreadable_function_tags_are_an_error_for_diff_and_down_never_drift() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    f.proxy
+        .realism(Some(Realism::fast().deny("lambda:ListTags")));
+    let diff = f.run(&["diff", "--zip", f.zip_v1.to_str().unwrap()]);
+    assert_eq!(diff.code, 1, "{}\n{}", diff.stdout, diff.stderr);
+    assert!(diff.stderr.contains("lambda:ListTags"), "{}", diff.stderr);
+    assert!(!diff.stdout.contains("Drift"), "{}", diff.stdout);
+    assert!(diff.stdout.is_empty(), "{}", diff.stdout);
+
+    let down = f.run(&["down"]);
+    assert_eq!(down.code, 1, "{}", down.stderr);
+    assert!(down.stderr.contains("lambda:ListTags"), "{}", down.stderr);
+    let function = f
+        .clients()
+        .await
+        .lambda
+        .get_function()
+        .function_name("vc-prod")
+        .send()
+        .await;
+    assert!(
+        function.is_ok(),
+        "down removed the function it could not read"
+    );
+}
+
+#[tokio::test]
+async fn up_deletes_two_duplicate_apis_in_one_run_at_deleterestapis_pace() {
+    // Slower than the SDK's own retries could wait out (about 6 s in all).
+    let window = Duration::from_secs(8);
+    let f = Fixture::with(
+        STACK,
+        Some(Realism {
+            delete_rest_api_every: window,
+            ..Realism::fast()
+        }),
+    );
+    f.up(&f.zip_v1).ok();
+    let c = f.clients().await;
+    for _ in 0..2 {
+        c.apigateway
+            .create_rest_api()
+            .name("vc-prod")
+            .tags("deployer:stack", "vc")
+            .tags("deployer:stage", "prod")
+            .send()
+            .await
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let up = f.up(&f.zip_v1);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let deletes: Vec<&Call> = up
+        .calls
+        .iter()
+        .filter(|c| c.operation.starts_with("DELETE /restapis/"))
+        .collect();
+    assert_eq!(
+        deletes.iter().filter(|c| c.succeeded()).count(),
+        2,
+        "{deletes:?}"
+    );
+    assert!(
+        deletes.iter().any(|c| c.status == 429),
+        "the second delete was not paced by the quota: {deletes:?}"
+    );
+    assert!(
+        started.elapsed() >= window - Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
+    assert!(
+        up.stderr.contains("one DeleteRestApi every 30 s"),
+        "the wait was not explained:\n{}",
+        up.stderr
+    );
+    f.assert_deployed("vc", "after deleting the duplicates")
+        .await;
+}
+
+#[tokio::test]
+async fn two_stacks_created_back_to_back_wait_out_createrestapis_quota() {
+    let f = Fixture::with(
+        STACK,
+        Some(Realism {
+            create_rest_api_every: Duration::from_secs(3),
+            ..Realism::fast()
+        }),
+    );
+    f.up(&f.zip_v1).ok();
+    f.write_stack(&STACK.replace("name: vc\n", "name: second\n"));
+    let up = f.up(&f.zip_v1);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let creates = ops(&up.calls, "POST /restapis");
+    assert!(
+        creates.contains(&429),
+        "the quota was never met: {creates:?}"
+    );
+    assert!(
+        creates.last().is_some_and(|s| (200..300).contains(s)),
+        "{creates:?}"
+    );
+    f.assert_deployed("second", "the second stack").await;
+}
+
+async fn method_of(f: &Fixture, path: &str) -> (String, String, String) {
+    let c = f.clients().await;
+    let apis = c.apigateway.get_rest_apis().send().await.unwrap();
+    let api = apis.items()[0].id().unwrap().to_string();
+    let resources = c
+        .apigateway
+        .get_resources()
+        .rest_api_id(&api)
+        .send()
+        .await
+        .unwrap();
+    let resource = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some(path))
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_string();
+    let method = c
+        .apigateway
+        .get_method()
+        .rest_api_id(&api)
+        .resource_id(&resource)
+        .http_method("GET")
+        .send()
+        .await
+        .unwrap();
+    (
+        api,
+        resource,
+        method.authorization_type().unwrap_or("").to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_route_switched_to_aws_iam_is_drift_and_up_puts_it_back_despite_the_conflict() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let c = f.clients().await;
+    let (api, resource, _) = method_of(&f, "/counter").await;
+    // As someone in the console would: the method again, behind IAM auth.
+    c.apigateway
+        .delete_method()
+        .rest_api_id(&api)
+        .resource_id(&resource)
+        .http_method("GET")
+        .send()
+        .await
+        .unwrap();
+    c.apigateway
+        .put_method()
+        .rest_api_id(&api)
+        .resource_id(&resource)
+        .http_method("GET")
+        .authorization_type("AWS_IAM")
+        .api_key_required(true)
+        .send()
+        .await
+        .unwrap();
+    c.apigateway
+        .put_integration()
+        .rest_api_id(&api)
+        .resource_id(&resource)
+        .http_method("GET")
+        .r#type(IntegrationType::Aws)
+        .integration_http_method("GET")
+        .uri("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:vc-prod/invocations")
+        .send()
+        .await
+        .unwrap();
+    let diff = f.run(&[
+        "--output",
+        "json",
+        "diff",
+        "--zip",
+        f.zip_v1.to_str().unwrap(),
+    ]);
+    assert_eq!(diff.code, 2, "{}", diff.stderr);
+    let changes = diff.json()["changes"].clone();
+    let route = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "routes.GET /counter")
+        .unwrap_or_else(|| panic!("{changes:#}"))
+        .clone();
+    assert_eq!(route["actual"]["authorization_type"], "AWS_IAM");
+    assert_eq!(route["actual"]["api_key_required"], true);
+    assert_eq!(route["actual"]["integration_type"], "AWS");
+    assert_eq!(route["actual"]["integration_http_method"], "GET");
+    assert_eq!(route["expected"]["authorization_type"], "NONE");
+    let text = f.run(&["diff", "--zip", f.zip_v1.to_str().unwrap()]);
+    assert!(
+        text.stdout
+            .contains("routes.GET /counter.authorization_type: AWS_IAM → NONE"),
+        "{}",
+        text.stdout
+    );
+
+    let up = f.up(&f.zip_v1);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let method = format!("apigateway DELETE /restapis/{api}/resources/{resource}/methods/GET");
+    assert!(up.applied().contains(&method), "{:?}", up.applied());
+    assert_eq!(method_of(&f, "/counter").await.2, "NONE");
+    f.assert_deployed("vc", "after the route repair").await;
+}
+
+#[tokio::test]
+async fn an_invoke_permission_pinned_by_source_account_is_moved_to_source_arn_alone() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let c = f.clients().await;
+    let policy = c
+        .lambda
+        .get_policy()
+        .function_name("vc-prod")
+        .send()
+        .await
+        .unwrap();
+    let source_arn = deployer::resources::permission::parse(policy.policy().unwrap())[0]
+        .source_arn
+        .clone()
+        .unwrap();
+    // The statement as earlier versions made it.
+    c.lambda
+        .remove_permission()
+        .function_name("vc-prod")
+        .statement_id("vc-apigateway-invoke")
+        .send()
+        .await
+        .unwrap();
+    c.lambda
+        .add_permission()
+        .function_name("vc-prod")
+        .statement_id("vc-apigateway-invoke")
+        .action("lambda:InvokeFunction")
+        .principal("apigateway.amazonaws.com")
+        .source_arn(&source_arn)
+        .source_account("123456789012")
+        .send()
+        .await
+        .unwrap();
+    let diff = f.run(&[
+        "--output",
+        "json",
+        "diff",
+        "--zip",
+        f.zip_v1.to_str().unwrap(),
+    ]);
+    assert_eq!(diff.code, 2, "{}", diff.stdout);
+    let changes = diff.json()["changes"].clone();
+    assert!(
+        changes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "source_account" && c["actual"] == json!("123456789012")),
+        "{changes:#}"
+    );
+    let up = f.up(&f.zip_v1);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert_eq!(
+        up.applied(),
+        [
+            "lambda DELETE /2015-03-31/functions/vc-prod/policy/vc-apigateway-invoke",
+            "lambda POST /2015-03-31/functions/vc-prod/policy",
+        ]
+    );
+    let policy = c
+        .lambda
+        .get_policy()
+        .function_name("vc-prod")
+        .send()
+        .await
+        .unwrap();
+    let statements = deployer::resources::permission::parse(policy.policy().unwrap());
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0].source_account, None);
+    assert_eq!(
+        statements[0].source_arn.as_deref(),
+        Some(source_arn.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_denied_read_is_one_line_of_error_with_the_action_and_never_drift() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    f.proxy
+        .realism(Some(Realism::fast().deny("dynamodb:DescribeTable")));
+    let diff = f.run(&["diff", "--zip", f.zip_v1.to_str().unwrap()]);
+    assert_eq!(diff.code, 1, "{}\n{}", diff.stdout, diff.stderr);
+    assert!(diff.stdout.is_empty(), "{}", diff.stdout);
+    let lines: Vec<&str> = diff
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let error: Vec<&&str> = lines.iter().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error.len(), 1, "{}", diff.stderr);
+    let error = error[0];
+    assert!(
+        error.starts_with(
+            "error: reading table vc-prod: dynamodb DescribeTable: AccessDeniedException: User: "
+        ),
+        "{error}"
+    );
+    assert!(error.contains("(hint: the credentials may not call dynamodb:DescribeTable"));
+    for debug in ["{", "Unhandled", "ErrorMetadata", "source:", "drift"] {
+        assert!(!error.contains(debug), "{debug:?} in {error}");
+    }
+}
