@@ -15,6 +15,10 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::interrupt;
+use crate::names::Names;
+use crate::progress::Progress;
+use crate::stack::Stack;
+use crate::wait::Waits;
 
 /// Where to deploy, as the CLI's global flags say.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +38,46 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigateway::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+/// Clients, the account, and every derived name: what a verb talking to AWS needs.
+pub struct Session<'p> {
+    pub clients: Clients,
+    pub names: Names,
+    pub progress: &'p Progress,
+    pub waits: Waits,
+}
+
+impl<'p> Session<'p> {
+    /// Loads the configuration, checks the region, and asks STS for the account, from which
+    /// every name and ARN of `stack` is derived.
+    pub async fn open(
+        target: &Target,
+        stack: &Stack,
+        progress: &'p Progress,
+    ) -> anyhow::Result<Session<'p>> {
+        let clients = Clients::load(target, stack.region.as_deref()).await?;
+        if let Err(why) = crate::naming::Partition::check(&clients.region) {
+            anyhow::bail!("{why} (from --region, stack.yaml or the AWS configuration)");
+        }
+        let account = clients.account().await?;
+        let names = Names::derive(stack, &clients.region, &account);
+        Ok(Session {
+            clients,
+            names,
+            progress,
+            waits: Waits::aws(),
+        })
+    }
+
+    pub fn ctx(&self) -> crate::resources::Ctx<'_> {
+        crate::resources::Ctx {
+            clients: &self.clients,
+            names: &self.names,
+            progress: self.progress,
+            waits: &self.waits,
+        }
+    }
 }
 
 /// Throttling (`ThrottlingException`, `TooManyRequestsException`), 5xx and dropped connections
@@ -148,6 +192,40 @@ macro_rules! single_attempt {
     ($sdk:ident) => {
         $sdk::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
     };
+}
+
+/// Whether an SDK error says "there is no such thing", in any service's spelling.
+pub fn is_not_found<E: ProvideErrorMetadata>(
+    error: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    matches!(
+        error.code(),
+        Some(
+            "ResourceNotFoundException"
+                | "NotFoundException"
+                | "NoSuchEntity"
+                | "NoSuchEntityException"
+        )
+    )
+}
+
+/// A read that may find nothing: NotFound, in any service's spelling, is `None`; any other
+/// failure (a denied read, throttling) is an error, never "absent".
+pub trait Found<T> {
+    fn found(self, what: impl FnOnce() -> String) -> anyhow::Result<Option<T>>;
+}
+
+impl<T, E> Found<T> for Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn found(self, what: impl FnOnce() -> String) -> anyhow::Result<Option<T>> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("{}: {}", what(), describe(&e))),
+        }
+    }
 }
 
 /// Adds "what we were doing" to an SDK error, as one line: see [`describe`].

@@ -1,16 +1,20 @@
 //! `down`: removes what `up` made, in reverse order: the API first (so traffic stops), then the
-//! function, its log group and its role. The table holds the data and is retained unless
-//! `--delete-table` asks otherwise.
+//! function (its invoke permission goes with it), its log group and its role. The table holds
+//! the data and is retained unless `--delete-table` asks otherwise.
 //!
-//! Only resources that carry this stack's tags are deleted: a resource that merely has a
-//! derived name, but belongs to someone else, is left alone and reported.
-
-use std::collections::HashMap;
+//! Each kind removes only what carries this stack's tags (its `delete`): a resource that merely
+//! has a derived name, but belongs to someone else, is left alone and reported.
 
 use serde::Serialize;
 
-use crate::names::{STACK_TAG, STAGE_TAG};
-use crate::resources::{api, function, logs, role, table, Ctx};
+use crate::plan::Kind;
+use crate::reconcile::Desired;
+use crate::resources::api::Api;
+use crate::resources::function::Function;
+use crate::resources::logs::LogGroup;
+use crate::resources::role::Role;
+use crate::resources::table::Table;
+use crate::resources::{Ctx, Removed, Resource};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -26,92 +30,35 @@ impl Report {
     pub fn nothing_found(&self) -> bool {
         self.deleted.is_empty() && self.retained.is_empty() && self.skipped.is_empty()
     }
+
+    fn record(&mut self, kind: Kind, removed: Removed) {
+        let line = |name: &str| format!("{} {name}", kind.as_str());
+        match removed {
+            Removed::Deleted(names) => self.deleted.extend(names.iter().map(|n| line(n))),
+            Removed::Retained(name) => self.retained.push(line(&name)),
+            Removed::NotOurs(name) => self.skipped.push(line(&name)),
+            Removed::Absent => {}
+        }
+    }
 }
 
-fn ours(names: &crate::names::Names, tags: &HashMap<String, String>) -> bool {
-    tags.get(STACK_TAG) == Some(&names.stack) && tags.get(STAGE_TAG) == Some(&names.stage)
+/// Removes one kind, recording what happened.
+async fn remove<R: Resource>(
+    ctx: Ctx<'_>,
+    d: &R::Desired,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let removed = R::delete(ctx, d).await?;
+    report.record(R::KIND, removed);
+    Ok(())
 }
 
 /// Deletes, recording each deletion in `report` as it happens, so that a failed or interrupted
-/// run can still say what it removed.
-pub async fn down(
-    ctx: Ctx<'_>,
-    role: &role::Desired,
-    delete_table: bool,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let names = ctx.names;
-
-    let apis = api::observe(ctx.clients, names).await?;
-    for live in &apis.apis {
-        let step = ctx.progress.step(format!("deleting API {}", live.id));
-        if api::delete_api(ctx, &live.id, &step).await? {
-            report.deleted.push(format!("api {}", live.id));
-        }
-        step.done("");
-    }
-
-    if let Some(f) = function::observe(ctx.clients, &names.function).await? {
-        let tags: HashMap<String, String> = f.tags.into_iter().collect();
-        if ours(names, &tags) {
-            let step = ctx
-                .progress
-                .step(format!("deleting function {}", names.function));
-            if function::delete(ctx).await? {
-                report.deleted.push(format!("function {}", names.function));
-            }
-            step.done("");
-        } else {
-            report.skipped.push(format!("function {}", names.function));
-        }
-    }
-
-    if let Some(group) = logs::observe(ctx.clients, names).await? {
-        let tags: HashMap<String, String> = group.tags.into_iter().collect();
-        // Lambda may have created the group itself (untagged) before `up` could; it is still
-        // this function's group when the function was ours.
-        let function_was_ours = report.deleted.iter().any(|d| d.starts_with("function "));
-        if ours(names, &tags) || function_was_ours {
-            let step = ctx
-                .progress
-                .step(format!("deleting log group {}", names.log_group));
-            if logs::delete(ctx).await? {
-                report
-                    .deleted
-                    .push(format!("log_group {}", names.log_group));
-            }
-            step.done("");
-        } else {
-            report
-                .skipped
-                .push(format!("log_group {}", names.log_group));
-        }
-    }
-
-    if let Some(live) = role::observe(ctx.clients, role).await? {
-        let tags: HashMap<String, String> = live.tags.into_iter().collect();
-        if ours(names, &tags) {
-            let step = ctx.progress.step(format!("deleting role {}", names.role));
-            if role::delete(ctx, role).await? {
-                report.deleted.push(format!("role {}", names.role));
-            }
-            step.done("");
-        } else {
-            report.skipped.push(format!("role {}", names.role));
-        }
-    }
-
-    if let Some(live) = table::observe(ctx.clients, &names.table).await? {
-        let tags: HashMap<String, String> = live.tags.into_iter().collect();
-        if !ours(names, &tags) {
-            report.skipped.push(format!("table {}", names.table));
-        } else if delete_table {
-            if table::delete(ctx, &names.table).await? == table::Fate::Deleted {
-                report.deleted.push(format!("table {}", names.table));
-            }
-        } else {
-            report.retained.push(format!("table {}", names.table));
-        }
-    }
-    Ok(())
+/// run can still say what it removed. The table is deleted only when `d.table.retain` is off.
+pub async fn down(ctx: Ctx<'_>, d: &Desired, report: &mut Report) -> anyhow::Result<()> {
+    remove::<Api>(ctx, &d.api, report).await?;
+    remove::<Function>(ctx, &d.function, report).await?;
+    remove::<LogGroup>(ctx, &d.logs, report).await?;
+    remove::<Role>(ctx, &d.role, report).await?;
+    remove::<Table>(ctx, &d.table, report).await
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
+use function::contract;
+
 use crate::local::events::{HttpRequest, HttpResponse, Routes};
 use crate::local::Pool;
 
@@ -210,55 +212,71 @@ fn count_of(r: &HttpResponse) -> Result<u64, String> {
         .ok_or_else(|| format!("no count in {}", String::from_utf8_lossy(&r.body)))
 }
 
-/// Runs every check. `allowed_origin` is one of the stack's CORS origins, if it has any.
+/// Runs every check, on the paths the function's contract names. `allowed_origin` is one of
+/// the stack's CORS origins, if it has any.
 pub async fn smoke(backend: &Backend, allowed_origin: Option<&str>) -> Report {
+    let (counter, health_path) = (contract::COUNTER.path, contract::HEALTH.path);
     let mut checks = Vec::new();
 
-    let health = probe(backend, "GET", "/health", &[]).await;
-    checks.push(check("GET /health is 200 and healthy", &health, |r| {
-        let body = body_json(r);
-        if r.status == 200 && body["status"] == "healthy" {
-            Ok(format!("counter_value {}", body["counter_value"]))
-        } else {
-            Err(format!(
-                "{}: {}",
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            ))
-        }
-    }));
+    let health = probe(backend, "GET", health_path, &[]).await;
+    checks.push(check(
+        &format!("GET {health_path} is 200 and healthy"),
+        &health,
+        |r| {
+            let body = body_json(r);
+            if r.status == 200 && body["status"] == "healthy" {
+                Ok(format!("counter_value {}", body["counter_value"]))
+            } else {
+                Err(format!(
+                    "{}: {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                ))
+            }
+        },
+    ));
 
-    let first = probe(backend, "GET", "/counter", &[]).await;
+    let first = probe(backend, "GET", counter, &[]).await;
     let n = first.response.as_ref().map(count_of);
-    checks.push(check("GET /counter answers a count", &first, |r| {
-        count_of(r).map(|n| format!("count {n}"))
-    }));
-    let second = probe(backend, "GET", "/counter", &[]).await;
-    checks.push(check("GET /counter rises by exactly 1", &second, |r| {
-        let m = count_of(r)?;
-        match n {
-            Some(Ok(n)) if m == n + 1 => Ok(format!("{n} → {m}")),
-            Some(Ok(n)) => Err(format!("{n} → {m}: not +1")),
-            _ => Err("the first call gave no count".into()),
-        }
-    }));
-    let third = probe(backend, "POST", "/counter", &[]).await;
+    checks.push(check(
+        &format!("GET {counter} answers a count"),
+        &first,
+        |r| count_of(r).map(|n| format!("count {n}")),
+    ));
+    let second = probe(backend, "GET", counter, &[]).await;
+    checks.push(check(
+        &format!("GET {counter} rises by exactly 1"),
+        &second,
+        |r| {
+            let m = count_of(r)?;
+            match n {
+                Some(Ok(n)) if m == n + 1 => Ok(format!("{n} → {m}")),
+                Some(Ok(n)) => Err(format!("{n} → {m}: not +1")),
+                _ => Err("the first call gave no count".into()),
+            }
+        },
+    ));
+    let third = probe(backend, "POST", counter, &[]).await;
     if third.response.as_ref().is_some_and(|r| r.status != 403) {
         // POST is routed: it must rise by one too.
         let m = second.response.as_ref().map(count_of);
-        checks.push(check("POST /counter rises by exactly 1", &third, |r| {
-            let k = count_of(r)?;
-            match m {
-                Some(Ok(m)) if k == m + 1 => Ok(format!("{m} → {k}")),
-                Some(Ok(m)) => Err(format!("{m} → {k}: not +1")),
-                _ => Err("the previous call gave no count".into()),
-            }
-        }));
+        checks.push(check(
+            &format!("POST {counter} rises by exactly 1"),
+            &third,
+            |r| {
+                let k = count_of(r)?;
+                match m {
+                    Some(Ok(m)) if k == m + 1 => Ok(format!("{m} → {k}")),
+                    Some(Ok(m)) => Err(format!("{m} → {k}: not +1")),
+                    _ => Err("the previous call gave no count".into()),
+                }
+            },
+        ));
     }
 
     match allowed_origin {
         Some(origin) => {
-            let allowed = probe(backend, "GET", "/health", &[("Origin", origin)]).await;
+            let allowed = probe(backend, "GET", health_path, &[("Origin", origin)]).await;
             checks.push(check(
                 "CORS: an allowed origin is echoed",
                 &allowed,
@@ -281,7 +299,7 @@ pub async fn smoke(backend: &Backend, allowed_origin: Option<&str>) -> Report {
         }),
     }
     let stranger = "https://not-allowed.invalid";
-    let denied = probe(backend, "GET", "/health", &[("Origin", stranger)]).await;
+    let denied = probe(backend, "GET", health_path, &[("Origin", stranger)]).await;
     let wildcard = allowed_origin == Some("*");
     checks.push(check(
         "CORS: another origin gets no grant",

@@ -1,8 +1,10 @@
-//! What differs between the stack and the live account, as a list of [`Change`]s.
+//! What differs between the stack and the live account.
 //!
-//! Each resource module's pure `plan` yields these; `diff` prints them and `up` carries them
-//! out, so what `diff` reports is exactly what `up` would change. A [`Plan`] renders as text for
-//! people (`+` create, `~` update, `-` delete) and serialises to the JSON of DESIGN §5.
+//! Each resource module's pure `plan` yields typed changes of its own (`TableChange::Pitr`,
+//! `ApiChange::Route`…), and its `apply` consumes exactly those. Each typed change [`Describe`]s
+//! itself as a generic [`Change`]; a [`Plan`] of those renders as text for people (`+` create,
+//! `~` update, `-` delete) and serialises to the JSON of DESIGN §5. Both verbs show the same
+//! list, so what `diff` reports is exactly what `up` would change.
 
 use std::fmt;
 
@@ -118,24 +120,82 @@ impl Change {
     }
 }
 
-/// Updates `changes` with one `Update` when `expected` and `actual` differ.
-pub fn compare<T: Serialize + PartialEq>(
-    changes: &mut Vec<Change>,
-    kind: Kind,
-    name: &str,
-    field: &str,
-    expected: &T,
-    actual: &T,
-) {
-    if expected != actual {
-        changes.push(Change::update(
-            kind,
-            name,
-            field,
-            serde_json::to_value(expected).unwrap_or(Value::Null),
-            serde_json::to_value(actual).unwrap_or(Value::Null),
-        ));
+/// A field whose live value is not what the stack wants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update<T> {
+    pub want: T,
+    pub live: T,
+}
+
+impl<T: Serialize> Update<T> {
+    /// The generic change of `field` of resource `name`.
+    pub fn change(&self, kind: Kind, name: &str, field: &str) -> Change {
+        Change::update(kind, name, field, json_of(&self.want), json_of(&self.live))
     }
+}
+
+/// A value as the JSON of a change.
+pub fn json_of<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Collects typed changes for the fields that differ, so that a plan reads as a list of
+/// comparisons: `diff.field(&want.pitr, &live.pitr, TableChange::Pitr)`.
+#[derive(Debug)]
+pub struct Differ<C> {
+    changes: Vec<C>,
+}
+
+impl<C> Default for Differ<C> {
+    fn default() -> Self {
+        Differ {
+            changes: Vec::new(),
+        }
+    }
+}
+
+impl<C> Differ<C> {
+    pub fn new() -> Differ<C> {
+        Differ::default()
+    }
+
+    /// Adds `make(Update { want, live })` when `want` and `live` differ.
+    pub fn field<T: PartialEq + Clone>(
+        &mut self,
+        want: &T,
+        live: &T,
+        make: impl FnOnce(Update<T>) -> C,
+    ) -> &mut Self {
+        if want != live {
+            self.changes.push(make(Update {
+                want: want.clone(),
+                live: live.clone(),
+            }));
+        }
+        self
+    }
+
+    /// Adds a change that is not a field comparison (a create, a delete).
+    pub fn push(&mut self, change: C) -> &mut Self {
+        self.changes.push(change);
+        self
+    }
+
+    pub fn done(self) -> Vec<C> {
+        self.changes
+    }
+}
+
+/// A typed change, as the generic [`Change`] that `diff` prints and serialises. `name` is the
+/// resource's name; a change about something else (a duplicate API, a stray statement) names
+/// that instead.
+pub trait Describe {
+    fn describe(&self, name: &str) -> Change;
+}
+
+/// The generic changes of a resource named `name`.
+pub fn describe_all<C: Describe>(name: &str, changes: &[C]) -> Vec<Change> {
+    changes.iter().map(|c| c.describe(name)).collect()
 }
 
 /// Every change for the stack, in apply order.

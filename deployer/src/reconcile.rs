@@ -1,16 +1,20 @@
 //! `up` and `diff`: observe every resource, plan purely, and (for `up`) apply in dependency
 //! order. Both verbs share `observe` and `plan`, so `diff` reports exactly what `up` would do.
 //!
-//! Order (DESIGN §4): STS; then the table, the log group and the role, concurrently; then the
-//! function; then the API; then the permission; then the deployment and stage.
-
-use serde::Serialize;
+//! Order (DESIGN §4): the table, the log group and the role, concurrently; then the function;
+//! then the API; then the permission and the stage, which need the API's id.
 
 use crate::aws::Clients;
 use crate::names::Names;
-use crate::package::Artifact;
-use crate::plan::{Kind, Plan};
-use crate::resources::{api, function, logs, permission, role, table, Ctx};
+use crate::plan::{describe_all, Kind, Plan};
+use crate::resources::api::{self, Api, ApiChange};
+use crate::resources::function::{self, Code, Function, FunctionChange};
+use crate::resources::logs::{self, LogGroup, LogsChange};
+use crate::resources::permission::{self, Permission, PermissionChange};
+use crate::resources::role::{self, Role, RoleChange};
+use crate::resources::stage::{self, Stage, StageChange};
+use crate::resources::table::{self, Table, TableChange};
+use crate::resources::{Ctx, Resource};
 use crate::stack::Stack;
 
 /// The desired state of every resource.
@@ -21,16 +25,31 @@ pub struct Desired {
     pub role: role::Desired,
     pub function: function::Desired,
     pub api: api::Desired,
+    pub stage: stage::Desired,
+    pub permission: permission::Desired,
 }
 
 impl Desired {
-    pub fn of(stack: &Stack, names: &Names, artifact: &Artifact) -> Desired {
+    pub fn of(stack: &Stack, names: &Names, code: Code) -> Desired {
+        let api = api::Desired::of(stack, names);
         Desired {
             table: table::Desired::of(stack, names),
             logs: logs::Desired::of(stack, names),
             role: role::Desired::of(names),
-            function: function::Desired::of(stack, names, artifact),
-            api: api::Desired::of(stack, names),
+            function: function::Desired::of(stack, names, code),
+            stage: stage::Desired::of(stack, names, &api.routes_hash),
+            permission: permission::Desired::of(names),
+            api,
+        }
+    }
+
+    /// The same, with the API's id filled in where it is needed: the invoke permission's source
+    /// ARN and the stage's API.
+    pub fn with_api(self, names: &Names, api_id: Option<&str>) -> Desired {
+        Desired {
+            stage: self.stage.with_api(api_id),
+            permission: self.permission.with_api(names, api_id),
+            ..self
         }
     }
 }
@@ -42,69 +61,85 @@ pub struct Observed {
     pub logs: Option<logs::Observed>,
     pub role: Option<role::Observed>,
     pub function: Option<function::Observed>,
-    pub permission: Vec<permission::Statement>,
-    pub api: api::Observed,
+    pub api: Option<api::Observed>,
+    pub stage: Option<stage::Observed>,
+    pub permission: Option<Vec<permission::Statement>>,
 }
 
-/// Reads everything, concurrently. Sends no write.
+impl Observed {
+    /// The id of the stack's API, when there is one.
+    pub fn api_id(&self) -> Option<&str> {
+        self.api.as_ref().map(|a| a.ours.id.as_str())
+    }
+}
+
+/// Reads everything, and sends no write. Every read that depends on nothing else runs in the
+/// first wave; the stage, which needs the API's id, in the second. Returns `d` with the API's
+/// id filled in.
 pub async fn observe(
     clients: &Clients,
     names: &Names,
-    desired: &Desired,
-) -> anyhow::Result<Observed> {
+    d: Desired,
+) -> anyhow::Result<(Desired, Observed)> {
     let (table, logs, role, function, permission, api) = tokio::try_join!(
-        table::observe(clients, &names.table),
-        logs::observe(clients, names),
-        role::observe(clients, &desired.role),
-        function::observe(clients, &names.function),
-        permission::observe(clients, &names.function),
-        api::observe(clients, names),
+        Table::observe(clients, &d.table),
+        LogGroup::observe(clients, &d.logs),
+        Role::observe(clients, &d.role),
+        Function::observe(clients, &d.function),
+        Permission::observe(clients, &d.permission),
+        Api::observe(clients, &d.api),
     )?;
-    Ok(Observed {
+    let api_id = api.as_ref().map(|a| a.ours.id.clone());
+    let d = d.with_api(names, api_id.as_deref());
+    let stage = Stage::observe(clients, &d.stage).await?;
+    let observed = Observed {
         table,
         logs,
         role,
         function,
-        permission,
         api,
-    })
+        stage,
+        permission,
+    };
+    Ok((d, observed))
 }
 
-/// Every change, from the pure comparison of each resource.
-pub fn plan(names: &Names, d: &Desired, o: &Observed) -> Plan {
-    let api_id = o.api.ours().map(|a| a.id.as_str());
-    let mut changes = Vec::new();
-    changes.extend(table::plan(&d.table, o.table.as_ref()));
-    changes.extend(logs::plan(&d.logs, o.logs.as_ref()));
-    changes.extend(role::plan(&d.role, o.role.as_ref()));
-    changes.extend(function::plan(&d.function, o.function.as_ref()));
-    changes.extend(api::plan(&d.api, &o.api));
-    changes.extend(permission::plan(
-        &permission::Desired::of(names, api_id),
-        &o.permission,
-    ));
-    Plan::new(changes)
+/// Every typed change, kind by kind: what `apply` carries out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Planned {
+    pub table: Vec<TableChange>,
+    pub logs: Vec<LogsChange>,
+    pub role: Vec<RoleChange>,
+    pub function: Vec<FunctionChange>,
+    pub api: Vec<ApiChange>,
+    pub permission: Vec<PermissionChange>,
+    pub stage: Vec<StageChange>,
 }
 
-/// The stack's addresses after `up`: the contract keys of DESIGN §5.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outputs {
-    pub api_url: Option<String>,
-    pub function_arn: String,
-    pub table_arn: String,
-    pub role_arn: String,
-    pub table_name: String,
+/// The pure comparison of each resource.
+pub fn plan(d: &Desired, o: &Observed) -> Planned {
+    Planned {
+        table: Table::plan(&d.table, o.table.as_ref()),
+        logs: LogGroup::plan(&d.logs, o.logs.as_ref()),
+        role: Role::plan(&d.role, o.role.as_ref()),
+        function: Function::plan(&d.function, o.function.as_ref()),
+        api: Api::plan(&d.api, o.api.as_ref()),
+        permission: Permission::plan(&d.permission, o.permission.as_ref()),
+        stage: Stage::plan(&d.stage, o.stage.as_ref()),
+    }
 }
 
-impl Outputs {
-    pub fn of(names: &Names, api_id: Option<&str>) -> Outputs {
-        Outputs {
-            api_url: api_id.map(|id| names.api_url(id)),
-            function_arn: names.function_arn.clone(),
-            table_arn: names.table_arn.clone(),
-            role_arn: names.role_arn.clone(),
-            table_name: names.table.clone(),
-        }
+impl Planned {
+    /// The changes as `diff` prints and serialises them, in apply order.
+    pub fn describe(&self, d: &Desired) -> Plan {
+        let mut changes = describe_all(&d.table.name, &self.table);
+        changes.extend(describe_all(&d.logs.name, &self.logs));
+        changes.extend(describe_all(&d.role.name, &self.role));
+        changes.extend(describe_all(&d.function.name, &self.function));
+        changes.extend(describe_all(&d.api.name, &self.api));
+        changes.extend(describe_all(&d.permission.sid, &self.permission));
+        changes.extend(describe_all(&d.stage.name, &self.stage));
+        Plan::new(changes)
     }
 }
 
@@ -121,19 +156,18 @@ pub fn notes(d: &Desired, o: &Observed) -> Vec<String> {
     notes
 }
 
-/// Carries out `plan`. Steps of one wave run concurrently, and a wave starts only when the
+/// Carries out `planned`. Steps of one wave run concurrently, and a wave starts only when the
 /// previous one succeeded, so a failure leaves every later resource untouched; a re-run
 /// observes afresh and carries on. `done` collects each kind whose changes all went through,
-/// so that an interrupted or failed run can say what it finished.
+/// so that an interrupted or failed run can say what it finished. Returns the API's id.
 pub async fn apply(
     ctx: Ctx<'_>,
     d: &Desired,
-    o: &Observed,
-    artifact: &Artifact,
-    plan: &Plan,
+    planned: &Planned,
+    api_id: Option<&str>,
     done: &mut Vec<Kind>,
-) -> anyhow::Result<String> {
-    if let Some(blocked) = plan.blocked().first() {
+) -> anyhow::Result<Option<String>> {
+    if let Some(blocked) = planned.describe(d).blocked().first() {
         anyhow::bail!(
             "{} {} cannot be reconciled: {}. Nothing was changed.",
             blocked.resource.as_str(),
@@ -141,15 +175,10 @@ pub async fn apply(
             blocked.blocked.as_deref().unwrap_or("")
         );
     }
-    let (table_changes, log_changes, role_changes) = (
-        plan.for_kind(Kind::Table),
-        plan.for_kind(Kind::LogGroup),
-        plan.for_kind(Kind::Role),
-    );
     let (t, l, r) = tokio::join!(
-        table::apply(ctx, &d.table, &table_changes),
-        logs::apply(ctx, &d.logs, &log_changes),
-        role::apply(ctx, &d.role, &role_changes),
+        Table::apply(ctx, &d.table, &planned.table),
+        LogGroup::apply(ctx, &d.logs, &planned.logs),
+        Role::apply(ctx, &d.role, &planned.role),
     );
     // Every step of the wave has finished; record what went through, then report the first
     // failure.
@@ -165,21 +194,15 @@ pub async fn apply(
     t?;
     l?;
     r?;
-    function::apply(ctx, &d.function, artifact, &plan.for_kind(Kind::Function)).await?;
+    Function::apply(ctx, &d.function, &planned.function).await?;
     done.push(Kind::Function);
-    let mut api_changes = plan.for_kind(Kind::Api);
-    api_changes.extend(plan.for_kind(Kind::Stage));
-    let api_id = api::apply(ctx, &d.api, &o.api, &api_changes).await?;
+    let created = Api::apply(ctx, &d.api, &planned.api).await?;
     done.push(Kind::Api);
-    permission::apply(
-        ctx,
-        &permission::Desired::of(ctx.names, Some(&api_id)),
-        &api_id,
-        &plan.for_kind(Kind::Permission),
-    )
-    .await?;
+    let api_id = created.as_deref().or(api_id).map(str::to_string);
+    let d = d.clone().with_api(ctx.names, api_id.as_deref());
+    Permission::apply(ctx, &d.permission, &planned.permission).await?;
     done.push(Kind::Permission);
-    api::apply_stage(ctx, &d.api, &api_id, &api_changes).await?;
+    Stage::apply(ctx, &d.stage, &planned.stage).await?;
     done.push(Kind::Stage);
     Ok(api_id)
 }

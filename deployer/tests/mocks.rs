@@ -17,9 +17,12 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use deployer::aws::Clients;
 use deployer::names::Names;
 use deployer::package::Artifact;
-use deployer::plan::{Change, Kind};
+use deployer::plan::{Describe, Update};
 use deployer::progress::Progress;
-use deployer::resources::{function, table, Ctx};
+use deployer::resources::function::{self, Code, Function, FunctionChange};
+use deployer::resources::stage::{self, Stage, StageChange};
+use deployer::resources::table::{self, Table};
+use deployer::resources::{Ctx, Resource};
 use deployer::wait::Waits;
 use serde_json::json;
 
@@ -31,7 +34,6 @@ struct World {
     progress: Progress,
     waits: Waits,
     desired: function::Desired,
-    artifact: Artifact,
 }
 
 impl World {
@@ -65,12 +67,11 @@ impl World {
             zip,
         };
         World {
-            desired: function::Desired::of(&stack, &names, &artifact),
+            desired: function::Desired::of(&stack, &names, Code::of(&artifact)),
             clients,
             names,
             progress: Progress::silent(),
             waits: Waits::fast(),
-            artifact,
         }
     }
 
@@ -84,8 +85,13 @@ impl World {
     }
 
     async fn create(&self) -> anyhow::Result<()> {
-        let change = Change::create(Kind::Function, &self.desired.name, json!({}));
-        function::apply(self.ctx(), &self.desired, &self.artifact, &[change]).await
+        let changes = Function::plan(&self.desired, None);
+        Function::apply(self.ctx(), &self.desired, &changes).await
+    }
+
+    fn table(&self) -> table::Desired {
+        let stack = deployer::stack::parse("name: vc\n", Path::new("stack.yaml")).unwrap();
+        table::Desired::of(&stack, &self.names)
     }
 }
 
@@ -196,14 +202,11 @@ async fn an_update_in_progress_is_waited_for_not_failed() {
         )),
         None,
     );
-    let change = Change::update(
-        Kind::Function,
-        "vc-prod",
-        function::MEMORY,
-        json!(128),
-        json!(256),
-    );
-    function::apply(world.ctx(), &world.desired, &world.artifact, &[change])
+    let change = FunctionChange::Memory(Update {
+        want: 128,
+        live: 256,
+    });
+    Function::apply(world.ctx(), &world.desired, &[change])
         .await
         .unwrap();
     assert_eq!(update.num_calls(), 3, "two conflicts, then the update");
@@ -248,7 +251,9 @@ async fn throttling_is_retried_by_the_client() {
             .time_source(SharedTimeSource::new(SystemTimeSource::new()))
     );
     let world = World::new(None, Some(dynamodb));
-    let observed = table::observe(&world.clients, "vc-prod").await.unwrap();
+    let observed = Table::observe(&world.clients, &world.table())
+        .await
+        .unwrap();
     assert!(observed.is_some());
     assert_eq!(
         describe.num_calls(),
@@ -275,7 +280,7 @@ async fn architecture_drift_is_seen_and_repaired_with_the_code_call() {
                 .set_variables(Some(d.environment.clone().into_iter().collect()))
                 .build(),
         )
-        .code_sha256(&d.code_sha256)
+        .code_sha256(&d.code.sha256)
         .build();
     let get = mock!(aws_sdk_lambda::Client::get_function).then_output(move || {
         aws_sdk_lambda::operation::get_function::GetFunctionOutput::builder()
@@ -298,15 +303,18 @@ async fn architecture_drift_is_seen_and_repaired_with_the_code_call() {
         )),
         None,
     );
-    let observed = function::observe(&world.clients, "vc-prod").await.unwrap();
-    let changes = function::plan(&world.desired, observed.as_ref());
+    let observed = Function::observe(&world.clients, &world.desired)
+        .await
+        .unwrap();
+    let changes = Function::plan(&world.desired, observed.as_ref());
     assert_eq!(changes.len(), 1, "{changes:?}");
-    assert!(changes[0].is(function::ARCHITECTURE));
+    let described = changes[0].describe("vc-prod");
+    assert!(described.is(function::ARCHITECTURE));
     assert_eq!(
-        (changes[0].expected.clone(), changes[0].actual.clone()),
+        (described.expected, described.actual),
         (json!("x86_64"), json!("arm64"))
     );
-    function::apply(world.ctx(), &world.desired, &world.artifact, &changes)
+    Function::apply(world.ctx(), &world.desired, &changes)
         .await
         .unwrap();
     assert_eq!(
@@ -338,7 +346,9 @@ async fn access_denied_on_a_read_is_an_error_never_a_missing_resource() {
     );
     let error = format!(
         "{:#}",
-        table::observe(&world.clients, "vc-prod").await.unwrap_err()
+        Table::observe(&world.clients, &world.table())
+            .await
+            .unwrap_err()
     );
     assert!(error.contains("reading table vc-prod"), "{error}");
     assert!(error.contains("AccessDenied"), "{error}");
@@ -361,7 +371,7 @@ async fn access_denied_on_a_read_is_an_error_never_a_missing_resource() {
     );
     let error = format!(
         "{:#}",
-        function::observe(&world.clients, "vc-prod")
+        Function::observe(&world.clients, &world.desired)
             .await
             .unwrap_err()
     );
@@ -397,17 +407,12 @@ async fn a_new_deployment_updates_the_stage_the_plan_found_without_reading_it_ag
         [&deployment, &denied, &update, &create]
     ));
     let stack = deployer::stack::parse("name: vc\n", Path::new("stack.yaml")).unwrap();
-    let d = deployer::resources::api::Desired::of(&stack, &world.names);
-    let change = Change::update(
-        Kind::Stage,
-        "prod",
-        deployer::resources::api::DEPLOYMENT,
-        json!("new"),
-        json!("old"),
-    );
-    deployer::resources::api::apply_stage(world.ctx(), &d, "a1", &[change])
-        .await
-        .unwrap();
+    let d = stage::Desired::of(&stack, &world.names, "new").with_api(Some("a1"));
+    let change = StageChange::Deployment(Update {
+        want: Some("new".into()),
+        live: Some("old".into()),
+    });
+    Stage::apply(world.ctx(), &d, &[change]).await.unwrap();
     assert_eq!(deployment.num_calls(), 1);
     assert_eq!(
         update.num_calls(),

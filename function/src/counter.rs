@@ -10,12 +10,8 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
+use crate::contract::{COUNT, CREATED, KEY, LAST_UPDATED};
 use crate::error::Error;
-
-/// The attribute that holds the count.
-pub const COUNT: &str = "visit_count";
-/// The table's partition key.
-pub const KEY: &str = "id";
 
 /// Which item to count, in which table.
 #[derive(Debug, Clone)]
@@ -32,9 +28,11 @@ pub async fn increment(db: &Client, item: &Item) -> Result<u64, Error> {
         .table_name(&item.table)
         .key(KEY, AttributeValue::S(item.id.clone()))
         .update_expression(
-            "ADD #count :one SET last_updated = :now, created_date = if_not_exists(created_date, :now)",
+            "ADD #count :one SET #updated = :now, #created = if_not_exists(#created, :now)",
         )
         .expression_attribute_names("#count", COUNT)
+        .expression_attribute_names("#updated", LAST_UPDATED)
+        .expression_attribute_names("#created", CREATED)
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
         .expression_attribute_values(":now", AttributeValue::S(now))
         .return_values(ReturnValue::UpdatedNew)

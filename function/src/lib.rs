@@ -4,6 +4,7 @@
 //! directly with fixture events. `main.rs` only builds the state once per execution environment
 //! and hands it to the Lambda runtime.
 
+pub mod contract;
 pub mod cors;
 pub mod counter;
 pub mod error;
@@ -55,7 +56,7 @@ impl Config {
 
     /// Reads the configuration through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
-        let table = lookup("TABLE_NAME")
+        let table = lookup(contract::env::TABLE_NAME)
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
@@ -63,12 +64,13 @@ impl Config {
                  (`deployer up` sets it from stack.yaml's table.name)"
                     .to_string()
             })?;
-        let id = lookup("COUNTER_ID")
+        let id = lookup(contract::env::COUNTER_ID)
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "main_counter".to_string());
-        let cors = Cors::parse(&lookup("CORS_ORIGINS").unwrap_or_default());
-        let cors_headers = AllowHeaders::parse(&lookup("CORS_HEADERS").unwrap_or_default());
+            .unwrap_or_else(|| contract::DEFAULT_COUNTER_ID.to_string());
+        let cors = Cors::parse(&lookup(contract::env::CORS_ORIGINS).unwrap_or_default());
+        let cors_headers =
+            AllowHeaders::parse(&lookup(contract::env::CORS_HEADERS).unwrap_or_default());
         Ok(Config {
             item: Item { table, id },
             cors,

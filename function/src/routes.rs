@@ -6,6 +6,8 @@
 
 use lambda_http::http::Method;
 
+use crate::contract::{self, Served};
+
 /// A path the function serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -32,26 +34,26 @@ impl Route {
             Some(trimmed) if !trimmed.is_empty() => trimmed,
             _ => path,
         };
-        match path {
-            "/counter" => Some(Route::Counter),
-            "/health" => Some(Route::Health),
-            _ => None,
+        [Route::Counter, Route::Health]
+            .into_iter()
+            .find(|r| r.served().path == path)
+    }
+
+    /// What the contract says of this route.
+    pub fn served(self) -> Served {
+        match self {
+            Route::Counter => contract::COUNTER,
+            Route::Health => contract::HEALTH,
         }
     }
 
     fn serves(self, method: &Method) -> bool {
-        match self {
-            Route::Counter => method == Method::GET || method == Method::POST,
-            Route::Health => method == Method::GET,
-        }
+        self.served().methods.contains(&method.as_str())
     }
 
     /// The value of the `Allow` header (and of CORS `Access-Control-Allow-Methods`).
     pub fn allow(self) -> &'static str {
-        match self {
-            Route::Counter => "GET, POST, OPTIONS",
-            Route::Health => "GET, OPTIONS",
-        }
+        self.served().allow
     }
 }
 
@@ -75,7 +77,7 @@ pub fn dispatch(method: &Method, path: &str) -> Dispatch {
     let Some(route) = Route::from_path(path) else {
         return Dispatch::NotFound;
     };
-    if method == Method::OPTIONS {
+    if method.as_str() == contract::PREFLIGHT {
         Dispatch::Preflight(route)
     } else if route.serves(method) {
         Dispatch::Serve(route)
@@ -99,6 +101,24 @@ mod tests {
         assert_eq!(strip_stage("/prod", Some("prod")), "/");
         assert_eq!(strip_stage("/counter", Some("$default")), "/counter");
         assert_eq!(strip_stage("/counter", None), "/counter");
+    }
+
+    #[test]
+    fn every_route_of_the_contract_is_dispatched_and_nothing_else() {
+        for served in contract::SERVED {
+            for method in served.methods {
+                let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+                assert!(
+                    matches!(dispatch(&method, served.path), Dispatch::Serve(_)),
+                    "{method} {}",
+                    served.path
+                );
+            }
+            assert!(matches!(
+                dispatch(&Method::OPTIONS, served.path),
+                Dispatch::Preflight(_)
+            ));
+        }
     }
 
     #[test]

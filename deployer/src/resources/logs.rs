@@ -1,14 +1,13 @@
 //! The function's log group, `/aws/lambda/{function}`, created ahead of the function so that its
 //! retention is ours: Lambda would otherwise create it on first log, kept forever.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 
-use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{AwsContext, Clients};
+use super::tags::{self, Tags, TAGS};
+use super::{Ctx, Removed, Resource};
+use crate::aws::{AwsContext, Clients, Found};
 use crate::names::Names;
-use crate::plan::{compare, Change, Kind};
+use crate::plan::{Change, Describe, Differ, Kind, Update};
 use crate::stack::Stack;
 
 pub const RETENTION: &str = "retention_days";
@@ -16,14 +15,16 @@ pub const RETENTION: &str = "retention_days";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub name: String,
+    pub arn: String,
     pub retention_days: i32,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
 }
 
 impl Desired {
     pub fn of(stack: &Stack, names: &Names) -> Desired {
         Desired {
             name: names.log_group.clone(),
+            arn: names.log_group_arn.clone(),
             retention_days: i32::try_from(stack.function.log_retention_days).unwrap_or(14),
             tags: names.tags.clone(),
         }
@@ -34,141 +35,185 @@ impl Desired {
 pub struct Observed {
     /// `None` means "never expire".
     pub retention_days: Option<i32>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
 }
 
-pub async fn observe(clients: &Clients, names: &Names) -> anyhow::Result<Option<Observed>> {
-    let name = &names.log_group;
-    let page = clients
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .doing(|| format!("reading log group {name}"))?;
-    // A prefix search: /aws/lambda/vc-prod also finds /aws/lambda/vc-prod-old.
-    let Some(group) = page
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(name.as_str()))
-    else {
-        return Ok(None);
-    };
-    let tags = clients
-        .logs
-        .list_tags_for_resource()
-        .resource_arn(&names.log_group_arn)
-        .send()
-        .await
-        .doing(|| format!("reading the tags of log group {name}"))?
-        .tags
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    Ok(Some(Observed {
-        retention_days: group.retention_in_days(),
-        tags,
-    }))
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogsChange {
+    Create { retention_days: i32 },
+    Retention(Update<Option<i32>>),
+    Tags(Update<Tags>),
 }
 
-pub fn plan(d: &Desired, o: Option<&Observed>) -> Vec<Change> {
-    let Some(o) = o else {
-        return vec![Change::create(
-            Kind::LogGroup,
-            &d.name,
-            json!({RETENTION: d.retention_days}),
-        )];
-    };
-    let mut changes = Vec::new();
-    compare(
-        &mut changes,
-        Kind::LogGroup,
-        &d.name,
-        RETENTION,
-        &Some(d.retention_days),
-        &o.retention_days,
-    );
-    plan_tags(&mut changes, Kind::LogGroup, &d.name, &d.tags, &o.tags);
-    changes
-}
-
-pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[Change]) -> anyhow::Result<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let logs = &ctx.clients.logs;
-    let name = &d.name;
-    let created = changes.iter().any(|c| c.field.is_none());
-    let step = ctx.progress.step(format!(
-        "{} log group {name}",
-        if created { "creating" } else { "updating" }
-    ));
-    if created {
-        match logs
-            .create_log_group()
-            .log_group_name(name)
-            .set_tags(Some(d.tags.clone().into_iter().collect()))
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            // The function may have logged (and so created the group) since we looked.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_already_exists_exception()) =>
-            {
-                logs.tag_resource()
-                    .resource_arn(&ctx.names.log_group_arn)
-                    .set_tags(Some(d.tags.clone().into_iter().collect()))
-                    .send()
-                    .await
-                    .doing(|| format!("tagging log group {name}"))?;
+impl Describe for LogsChange {
+    fn describe(&self, name: &str) -> Change {
+        let k = Kind::LogGroup;
+        match self {
+            LogsChange::Create { retention_days } => {
+                Change::create(k, name, json!({RETENTION: retention_days}))
             }
-            Err(e) => return Err(e).doing(|| format!("creating log group {name}")),
+            LogsChange::Retention(u) => u.change(k, name, RETENTION),
+            LogsChange::Tags(u) => u.change(k, name, TAGS),
         }
     }
-    if created || changes.iter().any(|c| c.is(RETENTION)) {
-        logs.put_retention_policy()
-            .log_group_name(name)
-            .retention_in_days(d.retention_days)
-            .send()
-            .await
-            .doing(|| format!("setting the retention of log group {name}"))?;
-    }
-    if let Some(tags) = changes.iter().find(|c| c.is(TAGS)) {
-        let live: BTreeMap<String, String> =
-            serde_json::from_value(tags.actual.clone()).unwrap_or_default();
-        logs.tag_resource()
-            .resource_arn(&ctx.names.log_group_arn)
-            .set_tags(Some(missing_tags(&d.tags, &live).into_iter().collect()))
-            .send()
-            .await
-            .doing(|| format!("tagging log group {name}"))?;
-    }
-    step.done("");
-    Ok(())
 }
 
-/// Deletes the log group; `false` when there was none.
-pub async fn delete(ctx: Ctx<'_>) -> anyhow::Result<bool> {
-    let name = &ctx.names.log_group;
-    match ctx
+pub struct LogGroup;
+
+impl Resource for LogGroup {
+    const KIND: Kind = Kind::LogGroup;
+    type Desired = Desired;
+    type Observed = Observed;
+    type Change = LogsChange;
+    type Applied = ();
+
+    fn name(d: &Desired) -> &str {
+        &d.name
+    }
+
+    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
+        let name = &d.name;
+        // A prefix search: /aws/lambda/vc-prod also finds /aws/lambda/vc-prod-old. The exact name
+        // sorts first, so the first page holds it.
+        let page = clients
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(name)
+            .send()
+            .await
+            .doing(|| format!("reading log group {name}"))?;
+        let Some(group) = page
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name.as_str()))
+        else {
+            return Ok(None);
+        };
+        let tags = clients
+            .logs
+            .list_tags_for_resource()
+            .resource_arn(&d.arn)
+            .send()
+            .await
+            .doing(|| format!("reading the tags of log group {name}"))?
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        Ok(Some(Observed {
+            retention_days: group.retention_in_days(),
+            tags,
+        }))
+    }
+
+    fn plan(d: &Desired, o: Option<&Observed>) -> Vec<LogsChange> {
+        let Some(o) = o else {
+            return vec![LogsChange::Create {
+                retention_days: d.retention_days,
+            }];
+        };
+        let mut diff = Differ::new();
+        diff.field(
+            &Some(d.retention_days),
+            &o.retention_days,
+            LogsChange::Retention,
+        );
+        tags::compare(&mut diff, &d.tags, &o.tags, LogsChange::Tags);
+        diff.done()
+    }
+
+    async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[LogsChange]) -> anyhow::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let logs = &ctx.clients.logs;
+        let name = &d.name;
+        let created = changes
+            .iter()
+            .any(|c| matches!(c, LogsChange::Create { .. }));
+        let step = ctx.progress.step(format!(
+            "{} log group {name}",
+            if created { "creating" } else { "updating" }
+        ));
+        if created {
+            create(ctx, d).await?;
+        }
+        let retention = changes
+            .iter()
+            .any(|c| matches!(c, LogsChange::Retention(_)));
+        if created || retention {
+            logs.put_retention_policy()
+                .log_group_name(name)
+                .retention_in_days(d.retention_days)
+                .send()
+                .await
+                .doing(|| format!("setting the retention of log group {name}"))?;
+        }
+        for change in changes {
+            if let LogsChange::Tags(update) = change {
+                tags::apply(update, |missing| tag(ctx, d, missing)).await?;
+            }
+        }
+        step.done("");
+        Ok(())
+    }
+
+    async fn delete(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Removed> {
+        let Some(live) = LogGroup::observe(ctx.clients, d).await? else {
+            return Ok(Removed::Absent);
+        };
+        if !tags::ours(ctx.names, &live.tags) {
+            return Ok(Removed::NotOurs(d.name.clone()));
+        }
+        let step = ctx.progress.step(format!("deleting log group {}", d.name));
+        let deleted = ctx
+            .clients
+            .logs
+            .delete_log_group()
+            .log_group_name(&d.name)
+            .send()
+            .await
+            .found(|| format!("deleting log group {}", d.name))?;
+        step.done("");
+        Ok(match deleted {
+            Some(_) => Removed::Deleted(vec![d.name.clone()]),
+            None => Removed::Absent,
+        })
+    }
+}
+
+async fn create(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<()> {
+    let sent = ctx
         .clients
         .logs
-        .delete_log_group()
-        .log_group_name(name)
+        .create_log_group()
+        .log_group_name(&d.name)
+        .set_tags(Some(d.tags.clone().into_iter().collect()))
         .send()
-        .await
-    {
-        Ok(_) => Ok(true),
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        // The function may have logged (and so created the group, untagged) since we looked.
         Err(e)
             if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                .is_some_and(|s| s.is_resource_already_exists_exception()) =>
         {
-            Ok(false)
+            tag(ctx, d, d.tags.clone()).await
         }
-        Err(e) => Err(e).doing(|| format!("deleting log group {name}")),
+        Err(e) => Err(e).doing(|| format!("creating log group {}", d.name)),
     }
+}
+
+async fn tag(ctx: Ctx<'_>, d: &Desired, tags: Tags) -> anyhow::Result<()> {
+    ctx.clients
+        .logs
+        .tag_resource()
+        .resource_arn(&d.arn)
+        .set_tags(Some(tags.into_iter().collect()))
+        .send()
+        .await
+        .doing(|| format!("tagging log group {}", d.name))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -178,29 +223,31 @@ mod tests {
     fn desired() -> Desired {
         Desired {
             name: "/aws/lambda/f".into(),
+            arn: "arn".into(),
             retention_days: 14,
-            tags: BTreeMap::from([("deployer:stack".into(), "vc".into())]),
+            tags: Tags::from([("deployer:stack".into(), "vc".into())]),
         }
     }
 
     #[test]
     fn missing_matching_and_drifted_groups() {
         let d = desired();
-        assert_eq!(plan(&d, None)[0].action, crate::plan::Action::Create);
+        assert_eq!(
+            LogGroup::plan(&d, None),
+            [LogsChange::Create { retention_days: 14 }]
+        );
         let live = Observed {
             retention_days: Some(14),
             tags: d.tags.clone(),
         };
-        assert!(plan(&d, Some(&live)).is_empty());
+        assert!(LogGroup::plan(&d, Some(&live)).is_empty());
         let never = Observed {
             retention_days: None,
             ..live
         };
-        let changes = plan(&d, Some(&never));
+        let changes = LogGroup::plan(&d, Some(&never));
         assert_eq!(changes.len(), 1);
-        assert_eq!(
-            (changes[0].expected.clone(), changes[0].actual.clone()),
-            (json!(14), json!(null))
-        );
+        let c = changes[0].describe(&d.name);
+        assert_eq!((c.expected, c.actual), (json!(14), json!(null)));
     }
 }

@@ -1,21 +1,23 @@
-//! One module per resource kind. Each has the same three parts:
-//! - `observe` reads the live resource (or finds nothing), and sends no write;
-//! - `plan` compares desired with observed, purely, into [`Change`](crate::plan::Change)s;
-//! - `apply` carries those changes out.
+//! One module per resource kind, each of one shape, the [`Resource`] trait:
+//! - `observe` reads the live resource (or finds none), and sends no write;
+//! - `plan` compares desired with observed, purely, into typed changes of its own;
+//! - `apply` carries out exactly those typed changes, and looks at nothing else;
+//! - `delete` (for `down`) removes it, when it carries this stack's tags.
 //!
-//! `delete` (for `down`) lives beside them.
+//! The shared plumbing lives beside them: [`tags`] (one way to compare and apply tags).
 
 pub mod api;
 pub mod function;
 pub mod logs;
 pub mod permission;
 pub mod role;
+pub mod stage;
 pub mod table;
-
-use std::collections::BTreeMap;
+pub mod tags;
 
 use crate::aws::Clients;
 use crate::names::Names;
+use crate::plan::{Describe, Kind};
 use crate::progress::Progress;
 use crate::wait::Waits;
 
@@ -28,41 +30,45 @@ pub struct Ctx<'a> {
     pub waits: &'a Waits,
 }
 
-/// The tags of `desired` that the live resource lacks or holds with another value.
-pub fn missing_tags(
-    desired: &BTreeMap<String, String>,
-    live: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    desired
-        .iter()
-        .filter(|(k, v)| live.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+/// What `down` did with one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    /// Deleted: these (a kind may have several, such as duplicate APIs).
+    Deleted(Vec<String>),
+    /// Kept on purpose: the table, unless `--delete-table`.
+    Retained(String),
+    /// It exists under the derived name, but without this stack's tags: someone else's.
+    NotOurs(String),
+    /// Nothing was there.
+    Absent,
 }
 
-/// The live tags restricted to the keys the stack sets: the `actual` side of a tags change.
-/// Tags someone else added are theirs, and left alone.
-pub fn live_subset(
-    desired: &BTreeMap<String, String>,
-    live: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    live.iter()
-        .filter(|(k, _)| desired.contains_key(*k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
+/// The one shape of every resource module.
+// Awaited in place (joined, never spawned), so the futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Resource {
+    const KIND: Kind;
+    type Desired;
+    type Observed;
+    type Change: Describe;
+    /// What `apply` hands back: the API's id for the API, nothing for the others.
+    type Applied;
 
-/// The field name of every tags change.
-pub const TAGS: &str = "tags";
+    /// The resource's name, as changes and reports show it.
+    fn name(d: &Self::Desired) -> &str;
 
-/// Adds a tags change when some desired tag is missing or different.
-pub fn plan_tags(
-    changes: &mut Vec<crate::plan::Change>,
-    kind: crate::plan::Kind,
-    name: &str,
-    desired: &BTreeMap<String, String>,
-    live: &BTreeMap<String, String>,
-) {
-    let actual = live_subset(desired, live);
-    crate::plan::compare(changes, kind, name, TAGS, desired, &actual);
+    async fn observe(
+        clients: &Clients,
+        d: &Self::Desired,
+    ) -> anyhow::Result<Option<Self::Observed>>;
+
+    fn plan(d: &Self::Desired, o: Option<&Self::Observed>) -> Vec<Self::Change>;
+
+    async fn apply(
+        ctx: Ctx<'_>,
+        d: &Self::Desired,
+        changes: &[Self::Change],
+    ) -> anyhow::Result<Self::Applied>;
+
+    async fn delete(ctx: Ctx<'_>, d: &Self::Desired) -> anyhow::Result<Removed>;
 }

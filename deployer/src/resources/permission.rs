@@ -9,10 +9,10 @@
 
 use serde_json::{json, Value};
 
-use super::Ctx;
-use crate::aws::{AwsContext, Clients};
+use super::{Ctx, Removed, Resource};
+use crate::aws::{Clients, Found};
 use crate::names::Names;
-use crate::plan::{compare, Action, Change, Kind};
+use crate::plan::{Change, Describe, Differ, Kind, Update};
 use crate::progress::Step;
 use crate::wait::{self, CreateError};
 
@@ -25,20 +25,31 @@ pub const SOURCE_ACCOUNT: &str = "source_account";
 /// How many statements carry our statement id. AWS refuses a second one, but an emulator (or a
 /// future AWS) may not; two copies are drift all the same.
 pub const COPIES: &str = "copies";
+/// What a plan says of the source ARN before the API, and so its id, exists.
+const NEW_API: &str = "(the new API's ARN)";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub sid: String,
-    /// `None` while the API does not exist yet: its id, and so the ARN, come with its creation.
+    pub function: String,
+    /// `None` while the API does not exist yet: its id, and so the ARN, come with its creation,
+    /// and are filled in with [`Desired::with_api`].
     pub source_arn: Option<String>,
 }
 
 impl Desired {
-    pub fn of(names: &Names, api_id: Option<&str>) -> Desired {
+    pub fn of(names: &Names) -> Desired {
         Desired {
             sid: names.permission_sid.clone(),
-            source_arn: api_id.map(|id| names.execute_api_arn(id)),
+            function: names.function.clone(),
+            source_arn: None,
         }
+    }
+
+    /// The same, now that the API's id is known.
+    pub fn with_api(mut self, names: &Names, api_id: Option<&str>) -> Desired {
+        self.source_arn = api_id.map(|id| names.execute_api_arn(id));
+        self
     }
 }
 
@@ -53,27 +64,188 @@ pub struct Statement {
     pub raw: Value,
 }
 
-pub async fn observe(clients: &Clients, function: &str) -> anyhow::Result<Vec<Statement>> {
-    let policy = match clients
+#[derive(Debug, Clone, PartialEq)]
+pub enum PermissionChange {
+    Create {
+        source_arn: Option<String>,
+    },
+    Principal(Update<String>),
+    Action(Update<String>),
+    SourceAccount(Update<Option<String>>),
+    Copies(Update<usize>),
+    SourceArn(Update<Option<String>>),
+    /// Another statement, removed.
+    Stray {
+        sid: String,
+        raw: Value,
+    },
+}
+
+impl Describe for PermissionChange {
+    fn describe(&self, name: &str) -> Change {
+        let k = Kind::Permission;
+        let arn = |a: &Option<String>| a.clone().map(Value::String).unwrap_or(json!(NEW_API));
+        match self {
+            PermissionChange::Create { source_arn } => Change::create(
+                k,
+                name,
+                json!({PRINCIPAL_FIELD: PRINCIPAL, ACTION_FIELD: ACTION, SOURCE_ARN: arn(source_arn)}),
+            ),
+            PermissionChange::Principal(u) => u.change(k, name, PRINCIPAL_FIELD),
+            PermissionChange::Action(u) => u.change(k, name, ACTION_FIELD),
+            PermissionChange::SourceAccount(u) => u.change(k, name, SOURCE_ACCOUNT),
+            PermissionChange::Copies(u) => u.change(k, name, COPIES),
+            PermissionChange::SourceArn(u) => {
+                Change::update(k, name, SOURCE_ARN, arn(&u.want), json!(u.live))
+            }
+            PermissionChange::Stray { sid, raw } => Change::delete(k, sid, None, raw.clone()),
+        }
+    }
+}
+
+pub struct Permission;
+
+impl Resource for Permission {
+    const KIND: Kind = Kind::Permission;
+    type Desired = Desired;
+    type Observed = Vec<Statement>;
+    type Change = PermissionChange;
+    type Applied = ();
+
+    fn name(d: &Desired) -> &str {
+        &d.sid
+    }
+
+    /// The function's resource policy; `None` when there is no function or no policy yet.
+    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Vec<Statement>>> {
+        let function = &d.function;
+        let policy = clients
+            .lambda
+            .get_policy()
+            .function_name(function)
+            .send()
+            .await
+            .found(|| format!("reading the resource policy of function {function}"))?;
+        Ok(policy.map(|p| parse(p.policy().unwrap_or_default())))
+    }
+
+    fn plan(d: &Desired, live: Option<&Vec<Statement>>) -> Vec<PermissionChange> {
+        let live = live.map(Vec::as_slice).unwrap_or_default();
+        let mut diff = Differ::new();
+        match live.iter().find(|s| s.sid == d.sid) {
+            None => {
+                diff.push(PermissionChange::Create {
+                    source_arn: d.source_arn.clone(),
+                });
+            }
+            Some(ours) => {
+                let copies = live.iter().filter(|s| s.sid == d.sid).count();
+                diff.field(
+                    &PRINCIPAL.to_string(),
+                    &ours.principal,
+                    PermissionChange::Principal,
+                )
+                .field(&ACTION.to_string(), &ours.action, PermissionChange::Action)
+                .field(&None, &ours.source_account, PermissionChange::SourceAccount)
+                .field(&1, &copies, PermissionChange::Copies);
+                if d.source_arn.is_none() || d.source_arn != ours.source_arn {
+                    diff.push(PermissionChange::SourceArn(Update {
+                        want: d.source_arn.clone(),
+                        live: ours.source_arn.clone(),
+                    }));
+                }
+            }
+        }
+        for extra in live.iter().filter(|s| s.sid != d.sid) {
+            diff.push(PermissionChange::Stray {
+                sid: extra.sid.clone(),
+                raw: extra.raw.clone(),
+            });
+        }
+        diff.done()
+    }
+
+    async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[PermissionChange]) -> anyhow::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let source_arn = d.source_arn.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("the invoke permission needs the API's id, which is not known yet")
+        })?;
+        let step = ctx.progress.step(format!(
+            "granting {source_arn} the right to invoke {}",
+            d.function
+        ));
+        let mut ours = None;
+        for change in changes {
+            match change {
+                PermissionChange::Stray { sid, .. } => remove(ctx, d, sid).await?,
+                PermissionChange::Create { .. } => ours = ours.or(Some(0)),
+                PermissionChange::Copies(u) => ours = Some(u.live),
+                _ => ours = ours.or(Some(1)),
+            }
+        }
+        // One removal per copy (each RemovePermission takes one statement away), then the add.
+        if let Some(copies) = ours {
+            for _ in 0..copies {
+                remove(ctx, d, &d.sid).await?;
+            }
+            add(ctx, d, source_arn, &step).await?;
+        }
+        step.done("");
+        Ok(())
+    }
+
+    /// The statement goes with the function; `down` has nothing to remove of its own.
+    async fn delete(_ctx: Ctx<'_>, _d: &Desired) -> anyhow::Result<Removed> {
+        Ok(Removed::Absent)
+    }
+}
+
+async fn remove(ctx: Ctx<'_>, d: &Desired, sid: &str) -> anyhow::Result<()> {
+    ctx.clients
         .lambda
-        .get_policy()
-        .function_name(function)
+        .remove_permission()
+        .function_name(&d.function)
+        .statement_id(sid)
         .send()
         .await
-    {
-        Ok(out) => out.policy.unwrap_or_default(),
-        // No function, or a function with no resource policy yet.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            return Ok(Vec::new())
-        }
-        Err(e) => {
-            return Err(e).doing(|| format!("reading the resource policy of function {function}"))
-        }
+        .found(|| format!("removing statement {sid} from function {}", d.function))?;
+    Ok(())
+}
+
+/// AddPermission is not idempotent either: a blind retry after a lost answer fails on the
+/// existing statement id (ResourceConflictException), or, in an emulator, adds a second copy. So
+/// it is sent without the SDK's retries, and after an ambiguous failure the policy is read for
+/// our statement before another try.
+async fn add(ctx: Ctx<'_>, d: &Desired, source_arn: &str, step: &Step) -> anyhow::Result<()> {
+    let lambda = &ctx.clients.lambda;
+    let what = format!("allowing {source_arn} to invoke function {}", d.function);
+    let send = || async {
+        lambda
+            .add_permission()
+            .function_name(&d.function)
+            .statement_id(&d.sid)
+            .action(ACTION)
+            .principal(PRINCIPAL)
+            .source_arn(source_arn)
+            .customize()
+            .config_override(crate::single_attempt!(aws_sdk_lambda))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| CreateError::of(&what, e))
     };
-    Ok(parse(&policy))
+    let look = || async {
+        let live = Permission::observe(ctx.clients, d)
+            .await?
+            .unwrap_or_default();
+        Ok(live
+            .iter()
+            .any(|s| s.sid == d.sid && s.source_arn.as_deref() == Some(source_arn))
+            .then_some(()))
+    };
+    wait::create_once(&what, ctx.waits.create, step, send, look).await
 }
 
 /// The statements of a Lambda resource policy document.
@@ -84,220 +256,41 @@ pub fn parse(policy: &str) -> Vec<Statement> {
         Some(single @ Value::Object(_)) => vec![single.clone()],
         _ => Vec::new(),
     };
-    statements
-        .into_iter()
-        .map(|s| {
-            let principal = match s.get("Principal") {
-                Some(Value::String(p)) => p.clone(),
-                Some(p) => p
-                    .get("Service")
-                    .or_else(|| p.get("AWS"))
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string())
-                    })
-                    .unwrap_or_default(),
-                None => String::new(),
-            };
-            let source_arn = s
-                .get("Condition")
-                .and_then(|c| c.get("ArnLike"))
-                .and_then(|c| c.get("AWS:SourceArn"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let source_account = s
-                .get("Condition")
-                .and_then(|c| c.get("StringEquals"))
-                .and_then(|c| c.get("AWS:SourceAccount"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            Statement {
-                source_account,
-                sid: s
-                    .get("Sid")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                principal,
-                action: s
-                    .get("Action")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                source_arn,
-                raw: s,
-            }
-        })
-        .collect()
+    statements.into_iter().map(statement).collect()
 }
 
-pub fn plan(d: &Desired, live: &[Statement]) -> Vec<Change> {
-    let mut changes = Vec::new();
-    let expected_arn = d
-        .source_arn
-        .clone()
-        .map(Value::String)
-        .unwrap_or_else(|| json!("(the new API's ARN)"));
-    match live.iter().find(|s| s.sid == d.sid) {
-        None => changes.push(Change::create(
-            Kind::Permission,
-            &d.sid,
-            json!({PRINCIPAL_FIELD: PRINCIPAL, ACTION_FIELD: ACTION, SOURCE_ARN: expected_arn}),
-        )),
-        Some(ours) => {
-            compare(
-                &mut changes,
-                Kind::Permission,
-                &d.sid,
-                PRINCIPAL_FIELD,
-                &PRINCIPAL.to_string(),
-                &ours.principal,
-            );
-            compare(
-                &mut changes,
-                Kind::Permission,
-                &d.sid,
-                ACTION_FIELD,
-                &ACTION.to_string(),
-                &ours.action,
-            );
-            compare(
-                &mut changes,
-                Kind::Permission,
-                &d.sid,
-                SOURCE_ACCOUNT,
-                &None,
-                &ours.source_account,
-            );
-            let copies = live.iter().filter(|s| s.sid == d.sid).count();
-            compare(&mut changes, Kind::Permission, &d.sid, COPIES, &1, &copies);
-            if d.source_arn.is_none() || d.source_arn != ours.source_arn {
-                changes.push(Change::update(
-                    Kind::Permission,
-                    &d.sid,
-                    SOURCE_ARN,
-                    expected_arn,
-                    json!(ours.source_arn),
-                ));
-            }
-        }
-    }
-    for extra in live.iter().filter(|s| s.sid != d.sid) {
-        changes.push(Change::delete(
-            Kind::Permission,
-            &extra.sid,
-            None,
-            extra.raw.clone(),
-        ));
-    }
-    changes
-}
-
-pub async fn apply(
-    ctx: Ctx<'_>,
-    d: &Desired,
-    api_id: &str,
-    changes: &[Change],
-) -> anyhow::Result<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let lambda = &ctx.clients.lambda;
-    let function = &ctx.names.function;
-    let step = ctx.progress.step(format!(
-        "granting API {api_id} the right to invoke {function}"
-    ));
-    let remove = |sid: String| async move {
-        match lambda
-            .remove_permission()
-            .function_name(function)
-            .statement_id(&sid)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e).doing(|| format!("removing statement {sid} from function {function}")),
-        }
+fn statement(s: Value) -> Statement {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let principal = match s.get("Principal") {
+        Some(Value::String(p)) => p.clone(),
+        Some(p) => p
+            .get("Service")
+            .or_else(|| p.get("AWS"))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default(),
+        None => String::new(),
     };
-    for extra in changes.iter().filter(|c| c.action == Action::Delete) {
-        remove(extra.name.clone()).await?;
+    let condition = s.get("Condition");
+    Statement {
+        sid: text(s.get("Sid")).unwrap_or_default(),
+        action: text(s.get("Action")).unwrap_or_default(),
+        source_arn: text(condition.and_then(|c| c.get("ArnLike")?.get("AWS:SourceArn"))),
+        source_account: text(
+            condition.and_then(|c| c.get("StringEquals")?.get("AWS:SourceAccount")),
+        ),
+        principal,
+        raw: s,
     }
-    let ours: Vec<&Change> = changes
-        .iter()
-        .filter(|c| c.name == d.sid && c.action != Action::Delete)
-        .collect();
-    if !ours.is_empty() {
-        if ours.iter().any(|c| c.action == Action::Update) {
-            // One removal per copy: each RemovePermission takes one statement away.
-            let copies = ours
-                .iter()
-                .find(|c| c.is(COPIES))
-                .and_then(|c| c.actual.as_u64())
-                .unwrap_or(1);
-            for _ in 0..copies {
-                remove(d.sid.clone()).await?;
-            }
-        }
-        add(ctx, d, api_id, &step).await?;
-    }
-    step.done("");
-    Ok(())
-}
-
-/// AddPermission is not idempotent either: a blind retry after a lost answer fails on the
-/// existing statement id (or, in an emulator, adds a second copy). So it is sent without the
-/// SDK's retries, and after an ambiguous failure the policy is read for our statement before
-/// another try.
-async fn add(ctx: Ctx<'_>, d: &Desired, api_id: &str, step: &Step) -> anyhow::Result<()> {
-    let lambda = &ctx.clients.lambda;
-    let function = &ctx.names.function;
-    let source_arn = ctx.names.execute_api_arn(api_id);
-    let send = || async {
-        let sent = lambda
-            .add_permission()
-            .function_name(function)
-            .statement_id(&d.sid)
-            .action(ACTION)
-            .principal(PRINCIPAL)
-            .source_arn(&source_arn)
-            .customize()
-            .config_override(crate::single_attempt!(aws_sdk_lambda))
-            .send()
-            .await;
-        sent.map(|_| ()).map_err(|e| {
-            CreateError::of(
-                &format!("allowing API {api_id} to invoke function {function}"),
-                e,
-            )
-        })
-    };
-    let look = || async {
-        let live = observe(ctx.clients, function).await?;
-        Ok(live
-            .iter()
-            .any(|s| s.sid == d.sid && s.source_arn.as_deref() == Some(source_arn.as_str()))
-            .then_some(()))
-    };
-    wait::create_once(
-        &format!("allowing API {api_id} to invoke {function}"),
-        ctx.waits.create,
-        step,
-        send,
-        look,
-    )
-    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{describe_all, Action};
 
     const POLICY: &str = r#"{"Version":"2012-10-17","Id":"default","Statement":[
         {"Sid":"vc-apigateway-invoke","Effect":"Allow","Principal":{"Service":"apigateway.amazonaws.com"},
@@ -308,8 +301,13 @@ mod tests {
     fn desired(api: Option<&str>) -> Desired {
         Desired {
             sid: "vc-apigateway-invoke".into(),
+            function: "f".into(),
             source_arn: api.map(|id| format!("arn:aws:execute-api:us-east-1:1:{id}/*")),
         }
+    }
+
+    fn plan(d: &Desired, live: &[Statement]) -> Vec<Change> {
+        describe_all(&d.sid, &Permission::plan(d, Some(&live.to_vec())))
     }
 
     #[test]
@@ -335,6 +333,7 @@ mod tests {
             json!("arn:aws:execute-api:us-east-1:1:abc/*")
         );
         assert_eq!(plan(&desired(None), &[])[0].action, Action::Create);
+        assert_eq!(plan(&desired(None), &[])[0].expected[SOURCE_ARN], NEW_API);
     }
 
     #[test]

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
-use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{AwsContext, Clients};
+use super::tags::{self, Tags, TAGS};
+use super::{Ctx, Removed, Resource};
+use crate::aws::{AwsContext, Clients, Found};
 use crate::names::Names;
-use crate::plan::{Change, Kind};
+use crate::plan::{Change, Describe, Differ, Kind, Update};
+use crate::progress::Step;
 use crate::wait::{self, CreateError};
 
 pub const TRUST_POLICY: &str = "trust_policy";
@@ -24,7 +26,9 @@ pub struct Desired {
     pub trust: Value,
     pub policy_name: String,
     pub policy: Value,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
+    /// The function it serves, for the role's description.
+    pub function: String,
 }
 
 impl Desired {
@@ -35,6 +39,7 @@ impl Desired {
             policy_name: names.policy.clone(),
             policy: names.counter_policy(),
             tags: names.tags.clone(),
+            function: names.function.clone(),
         }
     }
 }
@@ -46,91 +51,305 @@ pub struct Observed {
     /// Every inline policy by name; only ours has its document read.
     pub inline: BTreeMap<String, Option<Value>>,
     pub managed: Vec<String>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
 }
 
-pub async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
-    let iam = &clients.iam;
-    let name = &d.name;
-    let role = match iam.get_role().role_name(name).send().await {
-        Ok(out) => out.role,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(e).doing(|| format!("reading role {name}")),
-    };
-    let Some(role) = role else {
-        return Ok(None);
-    };
-    let trust = parse_policy(role.assume_role_policy_document().unwrap_or("{}"))?;
-    let tags = role
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect();
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoleChange {
+    /// A new role, with these documents.
+    Create {
+        trust: Value,
+        policy_name: String,
+        policy: Value,
+    },
+    Trust(Update<Value>),
+    /// The inline policy, `Null` when it is missing.
+    Policy(Update<Value>),
+    /// Another inline policy, by name: removed.
+    ExtraInline(String),
+    /// An attached managed policy, by ARN: detached.
+    Managed(String),
+    Tags(Update<Tags>),
+}
 
-    let mut inline = BTreeMap::new();
-    let mut marker = None;
-    loop {
-        let page = iam
+impl Describe for RoleChange {
+    fn describe(&self, name: &str) -> Change {
+        let k = Kind::Role;
+        match self {
+            RoleChange::Create {
+                trust,
+                policy_name,
+                policy,
+            } => Change::create(
+                k,
+                name,
+                json!({TRUST_POLICY: trust, INLINE_POLICY: {policy_name: policy}}),
+            ),
+            RoleChange::Trust(u) => u.change(k, name, TRUST_POLICY),
+            RoleChange::Policy(u) => u.change(k, name, INLINE_POLICY),
+            RoleChange::ExtraInline(p) => {
+                Change::delete(k, name, Some(EXTRA_INLINE_POLICY), json!(p))
+            }
+            RoleChange::Managed(arn) => Change::delete(k, name, Some(MANAGED_POLICY), json!(arn)),
+            RoleChange::Tags(u) => u.change(k, name, TAGS),
+        }
+    }
+}
+
+pub struct Role;
+
+impl Resource for Role {
+    const KIND: Kind = Kind::Role;
+    type Desired = Desired;
+    type Observed = Observed;
+    type Change = RoleChange;
+    type Applied = ();
+
+    fn name(d: &Desired) -> &str {
+        &d.name
+    }
+
+    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
+        let iam = &clients.iam;
+        let name = &d.name;
+        let role = iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .found(|| format!("reading role {name}"))?;
+        let Some(role) = role.and_then(|r| r.role) else {
+            return Ok(None);
+        };
+        let trust = parse_policy(role.assume_role_policy_document().unwrap_or("{}"))?;
+        let mut inline: BTreeMap<String, Option<Value>> = iam
             .list_role_policies()
             .role_name(name)
-            .set_marker(marker)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
-            .doing(|| format!("listing the inline policies of role {name}"))?;
-        for p in page.policy_names() {
-            inline.insert(p.clone(), None);
+            .doing(|| format!("listing the inline policies of role {name}"))?
+            .into_iter()
+            .map(|p| (p, None))
+            .collect();
+        if inline.contains_key(&d.policy_name) {
+            let doc = iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(&d.policy_name)
+                .send()
+                .await
+                .doing(|| format!("reading policy {} of role {name}", d.policy_name))?;
+            inline.insert(
+                d.policy_name.clone(),
+                Some(parse_policy(doc.policy_document())?),
+            );
         }
-        marker = page.marker.filter(|_| page.is_truncated);
-        if marker.is_none() {
-            break;
-        }
-    }
-    if inline.contains_key(&d.policy_name) {
-        let doc = iam
-            .get_role_policy()
-            .role_name(name)
-            .policy_name(&d.policy_name)
-            .send()
-            .await
-            .doing(|| format!("reading policy {} of role {name}", d.policy_name))?;
-        inline.insert(
-            d.policy_name.clone(),
-            Some(parse_policy(doc.policy_document())?),
-        );
-    }
-
-    let mut managed = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = iam
+        let managed = iam
             .list_attached_role_policies()
             .role_name(name)
-            .set_marker(marker)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .doing(|| format!("listing the managed policies of role {name}"))?
+            .into_iter()
+            .filter_map(|p| p.policy_arn)
+            .collect();
+        Ok(Some(Observed {
+            tags: role
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+            arn: role.arn,
+            trust,
+            inline,
+            managed,
+        }))
+    }
+
+    fn plan(d: &Desired, o: Option<&Observed>) -> Vec<RoleChange> {
+        let Some(o) = o else {
+            return vec![RoleChange::Create {
+                trust: d.trust.clone(),
+                policy_name: d.policy_name.clone(),
+                policy: d.policy.clone(),
+            }];
+        };
+        let mut diff = Differ::new();
+        if normalize(&d.trust) != normalize(&o.trust) {
+            diff.push(RoleChange::Trust(Update {
+                want: d.trust.clone(),
+                live: o.trust.clone(),
+            }));
+        }
+        let ours = o.inline.get(&d.policy_name).cloned().flatten();
+        if ours.as_ref().map(normalize) != Some(normalize(&d.policy)) {
+            diff.push(RoleChange::Policy(Update {
+                want: d.policy.clone(),
+                live: ours.unwrap_or(Value::Null),
+            }));
+        }
+        for extra in o.inline.keys().filter(|k| **k != d.policy_name) {
+            diff.push(RoleChange::ExtraInline(extra.clone()));
+        }
+        for arn in &o.managed {
+            diff.push(RoleChange::Managed(arn.clone()));
+        }
+        tags::compare(&mut diff, &d.tags, &o.tags, RoleChange::Tags);
+        diff.done()
+    }
+
+    async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[RoleChange]) -> anyhow::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let created = changes
+            .iter()
+            .any(|c| matches!(c, RoleChange::Create { .. }));
+        let step = ctx.progress.step(format!(
+            "{} role {}",
+            if created { "creating" } else { "updating" },
+            d.name
+        ));
+        if created {
+            create(ctx, d, &step).await?;
+            put_policy(ctx, d).await?;
+        }
+        for change in changes {
+            apply_one(ctx, d, change).await?;
+        }
+        step.done("");
+        Ok(())
+    }
+
+    /// Deletes the role with everything on it.
+    async fn delete(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Removed> {
+        let Some(live) = Role::observe(ctx.clients, d).await? else {
+            return Ok(Removed::Absent);
+        };
+        if !tags::ours(ctx.names, &live.tags) {
+            return Ok(Removed::NotOurs(d.name.clone()));
+        }
+        let step = ctx.progress.step(format!("deleting role {}", d.name));
+        for policy in live.inline.keys() {
+            apply_one(ctx, d, &RoleChange::ExtraInline(policy.clone())).await?;
+        }
+        for arn in &live.managed {
+            apply_one(ctx, d, &RoleChange::Managed(arn.clone())).await?;
+        }
+        let deleted = ctx
+            .clients
+            .iam
+            .delete_role()
+            .role_name(&d.name)
             .send()
             .await
-            .doing(|| format!("listing the managed policies of role {name}"))?;
-        managed.extend(
-            page.attached_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_string)),
-        );
-        marker = page.marker.filter(|_| page.is_truncated);
-        if marker.is_none() {
-            break;
+            .found(|| format!("deleting role {}", d.name))?;
+        step.done("");
+        Ok(match deleted {
+            Some(_) => Removed::Deleted(vec![d.name.clone()]),
+            None => Removed::Absent,
+        })
+    }
+}
+
+/// Carries out one change of an existing role.
+async fn apply_one(ctx: Ctx<'_>, d: &Desired, change: &RoleChange) -> anyhow::Result<()> {
+    let iam = &ctx.clients.iam;
+    let name = &d.name;
+    match change {
+        RoleChange::Create { .. } => {}
+        RoleChange::Trust(_) => {
+            iam.update_assume_role_policy()
+                .role_name(name)
+                .policy_document(d.trust.to_string())
+                .send()
+                .await
+                .doing(|| format!("updating the trust policy of role {name}"))?;
+        }
+        RoleChange::Policy(_) => put_policy(ctx, d).await?,
+        RoleChange::ExtraInline(policy) => {
+            iam.delete_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .doing(|| format!("deleting the inline policy {policy} from role {name}"))?;
+        }
+        RoleChange::Managed(arn) => {
+            iam.detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .doing(|| format!("detaching the managed policy {arn} from role {name}"))?;
+        }
+        RoleChange::Tags(update) => {
+            tags::apply(update, |missing| async move {
+                iam.tag_role()
+                    .role_name(name)
+                    .set_tags(Some(iam_tags(&missing)?))
+                    .send()
+                    .await
+                    .doing(|| format!("tagging role {name}"))?;
+                Ok(())
+            })
+            .await?
         }
     }
-    Ok(Some(Observed {
-        arn: role.arn,
-        trust,
-        inline,
-        managed,
-        tags,
-    }))
+    Ok(())
+}
+
+async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
+    let iam = &ctx.clients.iam;
+    let name = &d.name;
+    let tags = iam_tags(&d.tags)?;
+    let send = || async {
+        iam.create_role()
+            .role_name(name)
+            .assume_role_policy_document(d.trust.to_string())
+            .description(format!(
+                "Execution role of the Lambda function {}",
+                d.function
+            ))
+            .set_tags(Some(tags.clone()))
+            .customize()
+            .config_override(crate::single_attempt!(aws_sdk_iam))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| CreateError::of(&format!("creating role {name}"), e))
+    };
+    let look = || async {
+        let found = iam.get_role().role_name(name).send().await;
+        Ok(found.ok().map(|_| ()))
+    };
+    let what = format!("creating role {name}");
+    wait::create_once(&what, ctx.waits.create, step, send, look).await
+}
+
+async fn put_policy(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<()> {
+    ctx.clients
+        .iam
+        .put_role_policy()
+        .role_name(&d.name)
+        .policy_name(&d.policy_name)
+        .policy_document(d.policy.to_string())
+        .send()
+        .await
+        .doing(|| format!("putting policy {} on role {}", d.policy_name, d.name))?;
+    Ok(())
+}
+
+fn iam_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
+    tags.iter()
+        .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
+        .collect()
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986); emulators often do not.
@@ -151,17 +370,15 @@ pub fn normalize(policy: &Value) -> Value {
         if statements.is_object() {
             *statements = Value::Array(vec![statements.take()]);
         }
-        if let Some(list) = statements.as_array_mut() {
-            for s in list.iter_mut() {
-                for key in ["Action", "NotAction", "Resource", "NotResource"] {
-                    if let Some(v) = s.get_mut(key) {
-                        *v = sorted_list(v);
-                    }
+        for s in statements.as_array_mut().into_iter().flatten() {
+            for key in ["Action", "NotAction", "Resource", "NotResource"] {
+                if let Some(v) = s.get_mut(key) {
+                    *v = sorted_list(v);
                 }
-                if let Some(Value::Object(principal)) = s.get_mut("Principal") {
-                    for v in principal.values_mut() {
-                        *v = sorted_list(v);
-                    }
+            }
+            if let Some(Value::Object(principal)) = s.get_mut("Principal") {
+                for v in principal.values_mut() {
+                    *v = sorted_list(v);
                 }
             }
         }
@@ -178,192 +395,9 @@ fn sorted_list(v: &Value) -> Value {
     Value::Array(items)
 }
 
-pub fn plan(d: &Desired, o: Option<&Observed>) -> Vec<Change> {
-    let Some(o) = o else {
-        return vec![Change::create(
-            Kind::Role,
-            &d.name,
-            json!({TRUST_POLICY: d.trust, INLINE_POLICY: {&d.policy_name: d.policy}}),
-        )];
-    };
-    let mut changes = Vec::new();
-    if normalize(&d.trust) != normalize(&o.trust) {
-        changes.push(Change::update(
-            Kind::Role,
-            &d.name,
-            TRUST_POLICY,
-            d.trust.clone(),
-            o.trust.clone(),
-        ));
-    }
-    let ours = o.inline.get(&d.policy_name).cloned().flatten();
-    if ours.as_ref().map(normalize) != Some(normalize(&d.policy)) {
-        changes.push(Change::update(
-            Kind::Role,
-            &d.name,
-            INLINE_POLICY,
-            d.policy.clone(),
-            ours.unwrap_or(Value::Null),
-        ));
-    }
-    for extra in o.inline.keys().filter(|k| **k != d.policy_name) {
-        changes.push(Change::delete(
-            Kind::Role,
-            &d.name,
-            Some(EXTRA_INLINE_POLICY),
-            json!(extra),
-        ));
-    }
-    for arn in &o.managed {
-        changes.push(Change::delete(
-            Kind::Role,
-            &d.name,
-            Some(MANAGED_POLICY),
-            json!(arn),
-        ));
-    }
-    plan_tags(&mut changes, Kind::Role, &d.name, &d.tags, &o.tags);
-    changes
-}
-
-pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[Change]) -> anyhow::Result<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let iam = &ctx.clients.iam;
-    let name = &d.name;
-    let created = changes.iter().any(|c| c.field.is_none());
-    let step = ctx.progress.step(format!(
-        "{} role {name}",
-        if created { "creating" } else { "updating" }
-    ));
-    if created {
-        let tags = iam_tags(&d.tags)?;
-        let send = || async {
-            iam.create_role()
-                .role_name(name)
-                .assume_role_policy_document(d.trust.to_string())
-                .description(format!(
-                    "Execution role of the Lambda function {}",
-                    ctx.names.function
-                ))
-                .set_tags(Some(tags.clone()))
-                .customize()
-                .config_override(crate::single_attempt!(aws_sdk_iam))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| CreateError::of(&format!("creating role {name}"), e))
-        };
-        let look = || async {
-            let found = iam.get_role().role_name(name).send().await;
-            Ok(found.ok().map(|_| ()))
-        };
-        wait::create_once(
-            &format!("creating role {name}"),
-            ctx.waits.create,
-            &step,
-            send,
-            look,
-        )
-        .await?;
-    }
-    if changes.iter().any(|c| c.is(TRUST_POLICY)) {
-        iam.update_assume_role_policy()
-            .role_name(name)
-            .policy_document(d.trust.to_string())
-            .send()
-            .await
-            .doing(|| format!("updating the trust policy of role {name}"))?;
-    }
-    if created || changes.iter().any(|c| c.is(INLINE_POLICY)) {
-        iam.put_role_policy()
-            .role_name(name)
-            .policy_name(&d.policy_name)
-            .policy_document(d.policy.to_string())
-            .send()
-            .await
-            .doing(|| format!("putting policy {} on role {name}", d.policy_name))?;
-    }
-    for c in changes {
-        let Some(target) = c.actual.as_str() else {
-            continue;
-        };
-        if c.is(EXTRA_INLINE_POLICY) {
-            iam.delete_role_policy()
-                .role_name(name)
-                .policy_name(target)
-                .send()
-                .await
-                .doing(|| format!("deleting the extra inline policy {target} from role {name}"))?;
-        } else if c.is(MANAGED_POLICY) {
-            iam.detach_role_policy()
-                .role_name(name)
-                .policy_arn(target)
-                .send()
-                .await
-                .doing(|| format!("detaching the managed policy {target} from role {name}"))?;
-        }
-    }
-    if let Some(tags) = changes.iter().find(|c| c.is(TAGS)) {
-        let live: BTreeMap<String, String> =
-            serde_json::from_value(tags.actual.clone()).unwrap_or_default();
-        iam.tag_role()
-            .role_name(name)
-            .set_tags(Some(iam_tags(&missing_tags(&d.tags, &live))?))
-            .send()
-            .await
-            .doing(|| format!("tagging role {name}"))?;
-    }
-    step.done("");
-    Ok(())
-}
-
-fn iam_tags(tags: &BTreeMap<String, String>) -> anyhow::Result<Vec<Tag>> {
-    tags.iter()
-        .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
-        .collect()
-}
-
-/// Deletes the role with everything on it; `false` when there was none.
-pub async fn delete(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<bool> {
-    let Some(live) = observe(ctx.clients, d).await? else {
-        return Ok(false);
-    };
-    let iam = &ctx.clients.iam;
-    let name = &d.name;
-    for policy in live.inline.keys() {
-        iam.delete_role_policy()
-            .role_name(name)
-            .policy_name(policy)
-            .send()
-            .await
-            .doing(|| format!("deleting policy {policy} of role {name}"))?;
-    }
-    for arn in &live.managed {
-        iam.detach_role_policy()
-            .role_name(name)
-            .policy_arn(arn)
-            .send()
-            .await
-            .doing(|| format!("detaching {arn} from role {name}"))?;
-    }
-    match iam.delete_role().role_name(name).send().await {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e).doing(|| format!("deleting role {name}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Action;
 
     fn desired() -> Desired {
         Desired {
@@ -371,7 +405,8 @@ mod tests {
             trust: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
             policy_name: "p".into(),
             policy: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["dynamodb:UpdateItem", "dynamodb:GetItem"], "Resource": "arn:t"}]}),
-            tags: BTreeMap::new(),
+            tags: Tags::new(),
+            function: "f".into(),
         }
     }
 
@@ -382,7 +417,7 @@ mod tests {
             trust: d.trust.clone(),
             inline: BTreeMap::from([("p".into(), Some(d.policy.clone()))]),
             managed: vec![],
-            tags: BTreeMap::new(),
+            tags: Tags::new(),
         }
     }
 
@@ -400,7 +435,7 @@ mod tests {
             Some(json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"], "Resource": ["arn:t"]}})),
         );
         o.trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}]});
-        assert_eq!(plan(&desired(), Some(&o)), vec![]);
+        assert_eq!(Role::plan(&desired(), Some(&o)), vec![]);
     }
 
     #[test]
@@ -410,11 +445,12 @@ mod tests {
         o.inline.insert("hotfix".into(), None);
         o.managed
             .push("arn:aws:iam::aws:policy/AdministratorAccess".into());
-        let changes = plan(&desired(), Some(&o));
+        let changes = crate::plan::describe_all("r", &Role::plan(&desired(), Some(&o)));
         let summary: Vec<_> = changes
             .iter()
             .map(|c| (c.action, c.field.clone().unwrap_or_default()))
             .collect();
+        use crate::plan::Action;
         assert_eq!(
             summary,
             [
@@ -428,12 +464,14 @@ mod tests {
 
     #[test]
     fn a_missing_role_is_created_and_a_missing_policy_is_put() {
-        assert_eq!(plan(&desired(), None)[0].action, Action::Create);
+        assert!(matches!(
+            Role::plan(&desired(), None)[..],
+            [RoleChange::Create { .. }]
+        ));
         let mut o = live();
         o.inline.clear();
-        let changes = plan(&desired(), Some(&o));
+        let changes = Role::plan(&desired(), Some(&o));
         assert_eq!(changes.len(), 1);
-        assert!(changes[0].is(INLINE_POLICY));
-        assert_eq!(changes[0].actual, Value::Null);
+        assert!(matches!(&changes[0], RoleChange::Policy(u) if u.live == Value::Null));
     }
 }

@@ -1,25 +1,31 @@
-//! The DynamoDB table that holds the counter: on-demand, keyed by `id` (string), with
-//! point-in-time recovery and deletion protection as the stack says.
+//! The DynamoDB table that holds the counter: on-demand, keyed as the function's contract says,
+//! with point-in-time recovery and deletion protection as the stack says.
 //!
 //! The table holds the data, so the deployer never deletes it on its own: a key schema change
 //! needs a new table and is refused, and `down` retains it unless asked.
+//!
+//! Real DynamoDB settles asynchronously, and each step here waits for it: a new table is
+//! `CREATING`; after UpdateTable it is `UPDATING` and refuses UpdateTable, TagResource and
+//! DeleteTable meanwhile (ResourceInUseException); point-in-time recovery is refused for a while
+//! after CreateTable, then reported `ENABLING`; new tags show in ListTagsOfResource only after a
+//! few seconds.
 
-use std::collections::BTreeMap;
-
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
     ScalarAttributeType, TableStatus, Tag,
 };
-use serde_json::json;
-
-use aws_sdk_dynamodb::error::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use function::contract;
+use serde_json::json;
 
-use super::{missing_tags, plan_tags, Ctx, TAGS};
-use crate::aws::{AwsContext, Clients};
+use super::tags::{self, Tags, TAGS};
+use super::{Ctx, Removed, Resource};
+use crate::aws::{AwsContext, Clients, Found};
 use crate::names::Names;
-use crate::plan::{compare, Change, Kind};
+use crate::plan::{Change, Describe, Differ, Kind, Update};
+use crate::progress::Step;
 use crate::stack::Stack;
 use crate::wait::{self, Attempt, CreateError};
 
@@ -28,26 +34,33 @@ pub const BILLING_MODE: &str = "billing_mode";
 pub const PITR: &str = "point_in_time_recovery";
 pub const DELETION_PROTECTION: &str = "deletion_protection";
 
-/// The key the function reads and writes: `id`, a string, the partition key.
-pub const KEY: &str = "id:S:HASH";
-const KEY_ATTRIBUTE: &str = "id";
 const ON_DEMAND: &str = "PAY_PER_REQUEST";
+
+/// The key the function reads and writes, as `attribute:type:role`: `id:S:HASH`.
+pub fn key() -> String {
+    format!("{}:{}:HASH", contract::KEY, contract::KEY_TYPE)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub name: String,
+    pub arn: String,
     pub point_in_time_recovery: bool,
     pub deletion_protection: bool,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
+    /// Whether `down` keeps it: the table holds the data.
+    pub retain: bool,
 }
 
 impl Desired {
     pub fn of(stack: &Stack, names: &Names) -> Desired {
         Desired {
             name: names.table.clone(),
+            arn: names.table_arn.clone(),
             point_in_time_recovery: stack.table.point_in_time_recovery,
             deletion_protection: stack.table.deletion_protection,
             tags: names.tags.clone(),
+            retain: true,
         }
     }
 }
@@ -61,188 +74,231 @@ pub struct Observed {
     pub billing_mode: String,
     pub point_in_time_recovery: bool,
     pub deletion_protection: bool,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
 }
 
-pub async fn observe(clients: &Clients, name: &str) -> anyhow::Result<Option<Observed>> {
-    let described = match clients
-        .dynamodb
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            return Ok(None)
+/// What differs, and what `up` does about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TableChange {
+    Create {
+        pitr: bool,
+        protection: bool,
+    },
+    /// Refused: a key schema cannot change in place.
+    KeySchema(Update<Vec<String>>),
+    Billing(Update<String>),
+    Pitr(Update<bool>),
+    Protection(Update<bool>),
+    Tags(Update<Tags>),
+}
+
+impl Describe for TableChange {
+    fn describe(&self, name: &str) -> Change {
+        let k = Kind::Table;
+        match self {
+            TableChange::Create { pitr, protection } => Change::create(
+                k,
+                name,
+                json!({KEY_SCHEMA: [key()], BILLING_MODE: ON_DEMAND, PITR: pitr, DELETION_PROTECTION: protection}),
+            ),
+            TableChange::KeySchema(u) => u.change(k, name, KEY_SCHEMA).blocked(
+                "replacement needed: a key schema cannot change in place, and the deployer never \
+                 deletes a table with data. Set table.name to a new table in stack.yaml (the old \
+                 one is retained), or migrate the data yourself",
+            ),
+            TableChange::Billing(u) => u.change(k, name, BILLING_MODE),
+            TableChange::Pitr(u) => u.change(k, name, PITR),
+            TableChange::Protection(u) => u.change(k, name, DELETION_PROTECTION),
+            TableChange::Tags(u) => u.change(k, name, TAGS),
         }
-        Err(e) => return Err(e).doing(|| format!("reading table {name}")),
-    };
-    let Some(table) = described.table else {
-        return Ok(None);
-    };
-    let arn = table.table_arn.clone().unwrap_or_default();
-    let types: BTreeMap<&str, &str> = table
+    }
+}
+
+pub struct Table;
+
+impl Resource for Table {
+    const KIND: Kind = Kind::Table;
+    type Desired = Desired;
+    type Observed = Observed;
+    type Change = TableChange;
+    type Applied = ();
+
+    fn name(d: &Desired) -> &str {
+        &d.name
+    }
+
+    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
+        let name = &d.name;
+        let Some(described) = clients
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .found(|| format!("reading table {name}"))?
+        else {
+            return Ok(None);
+        };
+        let Some(table) = described.table else {
+            return Ok(None);
+        };
+        let arn = table.table_arn.clone().unwrap_or_default();
+        // ENABLING is on its way to ENABLED: what the stack asked for; `up` waits for the rest.
+        let point_in_time_recovery = pitr_status(clients, name).await? != "DISABLED";
+        let tags = read_tags(clients, name, &arn).await?;
+        Ok(Some(Observed {
+            key_schema: key_schema(&table),
+            billing_mode: table
+                .billing_mode_summary()
+                .and_then(|b| b.billing_mode())
+                .map(|b| b.as_str().to_string())
+                // Tables created before on-demand existed report no summary: they are provisioned.
+                .unwrap_or_else(|| "PROVISIONED".to_string()),
+            status: table
+                .table_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            deletion_protection: table.deletion_protection_enabled().unwrap_or(false),
+            arn,
+            point_in_time_recovery,
+            tags,
+        }))
+    }
+
+    fn plan(d: &Desired, o: Option<&Observed>) -> Vec<TableChange> {
+        let Some(o) = o else {
+            return vec![TableChange::Create {
+                pitr: d.point_in_time_recovery,
+                protection: d.deletion_protection,
+            }];
+        };
+        let mut diff = Differ::new();
+        diff.field(&vec![key()], &o.key_schema, TableChange::KeySchema)
+            .field(
+                &ON_DEMAND.to_string(),
+                &o.billing_mode,
+                TableChange::Billing,
+            )
+            .field(
+                &d.point_in_time_recovery,
+                &o.point_in_time_recovery,
+                TableChange::Pitr,
+            )
+            .field(
+                &d.deletion_protection,
+                &o.deletion_protection,
+                TableChange::Protection,
+            );
+        tags::compare(&mut diff, &d.tags, &o.tags, TableChange::Tags);
+        diff.done()
+    }
+
+    async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[TableChange]) -> anyhow::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let created = changes
+            .iter()
+            .any(|c| matches!(c, TableChange::Create { .. }));
+        let step = ctx.progress.step(format!(
+            "{} table {}",
+            if created { "creating" } else { "updating" },
+            d.name
+        ));
+        if created {
+            create(ctx, d, &step).await?;
+        }
+        let billing = changes.iter().any(|c| matches!(c, TableChange::Billing(_)));
+        let protection = changes
+            .iter()
+            .any(|c| matches!(c, TableChange::Protection(_)));
+        if billing || protection {
+            update(ctx, d, billing, protection, &step).await?;
+        }
+        let pitr = changes.iter().any(|c| matches!(c, TableChange::Pitr(_)));
+        if (created && d.point_in_time_recovery) || pitr {
+            set_pitr(ctx, d, &step).await?;
+        }
+        let retag = changes.iter().find_map(|c| match c {
+            TableChange::Tags(u) => Some(u),
+            _ => None,
+        });
+        if let Some(update) = retag {
+            tag(ctx, d, update, &step).await?;
+        }
+        if created || retag.is_some() {
+            wait_tags_visible(ctx, d, &step).await?;
+        }
+        wait_active(ctx, &d.name, &step).await?;
+        step.done("");
+        Ok(())
+    }
+
+    /// Deletes the table, turning deletion protection off first (and saying so); a retained
+    /// table is only reported.
+    async fn delete(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Removed> {
+        let name = &d.name;
+        let Some(live) = Table::observe(ctx.clients, d).await? else {
+            return Ok(Removed::Absent);
+        };
+        if !tags::ours(ctx.names, &live.tags) {
+            return Ok(Removed::NotOurs(name.clone()));
+        }
+        if d.retain {
+            return Ok(Removed::Retained(name.clone()));
+        }
+        let step = ctx.progress.step(format!("deleting table {name}"));
+        let db = &ctx.clients.dynamodb;
+        if live.deletion_protection {
+            step.waiting("turning deletion protection off, as --delete-table asks");
+            in_use_retry(ctx, name, &step, || {
+                db.update_table()
+                    .table_name(name)
+                    .deletion_protection_enabled(false)
+                    .send()
+            })
+            .await
+            .doing(|| format!("turning off deletion protection on table {name}"))?;
+        }
+        // The table is UPDATING after that change, and refuses DeleteTable until it is ACTIVE.
+        let deleted = in_use_retry(ctx, name, &step, || {
+            db.delete_table().table_name(name).send()
+        })
+        .await
+        .found(|| format!("deleting table {name}"))?;
+        step.done("");
+        Ok(match deleted {
+            Some(_) => Removed::Deleted(vec![name.clone()]),
+            None => Removed::Absent,
+        })
+    }
+}
+
+fn key_schema(table: &aws_sdk_dynamodb::types::TableDescription) -> Vec<String> {
+    let types: std::collections::BTreeMap<&str, &str> = table
         .attribute_definitions()
         .iter()
         .map(|a| (a.attribute_name(), a.attribute_type().as_str()))
         .collect();
-    let key_schema = table
+    table
         .key_schema()
         .iter()
         .map(|k| {
             let t = types.get(k.attribute_name()).copied().unwrap_or("?");
             format!("{}:{t}:{}", k.attribute_name(), k.key_type().as_str())
         })
-        .collect();
-    let billing_mode = table
-        .billing_mode_summary()
-        .and_then(|b| b.billing_mode())
-        .map(|b| b.as_str().to_string())
-        // Tables created before on-demand existed report no summary: they are provisioned.
-        .unwrap_or_else(|| "PROVISIONED".to_string());
-
-    // ENABLING is on its way to ENABLED: what the stack asked for, and `up` waits for the rest.
-    let point_in_time_recovery = pitr_status(clients, name).await? != "DISABLED";
-    let tags = read_tags(clients, name, &arn).await?;
-    Ok(Some(Observed {
-        arn,
-        status: table
-            .table_status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
-        key_schema,
-        billing_mode,
-        point_in_time_recovery,
-        deletion_protection: table.deletion_protection_enabled().unwrap_or(false),
-        tags,
-    }))
+        .collect()
 }
 
-pub fn plan(d: &Desired, o: Option<&Observed>) -> Vec<Change> {
-    let Some(o) = o else {
-        return vec![Change::create(
-            Kind::Table,
-            &d.name,
-            json!({
-                KEY_SCHEMA: [KEY],
-                BILLING_MODE: ON_DEMAND,
-                PITR: d.point_in_time_recovery,
-                DELETION_PROTECTION: d.deletion_protection,
-            }),
-        )];
-    };
-    let mut changes = Vec::new();
-    if o.key_schema != [KEY] {
-        changes.push(
-            Change::update(
-                Kind::Table,
-                &d.name,
-                KEY_SCHEMA,
-                json!([KEY]),
-                json!(o.key_schema),
-            )
-            .blocked(
-                "replacement needed: a key schema cannot change in place, and the deployer never \
-                 deletes a table with data. Set table.name to a new table in stack.yaml (the old \
-                 one is retained), or migrate the data yourself",
-            ),
-        );
-    }
-    compare(
-        &mut changes,
-        Kind::Table,
-        &d.name,
-        BILLING_MODE,
-        &ON_DEMAND.to_string(),
-        &o.billing_mode,
-    );
-    compare(
-        &mut changes,
-        Kind::Table,
-        &d.name,
-        PITR,
-        &d.point_in_time_recovery,
-        &o.point_in_time_recovery,
-    );
-    compare(
-        &mut changes,
-        Kind::Table,
-        &d.name,
-        DELETION_PROTECTION,
-        &d.deletion_protection,
-        &o.deletion_protection,
-    );
-    plan_tags(&mut changes, Kind::Table, &d.name, &d.tags, &o.tags);
-    changes
-}
-
-pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[Change]) -> anyhow::Result<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let name = &d.name;
-    let created = changes.iter().any(|c| c.field.is_none());
-    let step = ctx.progress.step(format!(
-        "{} table {name}",
-        if created { "creating" } else { "updating" }
-    ));
-    if created {
-        create(ctx, d, &step).await?;
-    }
-    let billing = changes.iter().any(|c| c.is(BILLING_MODE));
-    let protection = changes.iter().any(|c| c.is(DELETION_PROTECTION));
-    if billing || protection {
-        let db = &ctx.clients.dynamodb;
-        let (billing, protection) = (billing.then_some(BillingMode::PayPerRequest), protection);
-        in_use_retry(ctx, name, &step, || {
-            let mut update = db.update_table().table_name(name);
-            update = update.set_billing_mode(billing.clone());
-            if protection {
-                update = update.deletion_protection_enabled(d.deletion_protection);
-            }
-            update.send()
-        })
-        .await
-        .doing(|| format!("updating table {name}"))?;
-    }
-    if (created && d.point_in_time_recovery) || changes.iter().any(|c| c.is(PITR)) {
-        set_pitr(ctx, d, &step).await?;
-    }
-    if let Some(tags) = changes.iter().find(|c| c.is(TAGS)) {
-        let live: BTreeMap<String, String> =
-            serde_json::from_value(tags.actual.clone()).unwrap_or_default();
-        let missing = dynamo_tags(&missing_tags(&d.tags, &live))?;
-        let db = &ctx.clients.dynamodb;
-        in_use_retry(ctx, name, &step, || {
-            db.tag_resource()
-                .resource_arn(&ctx.names.table_arn)
-                .set_tags(Some(missing.clone()))
-                .send()
-        })
-        .await
-        .doing(|| format!("tagging table {name}"))?;
-    }
-    if created || changes.iter().any(|c| c.is(TAGS)) {
-        wait_tags_visible(ctx, d, &step).await?;
-    }
-    wait_active(ctx, name, &step).await?;
-    step.done("");
-    Ok(())
-}
-
-async fn create(ctx: Ctx<'_>, d: &Desired, step: &crate::progress::Step) -> anyhow::Result<()> {
+async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
     let db = &ctx.clients.dynamodb;
     let name = &d.name;
     let attribute = AttributeDefinition::builder()
-        .attribute_name(KEY_ATTRIBUTE)
-        .attribute_type(ScalarAttributeType::S)
+        .attribute_name(contract::KEY)
+        .attribute_type(ScalarAttributeType::from(contract::KEY_TYPE))
         .build()?;
     let key = KeySchemaElement::builder()
-        .attribute_name(KEY_ATTRIBUTE)
+        .attribute_name(contract::KEY)
         .key_type(KeyType::Hash)
         .build()?;
     let tags = dynamo_tags(&d.tags)?;
@@ -265,13 +321,46 @@ async fn create(ctx: Ctx<'_>, d: &Desired, step: &crate::progress::Step) -> anyh
         let found = db.describe_table().table_name(name).send().await;
         Ok(found.ok().map(|_| ()))
     };
-    wait::create_once(
-        &format!("creating table {name}"),
-        ctx.waits.create,
-        step,
-        send,
-        look,
-    )
+    let what = format!("creating table {name}");
+    wait::create_once(&what, ctx.waits.create, step, send, look).await
+}
+
+async fn update(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    billing: bool,
+    protection: bool,
+    step: &Step,
+) -> anyhow::Result<()> {
+    let db = &ctx.clients.dynamodb;
+    let billing = billing.then_some(BillingMode::PayPerRequest);
+    let protection = protection.then_some(d.deletion_protection);
+    in_use_retry(ctx, &d.name, step, || {
+        db.update_table()
+            .table_name(&d.name)
+            .set_billing_mode(billing.clone())
+            .set_deletion_protection_enabled(protection)
+            .send()
+    })
+    .await
+    .doing(|| format!("updating table {}", d.name))?;
+    Ok(())
+}
+
+async fn tag(ctx: Ctx<'_>, d: &Desired, update: &Update<Tags>, step: &Step) -> anyhow::Result<()> {
+    let db = &ctx.clients.dynamodb;
+    tags::apply(update, |missing| async move {
+        let missing = dynamo_tags(&missing)?;
+        in_use_retry(ctx, &d.name, step, || {
+            db.tag_resource()
+                .resource_arn(&d.arn)
+                .set_tags(Some(missing.clone()))
+                .send()
+        })
+        .await
+        .doing(|| format!("tagging table {}", d.name))?;
+        Ok(())
+    })
     .await
 }
 
@@ -281,7 +370,7 @@ async fn create(ctx: Ctx<'_>, d: &Desired, step: &crate::progress::Step) -> anyh
 async fn in_use_retry<T, E, F, Fut>(
     ctx: Ctx<'_>,
     name: &str,
-    step: &crate::progress::Step,
+    step: &Step,
     send: F,
 ) -> Result<T, SdkError<E, HttpResponse>>
 where
@@ -311,14 +400,13 @@ where
 /// ("Backups are being enabled for the table"), for seconds to minutes; terraform-provider-aws
 /// retries exactly that error (`updatePITR`), then waits through the `ENABLING` status
 /// (`waitPITRUpdated`). So does this.
-async fn set_pitr(ctx: Ctx<'_>, d: &Desired, step: &crate::progress::Step) -> anyhow::Result<()> {
+async fn set_pitr(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
     let name = &d.name;
     let db = &ctx.clients.dynamodb;
-    let spec = PointInTimeRecoverySpecification::builder()
+    let spec = &PointInTimeRecoverySpecification::builder()
         .point_in_time_recovery_enabled(d.point_in_time_recovery)
         .build()?;
     let _ = wait_active(ctx, name, step).await;
-    let spec = &spec;
     wait::retry(ctx.waits.pitr, step, move || async move {
         let sent = db
             .update_continuous_backups()
@@ -342,15 +430,10 @@ async fn set_pitr(ctx: Ctx<'_>, d: &Desired, step: &crate::progress::Step) -> an
     } else {
         "DISABLED"
     };
-    wait::until(
-        &format!("point-in-time recovery of table {name} to be {want}"),
-        ctx.waits.pitr,
-        step,
-        || async {
-            let status = pitr_status(ctx.clients, name).await?;
-            Ok((status == want).then_some(()))
-        },
-    )
+    let what = format!("point-in-time recovery of table {name} to be {want}");
+    wait::until(&what, ctx.waits.pitr, step, || async {
+        Ok((pitr_status(ctx.clients, name).await? == want).then_some(()))
+    })
     .await
 }
 
@@ -371,34 +454,22 @@ async fn pitr_status(clients: &Clients, name: &str) -> anyhow::Result<String> {
         .unwrap_or_else(|| "DISABLED".to_string()))
 }
 
-/// Waits until ListTagsOfResource shows the stack's tags: it is eventually consistent, and
-/// a `diff` right after `up` must not read the new table as untagged (DynamoDB API reference,
-/// TagResource: "ListTagsOfResource API will only reflect the changes after a few seconds").
-async fn wait_tags_visible(
-    ctx: Ctx<'_>,
-    d: &Desired,
-    step: &crate::progress::Step,
-) -> anyhow::Result<()> {
-    wait::until(
-        &format!("the tags of table {} to be visible", d.name),
-        ctx.waits.visible,
-        step,
-        || async {
-            let live = read_tags(ctx.clients, &d.name, &ctx.names.table_arn).await?;
-            Ok(missing_tags(&d.tags, &live).is_empty().then_some(()))
-        },
-    )
+/// Waits until ListTagsOfResource shows the stack's tags, so that a `diff` right after `up`
+/// does not read the new table as untagged (DynamoDB API reference, TagResource: "ListTagsOfResource
+/// API will only reflect the changes after a few seconds").
+async fn wait_tags_visible(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
+    let what = format!("the tags of table {} to be visible", d.name);
+    wait::until(&what, ctx.waits.visible, step, || async {
+        let live = read_tags(ctx.clients, &d.name, &d.arn).await?;
+        Ok(tags::missing(&d.tags, &live).is_empty().then_some(()))
+    })
     .await
 }
 
-async fn read_tags(
-    clients: &Clients,
-    name: &str,
-    arn: &str,
-) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut tags = BTreeMap::new();
+async fn read_tags(clients: &Clients, name: &str, arn: &str) -> anyhow::Result<Tags> {
+    let mut tags = Tags::new();
     let mut token = None;
-    // ListTagsOfResource has no paginator in the SDK: its token is not modelled as one.
+    // The SDK has no paginator for ListTagsOfResource: its token is not modelled as one.
     loop {
         let page = clients
             .dynamodb
@@ -418,86 +489,41 @@ async fn read_tags(
     }
 }
 
-async fn wait_active(ctx: Ctx<'_>, name: &str, step: &crate::progress::Step) -> anyhow::Result<()> {
-    wait::until(
-        &format!("table {name} to be ACTIVE"),
-        ctx.waits.table_active,
-        step,
-        || async {
-            let out = ctx
-                .clients
-                .dynamodb
-                .describe_table()
-                .table_name(name)
-                .send()
-                .await
-                .doing(|| format!("reading table {name}"))?;
-            let status = out.table().and_then(|t| t.table_status());
-            Ok((status == Some(&TableStatus::Active)).then_some(()))
-        },
-    )
+async fn wait_active(ctx: Ctx<'_>, name: &str, step: &Step) -> anyhow::Result<()> {
+    let what = format!("table {name} to be ACTIVE");
+    wait::until(&what, ctx.waits.table_active, step, || async {
+        let out = ctx
+            .clients
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .doing(|| format!("reading table {name}"))?;
+        let status = out.table().and_then(|t| t.table_status());
+        Ok((status == Some(&TableStatus::Active)).then_some(()))
+    })
     .await
 }
 
-fn dynamo_tags(tags: &BTreeMap<String, String>) -> anyhow::Result<Vec<Tag>> {
+fn dynamo_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
     tags.iter()
         .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
         .collect()
 }
 
-/// What `down` did with the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fate {
-    Retained,
-    Deleted,
-    Absent,
-}
-
-/// Deletes the table, turning deletion protection off first (and saying so).
-pub async fn delete(ctx: Ctx<'_>, name: &str) -> anyhow::Result<Fate> {
-    let Some(live) = observe(ctx.clients, name).await? else {
-        return Ok(Fate::Absent);
-    };
-    let step = ctx.progress.step(format!("deleting table {name}"));
-    let db = &ctx.clients.dynamodb;
-    if live.deletion_protection {
-        step.waiting("turning deletion protection off, as --delete-table asks");
-        in_use_retry(ctx, name, &step, || {
-            db.update_table()
-                .table_name(name)
-                .deletion_protection_enabled(false)
-                .send()
-        })
-        .await
-        .doing(|| format!("turning off deletion protection on table {name}"))?;
-    }
-    // The table is UPDATING after that change, and refuses DeleteTable until it is ACTIVE.
-    match in_use_retry(ctx, name, &step, || {
-        db.delete_table().table_name(name).send()
-    })
-    .await
-    {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-        Err(e) => return Err(e).doing(|| format!("deleting table {name}")),
-    }
-    step.done("");
-    Ok(Fate::Deleted)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Action;
 
     fn desired() -> Desired {
         Desired {
             name: "t".into(),
+            arn: "arn".into(),
             point_in_time_recovery: true,
             deletion_protection: true,
-            tags: BTreeMap::from([("deployer:stack".into(), "vc".into())]),
+            tags: Tags::from([("deployer:stack".into(), "vc".into())]),
+            retain: true,
         }
     }
 
@@ -505,11 +531,11 @@ mod tests {
         Observed {
             arn: "arn".into(),
             status: "ACTIVE".into(),
-            key_schema: vec![KEY.into()],
+            key_schema: vec![key()],
             billing_mode: ON_DEMAND.into(),
             point_in_time_recovery: true,
             deletion_protection: true,
-            tags: BTreeMap::from([
+            tags: Tags::from([
                 ("deployer:stack".into(), "vc".into()),
                 ("team".into(), "x".into()),
             ]),
@@ -517,26 +543,28 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_table_is_created() {
-        let changes = plan(&desired(), None);
-        assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].action, Action::Create);
+    fn a_missing_table_is_created_and_a_matching_one_needs_nothing() {
+        assert!(matches!(
+            Table::plan(&desired(), None)[..],
+            [TableChange::Create {
+                pitr: true,
+                protection: true
+            }]
+        ));
+        assert_eq!(Table::plan(&desired(), Some(&live())), vec![]);
+        assert_eq!(key(), "id:S:HASH");
     }
 
     #[test]
-    fn a_matching_table_needs_nothing_and_foreign_tags_are_left_alone() {
-        assert_eq!(plan(&desired(), Some(&live())), vec![]);
-    }
-
-    #[test]
-    fn each_field_that_differs_is_one_update() {
+    fn each_field_that_differs_is_one_change_described_as_before() {
         let mut o = live();
         o.billing_mode = "PROVISIONED".into();
         o.point_in_time_recovery = false;
         o.deletion_protection = false;
         o.tags.clear();
-        let fields: Vec<_> = plan(&desired(), Some(&o))
-            .into_iter()
+        let fields: Vec<_> = Table::plan(&desired(), Some(&o))
+            .iter()
+            .map(|c| c.describe("t"))
             .map(|c| (c.field.unwrap_or_default(), c.expected, c.actual))
             .collect();
         assert_eq!(
@@ -558,13 +586,10 @@ mod tests {
     fn a_different_key_schema_is_blocked_not_replaced() {
         let mut o = live();
         o.key_schema = vec!["pk:S:HASH".into(), "sk:S:RANGE".into()];
-        let changes = plan(&desired(), Some(&o));
+        let changes = Table::plan(&desired(), Some(&o));
         assert_eq!(changes.len(), 1);
-        assert!(changes[0].is(KEY_SCHEMA));
-        assert!(changes[0]
-            .blocked
-            .as_deref()
-            .unwrap_or("")
-            .contains("replacement needed"));
+        let c = changes[0].describe("t");
+        assert!(c.is(KEY_SCHEMA));
+        assert!(c.blocked.unwrap_or_default().contains("replacement needed"));
     }
 }

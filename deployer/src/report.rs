@@ -1,0 +1,262 @@
+//! What each verb prints: one value per verb, shown as text for people ([`Display`]) and as one
+//! JSON document for pipelines (serde), from the same value. The JSON keys of DESIGN §5 are the
+//! contract.
+
+use std::fmt::{self, Display};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::down;
+use crate::invoke;
+use crate::names::Names;
+use crate::package::Artifact;
+use crate::plan::{Change, Kind, Plan};
+
+/// Anything a verb prints.
+pub trait Report: Serialize + Display {}
+
+impl<T: Serialize + Display> Report for T {}
+
+/// `Stack vc (prod) in us-east-1, account 123456789012:`
+pub fn header(names: &Names) -> String {
+    format!(
+        "Stack {} ({}) in {}, account {}:",
+        names.stack, names.stage, names.region, names.account
+    )
+}
+
+#[derive(Debug, Serialize)]
+pub struct PackageReport {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: usize,
+}
+
+impl PackageReport {
+    pub fn of(a: &Artifact) -> PackageReport {
+        PackageReport {
+            path: a.path.clone(),
+            sha256: a.sha256.clone(),
+            bytes: a.zip.len(),
+        }
+    }
+}
+
+impl Display for PackageReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.path.display())?;
+        writeln!(f, "sha256 (base64): {}", self.sha256)?;
+        writeln!(f, "size: {} bytes", self.bytes)
+    }
+}
+
+/// The stack's addresses after `up`: the contract keys of DESIGN §5.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outputs {
+    pub api_url: Option<String>,
+    pub function_arn: String,
+    pub table_arn: String,
+    pub role_arn: String,
+    pub table_name: String,
+}
+
+impl Outputs {
+    pub fn of(names: &Names, api_id: Option<&str>) -> Outputs {
+        Outputs {
+            api_url: api_id.map(|id| names.api_url(id)),
+            function_arn: names.function_arn.clone(),
+            table_arn: names.table_arn.clone(),
+            role_arn: names.role_arn.clone(),
+            table_name: names.table.clone(),
+        }
+    }
+}
+
+impl Display for Outputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let api_url = self.api_url.as_deref().unwrap_or("(none)");
+        for (k, v) in [
+            ("api_url", api_url),
+            ("function_arn", &self.function_arn),
+            ("role_arn", &self.role_arn),
+            ("table_arn", &self.table_arn),
+            ("table_name", &self.table_name),
+        ] {
+            writeln!(f, "  {k:<13} {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The plan under its header, as `up` shows it before applying and `diff` in its report.
+pub struct PlanText<'a> {
+    pub header: &'a str,
+    pub plan: &'a Plan,
+}
+
+impl Display for PlanText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\n{}", self.header, self.plan)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpReport {
+    pub changes: Vec<Change>,
+    pub outputs: Outputs,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// The text after the plan, which `up` prints before applying.
+impl Display for UpReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dry_run {
+            return writeln!(f, "Dry run: nothing was changed.");
+        }
+        write!(f, "\nOutputs:\n{}", self.outputs)?;
+        for note in &self.notes {
+            write!(f, "\nnote: {note}\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// What an interrupted `up` finished and what it did not: the error that carries it out of
+/// `up`, and the report `deployer` prints before exiting 130 (143 for SIGTERM).
+#[derive(Debug, Serialize)]
+pub struct Interrupted {
+    pub interrupted: bool,
+    /// `kind name` of each resource whose changes all went through.
+    pub done: Vec<String>,
+    /// `kind name` of each resource with changes not made, or only partly made.
+    pub not_done: Vec<String>,
+    /// Whether any request that may change something was sent.
+    #[serde(skip)]
+    pub wrote: bool,
+}
+
+impl Interrupted {
+    pub fn of(plan: &Plan, done: &[Kind], wrote: bool) -> Interrupted {
+        Interrupted {
+            interrupted: true,
+            done: plan.resources(|k| done.contains(&k)),
+            not_done: plan.resources(|k| !done.contains(&k)),
+            wrote,
+        }
+    }
+}
+
+impl Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                "(nothing)".to_string()
+            } else {
+                items.join(", ")
+            }
+        };
+        writeln!(
+            f,
+            "\nInterrupted: the requests in flight finished, and no other was sent."
+        )?;
+        if self.done.is_empty() && !self.wrote {
+            writeln!(f, "Nothing was changed.")?;
+        } else {
+            writeln!(f, "  done:     {}", list(&self.done))?;
+        }
+        if !self.not_done.is_empty() {
+            writeln!(f, "  not done: {}", list(&self.not_done))?;
+        }
+        writeln!(
+            f,
+            "Run `deployer up` again to finish: it observes afresh and carries on."
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+#[derive(Debug, Serialize)]
+pub struct DiffReport {
+    pub in_sync: bool,
+    pub changes: Vec<Change>,
+    #[serde(skip)]
+    pub plan: Plan,
+    #[serde(skip)]
+    pub header: String,
+}
+
+impl Display for DiffReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.in_sync {
+            writeln!(f, "{}", self.header)?;
+            return writeln!(f, "In sync: the live stack matches stack.yaml.");
+        }
+        write!(f, "{}\n{}", self.header, self.plan)?;
+        writeln!(f, "Drift: `deployer up` would make these changes.")
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct DownReport(pub down::Report);
+
+impl Display for DownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.0;
+        if r.nothing_found() {
+            return writeln!(f, "Nothing to remove: no resource of this stack exists.");
+        }
+        for d in &r.deleted {
+            writeln!(f, "  - {d} (deleted)")?;
+        }
+        for k in &r.retained {
+            writeln!(
+                f,
+                "  = {k} (retained: it holds the data; `down --delete-table` deletes it)"
+            )?;
+        }
+        for s in &r.skipped {
+            writeln!(
+                f,
+                "  ? {s} (left alone: it exists but does not carry this stack's tags)"
+            )?;
+        }
+        writeln!(
+            f,
+            "Removed {}, retained {}, left alone {}.",
+            r.deleted.len(),
+            r.retained.len(),
+            r.skipped.len()
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct InvokeReport(pub invoke::Report);
+
+impl Display for InvokeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct SingleReport(pub invoke::Single);
+
+impl Display for SingleReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.0;
+        writeln!(f, "HTTP {} ({:.1} ms)", s.status, s.latency_ms)?;
+        for (k, v) in &s.headers {
+            writeln!(f, "{k}: {v}")?;
+        }
+        writeln!(f)?;
+        writeln!(f, "{}", s.body)
+    }
+}

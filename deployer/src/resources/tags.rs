@@ -1,0 +1,82 @@
+//! Tags, the same way for every kind: the stack's tags are compared with the live ones on the
+//! keys the stack sets (tags someone else added are theirs, and left alone), and only the
+//! missing or different ones are sent, through each service's own tagging call.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use crate::names::Names;
+use crate::naming::{STACK_TAG, STAGE_TAG};
+use crate::plan::{Differ, Update};
+
+pub type Tags = BTreeMap<String, String>;
+
+/// The field name of every tags change.
+pub const TAGS: &str = "tags";
+
+/// The live tags restricted to the keys the stack sets: the `live` side of a tags change.
+pub fn live_subset(want: &Tags, live: &Tags) -> Tags {
+    live.iter()
+        .filter(|(k, _)| want.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The tags of `want` that `live` lacks or holds with another value.
+pub fn missing(want: &Tags, live: &Tags) -> Tags {
+    want.iter()
+        .filter(|(k, v)| live.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Adds `make(update)` to `diff` when some wanted tag is missing or different.
+pub fn compare<C>(
+    diff: &mut Differ<C>,
+    want: &Tags,
+    live: &Tags,
+    make: impl FnOnce(Update<Tags>) -> C,
+) {
+    diff.field(want, &live_subset(want, live), make);
+}
+
+/// Sends the tags `update` lacks, through `send` (each service tags in its own shape).
+pub async fn apply<F, Fut, T>(update: &Update<Tags>, send: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Tags) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    send(missing(&update.want, &update.live)).await
+}
+
+/// Whether `tags` say the resource belongs to this stack and stage.
+pub fn ours<'a>(names: &Names, tags: impl IntoIterator<Item = (&'a String, &'a String)>) -> bool {
+    let tags: BTreeMap<&String, &String> = tags.into_iter().collect();
+    tags.get(&STACK_TAG.to_string()) == Some(&&names.stack)
+        && tags.get(&STAGE_TAG.to_string()) == Some(&&names.stage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_stacks_keys_are_compared_and_only_what_is_missing_is_sent() {
+        let want = Tags::from([("a".into(), "1".into()), ("b".into(), "2".into())]);
+        let live = Tags::from([("a".into(), "1".into()), ("team".into(), "x".into())]);
+        assert_eq!(
+            live_subset(&want, &live),
+            Tags::from([("a".into(), "1".into())])
+        );
+        assert_eq!(
+            missing(&want, &live),
+            Tags::from([("b".into(), "2".into())])
+        );
+        let mut diff = Differ::new();
+        compare(&mut diff, &want, &live, |u| u);
+        assert_eq!(diff.done().len(), 1);
+        let mut diff = Differ::new();
+        compare(&mut diff, &want, &want, |u| u);
+        assert!(diff.done().is_empty());
+    }
+}

@@ -1,0 +1,508 @@
+//! From the raw file to the validated [`Stack`]: every rule of DESIGN §2, each problem located
+//! at its line. Numeric limits are data ([`LIMITS`]), not code, and routes are checked against
+//! the function's own contract, so a route it cannot serve never reaches AWS.
+
+use std::collections::BTreeMap;
+
+use function::contract;
+use serde_saphyr::Spanned;
+
+use super::error::Checker;
+use super::raw::{RawApi, RawFunction, RawStack, RawTable, RawThrottle};
+use super::{Api, Architecture, Function, Route, Stack, Table, Throttle};
+use crate::naming;
+
+/// A whole number a key must hold, its bounds and its default.
+struct Limit {
+    key: &'static str,
+    min: u32,
+    max: u32,
+    default: u32,
+    unit: &'static str,
+}
+
+/// The numeric keys and what Lambda accepts for each.
+const LIMITS: [Limit; 2] = [
+    Limit {
+        key: "function.memory_mb",
+        min: 128,
+        max: 10_240,
+        default: 128,
+        unit: "MB",
+    },
+    Limit {
+        key: "function.timeout_s",
+        min: 1,
+        max: 900,
+        default: 3,
+        unit: "seconds",
+    },
+];
+
+/// The retention values CloudWatch Logs accepts, in days.
+pub const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// At most 50 tags per resource, for every service the stack uses; the deployer adds two.
+pub const MAX_TAGS: usize = 50;
+
+/// Validates `raw`; `stage` (from `--stage`) overrides the file's own.
+pub fn stack(raw: RawStack, stage: Option<&str>, c: &mut Checker) -> Stack {
+    let name = raw.name.value.clone();
+    if !is_name(&name, 1, 40) {
+        c.hint(
+            &raw.name,
+            "name",
+            format!("{name:?} is not a usable stack name"),
+            "use 1–40 letters, digits and hyphens, starting with a letter, e.g. visitor-counter"
+                .into(),
+        );
+    }
+    let stage = match (stage, &raw.stage) {
+        (Some(stage), _) => stage.to_string(),
+        (None, Some(s)) => {
+            if !is_stage(&s.value) {
+                c.hint(
+                    s,
+                    "stage",
+                    format!("{:?} is not a valid API Gateway stage name", s.value),
+                    "use 1–64 letters, digits, hyphens or underscores, e.g. prod".into(),
+                );
+            }
+            s.value.clone()
+        }
+        (None, None) => "prod".to_string(),
+    };
+    derived_names(&raw.name, &stage, c);
+    let region = raw.region.as_ref().map(|r| {
+        if let Err(why) = naming::Partition::check(&r.value) {
+            c.hint(
+                r,
+                "region",
+                why,
+                "use a region code such as us-east-1, eu-west-2, cn-north-1 or us-gov-west-1"
+                    .into(),
+            );
+        }
+        r.value.clone()
+    });
+    Stack {
+        table: table(raw.table.unwrap_or_default(), &name, &stage, c),
+        function: function(raw.function.unwrap_or_default(), c),
+        api: api(raw.api.unwrap_or_default(), c),
+        tags: tags(raw.tags, c),
+        name,
+        region,
+        stage,
+    }
+}
+
+/// Derived names must fit AWS's limits; the error points at `name`, which the user controls.
+fn derived_names(name: &Spanned<String>, stage: &str, c: &mut Checker) {
+    for (what, derived, service) in [
+        (
+            "function",
+            naming::function_name(&name.value, stage),
+            "Lambda",
+        ),
+        ("role", naming::role_name(&name.value, stage), "IAM"),
+    ] {
+        if derived.len() > 64 {
+            c.at(
+                name,
+                "name",
+                format!(
+                    "the {what} name {derived:?} would be {} characters; {service} allows 64",
+                    derived.len()
+                ),
+            );
+        }
+    }
+}
+
+fn table(raw: RawTable, name: &str, stage: &str, c: &mut Checker) -> Table {
+    let table_name = match &raw.name {
+        Some(n) => {
+            let ok = (3..=255).contains(&n.value.len())
+                && n.value
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
+            if !ok {
+                c.hint(
+                    n,
+                    "table.name",
+                    format!("{:?} is not a valid DynamoDB table name", n.value),
+                    "use 3–255 characters from a-z, A-Z, 0-9, '_', '-' and '.'".into(),
+                );
+            }
+            n.value.clone()
+        }
+        None => naming::default_table_name(name, stage),
+    };
+    Table {
+        name: table_name,
+        point_in_time_recovery: raw.point_in_time_recovery.unwrap_or(true),
+        deletion_protection: raw.deletion_protection.unwrap_or(true),
+    }
+}
+
+fn function(raw: RawFunction, c: &mut Checker) -> Function {
+    let architecture = match &raw.architecture {
+        None => Architecture::X86_64,
+        Some(a) => Architecture::parse(&a.value).unwrap_or_else(|| {
+            c.hint(
+                a,
+                "function.architecture",
+                format!("{:?} is not a Lambda architecture", a.value),
+                "use x86_64 or arm64".into(),
+            );
+            Architecture::X86_64
+        }),
+    };
+    let package = match &raw.package {
+        None => "function".to_string(),
+        Some(p) => {
+            let ok = !p.value.is_empty()
+                && p.value
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch));
+            if !ok {
+                c.at(
+                    p,
+                    "function.package",
+                    format!("{:?} is not a cargo package name", p.value),
+                );
+            }
+            p.value.clone()
+        }
+    };
+    let counter_id = match &raw.counter_id {
+        None => contract::DEFAULT_COUNTER_ID.to_string(),
+        Some(id) => {
+            if id.value.trim().is_empty() || id.value.len() > 1024 {
+                c.at(id, "function.counter_id", "must be 1–1024 characters");
+            }
+            id.value.clone()
+        }
+    };
+    Function {
+        package,
+        architecture,
+        memory_mb: limited(c, &raw.memory_mb, &LIMITS[0]),
+        timeout_s: limited(c, &raw.timeout_s, &LIMITS[1]),
+        log_retention_days: retention(c, &raw.log_retention_days),
+        counter_id,
+    }
+}
+
+fn limited(c: &mut Checker, value: &Option<Spanned<i64>>, limit: &Limit) -> u32 {
+    let Some(v) = value else {
+        return limit.default;
+    };
+    match u32::try_from(v.value) {
+        Ok(n) if (limit.min..=limit.max).contains(&n) => n,
+        _ => {
+            c.at(
+                v,
+                limit.key,
+                format!(
+                    "{} is outside {}–{} {}",
+                    v.value, limit.min, limit.max, limit.unit
+                ),
+            );
+            limit.default
+        }
+    }
+}
+
+fn retention(c: &mut Checker, value: &Option<Spanned<i64>>) -> u32 {
+    let Some(d) = value else {
+        return 14;
+    };
+    if let Some(v) = u32::try_from(d.value)
+        .ok()
+        .filter(|v| RETENTION_DAYS.contains(v))
+    {
+        return v;
+    }
+    let nearest = RETENTION_DAYS
+        .iter()
+        .min_by_key(|v| (i64::from(**v) - d.value).abs())
+        .copied()
+        .unwrap_or(14);
+    c.hint(
+        d,
+        "function.log_retention_days",
+        format!("{} is not a retention CloudWatch Logs accepts", d.value),
+        format!(
+            "the nearest accepted value is {nearest}; accepted: {}",
+            RETENTION_DAYS.map(|v| v.to_string()).join(", ")
+        ),
+    );
+    14
+}
+
+fn api(raw: RawApi, c: &mut Checker) -> Api {
+    let routes = match &raw.routes {
+        None => contract::DEFAULT_ROUTES
+            .iter()
+            .map(|(method, path)| Route {
+                method: method.to_string(),
+                path: path.to_string(),
+            })
+            .collect(),
+        Some(list) => routes(list, c),
+    };
+    Api {
+        routes,
+        cors_origins: origins(raw.cors_origins.unwrap_or_default(), c),
+        cors_headers: header_names(raw.cors_headers.unwrap_or_default(), c),
+        throttle: raw
+            .throttle
+            .map(|t| throttle(&t.value, c))
+            .unwrap_or(Throttle {
+                rate: 10.0,
+                burst: 20,
+            }),
+    }
+}
+
+/// The routes, each well formed, listed once, and served by the function (its contract).
+fn routes(list: &Spanned<Vec<Spanned<String>>>, c: &mut Checker) -> Vec<Route> {
+    if list.value.is_empty() {
+        c.hint(
+            list,
+            "api.routes",
+            "no routes: the API would serve nothing",
+            "list at least one, e.g. [GET /counter, GET /health]".into(),
+        );
+    }
+    let mut routes: Vec<Route> = Vec::new();
+    for r in &list.value {
+        match parse_route(&r.value) {
+            Ok(route) if routes.contains(&route) => {
+                c.at(r, "api.routes", format!("{route} is listed twice"));
+            }
+            Ok(route) if !contract::serves(&route.method, &route.path) => c.hint(
+                r,
+                "api.routes",
+                format!("{route} is not a route the function serves"),
+                format!(
+                    "the function serves {}; a route it does not serve would answer 404 or 405",
+                    contract::routes().join(", ")
+                ),
+            ),
+            Ok(route) => routes.push(route),
+            Err(why) => c.hint(
+                r,
+                "api.routes",
+                format!("{:?} is not a route: {why}", r.value),
+                "write METHOD /path, e.g. GET /counter".into(),
+            ),
+        }
+    }
+    routes.sort();
+    routes
+}
+
+fn origins(raw: Vec<Spanned<String>>, c: &mut Checker) -> Vec<String> {
+    raw.into_iter()
+        .filter_map(|o| {
+            if o.value == "*" || is_origin(&o.value) {
+                return Some(o.value);
+            }
+            c.hint(
+                &o,
+                "api.cors_origins",
+                format!("{:?} is not an origin", o.value),
+                "write scheme://host[:port] with no path, e.g. https://example.com, or \"*\""
+                    .into(),
+            );
+            None
+        })
+        .collect()
+}
+
+fn header_names(raw: Vec<Spanned<String>>, c: &mut Checker) -> Vec<String> {
+    raw.into_iter()
+        .filter_map(|h| {
+            let ok = !h.value.is_empty()
+                && h.value.len() <= 100
+                && h.value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if ok {
+                return Some(h.value);
+            }
+            c.hint(
+                &h,
+                "api.cors_headers",
+                format!("{:?} is not an HTTP header name", h.value),
+                "list header names, e.g. [Content-Type, X-Requested-With]".into(),
+            );
+            None
+        })
+        .collect()
+}
+
+fn throttle(t: &RawThrottle, c: &mut Checker) -> Throttle {
+    let rate = t.rate.value;
+    if !(rate.is_finite() && rate > 0.0 && rate <= 10_000.0) {
+        c.at(
+            &t.rate,
+            "api.throttle.rate",
+            format!("{rate} is outside 0–10000 requests per second"),
+        );
+    }
+    // A burst of 0 lets no request through: every call would be a 429.
+    let burst = match u32::try_from(t.burst.value) {
+        Ok(b) if (1..=5_000).contains(&b) => b,
+        _ => {
+            c.hint(
+                &t.burst,
+                "api.throttle.burst",
+                format!("{} is outside 1–5000 requests", t.burst.value),
+                "a burst of 0 would refuse every request with 429; 20 suits a personal site".into(),
+            );
+            0
+        }
+    };
+    Throttle { rate, burst }
+}
+
+fn tags(
+    raw: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    c: &mut Checker,
+) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    let Some(raw) = raw else {
+        return tags;
+    };
+    let room = MAX_TAGS - 2;
+    if raw.value.len() > room {
+        c.at(
+            &raw,
+            "tags",
+            format!(
+                "{} tags; at most {room}: AWS allows {MAX_TAGS} per resource, and the deployer \
+                 adds its own two",
+                raw.value.len()
+            ),
+        );
+    }
+    for (k, v) in raw.value {
+        // serde-saphyr locates values, not keys; a value sits on its key's line.
+        let key = format!("tags.{k}");
+        for problem in [
+            tag_key_problem(&k),
+            tag_text_problem("value", &v.value, 0, 256),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            c.at(&v, &key, problem);
+        }
+        tags.insert(k, v.value);
+    }
+    tags
+}
+
+fn tag_key_problem(k: &str) -> Option<String> {
+    if let Some(problem) = tag_text_problem("key", k, 1, 128) {
+        return Some(problem);
+    }
+    if k.to_ascii_lowercase().starts_with("aws:") {
+        return Some("keys starting with aws: are reserved by AWS".into());
+    }
+    k.starts_with(naming::TAG_PREFIX).then(|| {
+        format!(
+            "keys starting with {} are set by the deployer",
+            naming::TAG_PREFIX
+        )
+    })
+}
+
+/// The characters every service of the stack accepts in a tag: letters, numbers and spaces in
+/// any script, and `_ . : / = + - @` (the tagging APIs' pattern `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`).
+fn tag_text_problem(what: &str, text: &str, min: usize, max: usize) -> Option<String> {
+    static ALLOWED: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let allowed = ALLOWED.get_or_init(|| regex::Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$").ok());
+    let n = text.chars().count();
+    if !(min..=max).contains(&n) {
+        return Some(format!("a tag {what} has {min}–{max} characters, not {n}"));
+    }
+    let Some(re) = allowed else {
+        return None;
+    };
+    if re.is_match(text) {
+        return None;
+    }
+    let bad: String = text
+        .chars()
+        .filter(|ch| !re.is_match(&ch.to_string()))
+        .take(5)
+        .collect();
+    Some(format!(
+        "a tag {what} may hold letters, numbers, spaces and _ . : / = + - @, not {bad:?}"
+    ))
+}
+
+fn parse_route(text: &str) -> Result<Route, String> {
+    let mut parts = text.split_whitespace();
+    let (Some(method), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("expected a method and a path".into());
+    };
+    if !METHODS.contains(&method) {
+        return Err(format!("the method must be one of {}", METHODS.join(", ")));
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("the path must start with /".into());
+    };
+    if rest.is_empty() {
+        return Err("the root path / cannot be routed".into());
+    }
+    for segment in rest.split('/') {
+        let ok = !segment.is_empty()
+            && segment
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
+        if !ok {
+            return Err(format!(
+                "the path segment {segment:?} is not plain letters, digits, '-', '_' or '.'"
+            ));
+        }
+    }
+    Ok(Route {
+        method: method.to_string(),
+        path: path.to_string(),
+    })
+}
+
+fn is_name(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len())
+        && s.starts_with(|ch: char| ch.is_ascii_alphabetic())
+        && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+}
+
+/// Whether `s` is a stage name API Gateway accepts.
+pub fn is_stage(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
+}
+
+fn is_origin(s: &str) -> bool {
+    let Some((scheme, host)) = s.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && !host.contains('/')
+        && host
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-.:[]".contains(ch))
+}

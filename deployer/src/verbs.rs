@@ -1,0 +1,256 @@
+//! Each verb of the command line, as one short function: read the stack, open a session, call
+//! the orchestration ([`crate::reconcile`], [`crate::down`], [`crate::invoke`]), print the
+//! report, and give the exit code. The orchestration prints nothing itself.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::aws::Session;
+use crate::cli::{colour, Cli, Output};
+use crate::down;
+use crate::interrupt;
+use crate::invoke::{self, Backend};
+use crate::local::events::Routes;
+use crate::local::{self, serve as local_serve, Pool};
+use crate::names::Names;
+use crate::package::{self, Artifact};
+use crate::plan::Kind;
+use crate::progress::Progress;
+use crate::reconcile::{self, Desired};
+use crate::report::{
+    self, DiffReport, DownReport, Interrupted, Outputs, PackageReport, PlanText, UpReport,
+};
+use crate::resources::function::Code;
+use crate::resources::Resource;
+use crate::stack::{self, Stack};
+
+/// Reads the stack; a bad file fails here, before any AWS call.
+fn stack(cli: &Cli) -> anyhow::Result<Stack> {
+    stack::load(&cli.stack, None)
+}
+
+pub fn package(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let artifact = package::package(&stack, &cli.root())?;
+    cli.print(&PackageReport::of(&artifact));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The zip to deploy: `--zip`, or the function built and zipped now.
+fn artifact(cli: &Cli, stack: &Stack, zip: Option<&Path>) -> anyhow::Result<Artifact> {
+    match zip {
+        Some(path) => package::load(path),
+        None => package::package(stack, &cli.root()),
+    }
+}
+
+pub async fn up(cli: &Cli, dry_run: bool, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let artifact = artifact(cli, &stack, zip)?;
+    if !dry_run {
+        interrupt::listen()?;
+    }
+    let progress = Progress::new();
+    let session = Session::open(&cli.target(), &stack, &progress).await?;
+    let names = &session.names;
+    let desired = Desired::of(&stack, names, Code::of(&artifact));
+    let (desired, observed) = match reconcile::observe(&session.clients, names, desired).await {
+        Ok(found) => found,
+        Err(_) if interrupt::requested() => return stopped(cli, &Default::default(), &[]),
+        Err(e) => return Err(e),
+    };
+    let planned = reconcile::plan(&desired, &observed);
+    let plan = planned.describe(&desired);
+    if cli.output == Output::Text {
+        let header = report::header(names);
+        print!(
+            "{}",
+            colour(
+                &PlanText {
+                    header: &header,
+                    plan: &plan
+                }
+                .to_string()
+            )
+        );
+    }
+    let mut api_id = observed.api_id().map(str::to_string);
+    if !dry_run && !plan.is_empty() {
+        session.progress.line("Applying:");
+        let mut done = Vec::new();
+        match reconcile::apply(
+            session.ctx(),
+            &desired,
+            &planned,
+            api_id.as_deref(),
+            &mut done,
+        )
+        .await
+        {
+            Ok(id) => api_id = id,
+            Err(_) if interrupt::requested() => return stopped(cli, &plan, &done),
+            Err(e) => return Err(e),
+        }
+    }
+    cli.print(&UpReport {
+        changes: plan.changes.clone(),
+        outputs: Outputs::of(names, api_id.as_deref()),
+        notes: reconcile::notes(&desired, &observed),
+        dry_run,
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reports an interrupted `up` and gives its exit code (130, or 143 for SIGTERM).
+fn stopped(cli: &Cli, plan: &crate::plan::Plan, done: &[Kind]) -> anyhow::Result<ExitCode> {
+    cli.print(&Interrupted::of(plan, done, interrupt::wrote()));
+    Ok(ExitCode::from(interrupt::exit_code()))
+}
+
+pub async fn diff(cli: &Cli, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let artifact = artifact(cli, &stack, zip)?;
+    let progress = Progress::new();
+    let session = Session::open(&cli.target(), &stack, &progress).await?;
+    let desired = Desired::of(&stack, &session.names, Code::of(&artifact));
+    let (desired, observed) = reconcile::observe(&session.clients, &session.names, desired).await?;
+    let plan = reconcile::plan(&desired, &observed).describe(&desired);
+    let report = DiffReport {
+        in_sync: plan.is_empty(),
+        changes: plan.changes.clone(),
+        header: report::header(&session.names),
+        plan,
+    };
+    cli.print(&report);
+    Ok(if report.in_sync {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+pub async fn down(cli: &Cli, delete_table: bool) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    interrupt::listen()?;
+    let progress = Progress::new();
+    let session = Session::open(&cli.target(), &stack, &progress).await?;
+    let mut desired = Desired::of(&stack, &session.names, Code::none());
+    desired.table.retain = !delete_table;
+    let mut report = down::Report::default();
+    let result = down::down(session.ctx(), &desired, &mut report).await;
+    // What was removed before a stop or a failure is still worth knowing.
+    cli.print(&DownReport(report));
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// How `invoke` was asked to run.
+pub struct InvokeArgs<'a> {
+    pub local: bool,
+    pub url: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub method: &'a str,
+    pub zip: Option<&'a Path>,
+}
+
+pub async fn invoke(cli: &Cli, how: InvokeArgs<'_>) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let progress = Progress::new();
+    let backend = match (how.url, how.local) {
+        (Some(url), _) => Backend::http(url)?,
+        (None, true) => {
+            let session = Session::open(&cli.target(), &stack, &progress).await?;
+            local_backend(cli, &stack, &session.names, how.zip)?
+        }
+        (None, false) => {
+            let session = Session::open(&cli.target(), &stack, &progress).await?;
+            Backend::http(&deployed_url(&stack, &session).await?)?
+        }
+    };
+    let passed = match how.path {
+        Some(path) => {
+            let one = invoke::single(&backend, how.method, path).await;
+            backend.shutdown().await;
+            let one = one?;
+            let ok = one.status < 400;
+            cli.print(&report::SingleReport(one));
+            ok
+        }
+        None => {
+            let origin = stack.api.cors_origins.first().map(String::as_str);
+            let checks = invoke::smoke(&backend, origin).await;
+            backend.shutdown().await;
+            let ok = checks.passed;
+            cli.print(&report::InvokeReport(checks));
+            ok
+        }
+    };
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The deployed stage's URL, from the API found by its tags.
+async fn deployed_url(stack: &Stack, session: &Session<'_>) -> anyhow::Result<String> {
+    let d = crate::resources::api::Desired::of(stack, &session.names);
+    let api = crate::resources::api::Api::observe(&session.clients, &d).await?;
+    let id = api.map(|a| a.ours.id).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no API of stack {} ({}) is deployed: run `deployer up`, or pass --url or --local",
+            stack.name,
+            stack.stage
+        )
+    })?;
+    Ok(session.names.api_url(&id))
+}
+
+pub async fn serve(cli: &Cli, port: u16, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let progress = Progress::new();
+    let session = Session::open(&cli.target(), &stack, &progress).await?;
+    let Backend::Local { pool, routes } = local_backend(cli, &stack, &session.names, zip)? else {
+        anyhow::bail!("serve needs the local backend");
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}; pass --port to pick another")
+        })?;
+    let served: Vec<String> = routes.routes.iter().map(ToString::to_string).collect();
+    eprintln!(
+        "Serving stage {} of {} on http://127.0.0.1:{port} ({}); Ctrl-C stops.",
+        stack.stage,
+        stack.name,
+        served.join(", ")
+    );
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    local_serve::serve(Arc::from(pool), Arc::new(routes), listener, stop).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The built bootstrap behind the Runtime API, with the environment `up` derives.
+fn local_backend(
+    cli: &Cli,
+    stack: &Stack,
+    names: &Names,
+    zip: Option<&Path>,
+) -> anyhow::Result<Backend> {
+    let bootstrap = match zip {
+        Some(zip) => package::extract(&package::load(zip)?, &std::env::temp_dir())?,
+        None => package::build(
+            &stack.function.package,
+            stack.function.architecture,
+            &cli.root(),
+        )?,
+    };
+    package::check_glibc(&std::fs::read(&bootstrap)?)?;
+    let spec = local::spec(stack, names, bootstrap, cli.endpoint_url.as_deref());
+    Ok(Backend::Local {
+        pool: Box::new(Pool::new(spec)),
+        routes: Routes::of(stack),
+    })
+}

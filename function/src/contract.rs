@@ -1,0 +1,102 @@
+//! The function's contract with the stack that deploys it: the paths and methods it serves, the
+//! table key and attributes it reads and writes, and the environment variables it reads.
+//!
+//! The deployer takes every one of these from here, never from literals of its own: a route the
+//! function cannot serve, a table keyed otherwise, or a variable under another name cannot be
+//! deployed, because there is only one place that says what they are.
+
+/// A path the function serves, with the methods it takes there. `OPTIONS`, the CORS preflight,
+/// is answered on every served path as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+    /// The `Allow` header: the methods and `OPTIONS`.
+    pub allow: &'static str,
+}
+
+/// `/counter`: counts a visit (GET from a page, POST from a beacon) and returns the count.
+pub const COUNTER: Served = Served {
+    path: "/counter",
+    methods: &["GET", "POST"],
+    allow: "GET, POST, OPTIONS",
+};
+
+/// `/health`: reads the table, never writes.
+pub const HEALTH: Served = Served {
+    path: "/health",
+    methods: &["GET"],
+    allow: "GET, OPTIONS",
+};
+
+/// Every path the function serves.
+pub const SERVED: [Served; 2] = [COUNTER, HEALTH];
+
+/// The preflight method, answered on every served path.
+pub const PREFLIGHT: &str = "OPTIONS";
+
+/// The routes a stack deploys when it names none: `(method, path)`.
+pub const DEFAULT_ROUTES: [(&str, &str); 2] = [("GET", COUNTER.path), ("GET", HEALTH.path)];
+
+/// Whether the function answers `method` on `path` with something other than 404 or 405.
+pub fn serves(method: &str, path: &str) -> bool {
+    SERVED
+        .iter()
+        .any(|s| s.path == path && (method == PREFLIGHT || s.methods.contains(&method)))
+}
+
+/// Every route the function serves, as `METHOD /path`, for messages.
+pub fn routes() -> Vec<String> {
+    SERVED
+        .iter()
+        .flat_map(|s| s.methods.iter().map(move |m| format!("{m} {}", s.path)))
+        .collect()
+}
+
+/// The table's partition key: its name and DynamoDB scalar type (a string).
+pub const KEY: &str = "id";
+pub const KEY_TYPE: &str = "S";
+/// The attribute that holds the count.
+pub const COUNT: &str = "visit_count";
+/// Set on every visit.
+pub const LAST_UPDATED: &str = "last_updated";
+/// Set on the first visit.
+pub const CREATED: &str = "created_date";
+/// The item counted when `COUNTER_ID` is not set.
+pub const DEFAULT_COUNTER_ID: &str = "main_counter";
+
+/// The environment variables the function reads at init.
+pub mod env {
+    /// The table that holds the counter. Required.
+    pub const TABLE_NAME: &str = "TABLE_NAME";
+    /// The counter item's key value.
+    pub const COUNTER_ID: &str = "COUNTER_ID";
+    /// Comma-separated origins allowed to read the responses, or `*`.
+    pub const CORS_ORIGINS: &str = "CORS_ORIGINS";
+    /// Comma-separated request headers a preflight allows; unset: the ones asked for.
+    pub const CORS_HEADERS: &str = "CORS_HEADERS";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allow_headers_list_each_paths_methods_and_the_preflight() {
+        for s in SERVED {
+            let mut expected: Vec<&str> = s.methods.to_vec();
+            expected.push(PREFLIGHT);
+            assert_eq!(s.allow, expected.join(", "), "{}", s.path);
+        }
+    }
+
+    #[test]
+    fn served_routes_are_known_and_others_are_not() {
+        assert!(serves("GET", "/counter") && serves("POST", "/counter"));
+        assert!(serves("OPTIONS", "/health"));
+        assert!(!serves("POST", "/health"));
+        assert!(!serves("GET", "/visits"));
+        assert_eq!(routes(), ["GET /counter", "POST /counter", "GET /health"]);
+        assert!(DEFAULT_ROUTES.iter().all(|(m, p)| serves(m, p)));
+    }
+}
