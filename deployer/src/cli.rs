@@ -2,15 +2,14 @@
 //! verb's result prints as text for people and as one JSON document for CI (`--output json`);
 //! progress goes to stderr, so stdout holds only the result.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use crate::aws::Target;
-use crate::report::Report;
-use crate::verbs;
+use crate::report::Output;
+use crate::verbs::{self, Invocation};
 
 /// Deploys the visitor-counter stack described by stack.yaml, and reports drift.
 #[derive(Debug, Parser)]
@@ -33,12 +32,6 @@ pub struct Cli {
     pub output: Output,
     #[command(subcommand)]
     pub verb: Verb,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,41 +90,27 @@ pub enum Verb {
 }
 
 impl Cli {
-    /// Where to deploy, as the global flags say.
-    pub fn target(&self) -> Target {
-        Target {
-            region: self.region.clone(),
-            profile: self.profile.clone(),
-            endpoint_url: self.endpoint_url.clone(),
-        }
-    }
-
-    /// The directory holding the stack file: the cargo workspace that `package` builds.
-    pub fn root(&self) -> PathBuf {
-        match self.stack.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
-    }
-
-    /// Prints a verb's result on stdout, as text or JSON.
-    pub fn print(&self, report: &impl Report) {
-        match self.output {
-            Output::Json => match serde_json::to_string_pretty(report) {
-                Ok(text) => println!("{text}"),
-                Err(e) => eprintln!("error: cannot render JSON: {e}"),
+    /// What every verb needs of the global flags.
+    pub fn invocation(&self) -> Invocation {
+        Invocation {
+            stack: self.stack.clone(),
+            target: Target {
+                region: self.region.clone(),
+                profile: self.profile.clone(),
+                endpoint_url: self.endpoint_url.clone(),
             },
-            Output::Text => print!("{}", colour(&report.to_string())),
+            output: self.output,
         }
     }
 }
 
 /// Runs the verb; its exit code, or the error that ends the run.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let at = &cli.invocation();
     match &cli.verb {
-        Verb::Package => verbs::package(&cli),
-        Verb::Up { dry_run, zip } => verbs::up(&cli, *dry_run, zip.as_deref()).await,
-        Verb::Diff { zip } => verbs::diff(&cli, zip.as_deref()).await,
+        Verb::Package => verbs::package(at),
+        Verb::Up { dry_run, zip } => verbs::up(at, *dry_run, zip.as_deref()).await,
+        Verb::Diff { zip } => verbs::diff(at, zip.as_deref()).await,
         Verb::Invoke {
             local,
             url,
@@ -146,29 +125,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 method,
                 zip: zip.as_deref(),
             };
-            verbs::invoke(&cli, how).await
+            verbs::invoke(at, how).await
         }
-        Verb::Serve { port, zip } => verbs::serve(&cli, *port, zip.as_deref()).await,
-        Verb::Down { delete_table } => verbs::down(&cli, *delete_table).await,
+        Verb::Serve { port, zip } => verbs::serve(at, *port, zip.as_deref()).await,
+        Verb::Down { delete_table } => verbs::down(at, *delete_table).await,
     }
-}
-
-/// Colours plan lines on a terminal, never when NO_COLOR is set or stdout is a pipe.
-pub fn colour(text: &str) -> String {
-    let wanted = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    if !wanted {
-        return text.to_string();
-    }
-    text.lines()
-        .map(|line| {
-            let code = match line.trim_start().chars().next() {
-                Some('+') => "32",
-                Some('~') => "33",
-                Some('-') => "31",
-                Some('!') => "1;31",
-                _ => return format!("{line}\n"),
-            };
-            format!("\x1b[{code}m{line}\x1b[0m\n")
-        })
-        .collect()
 }

@@ -215,115 +215,118 @@ fn count_of(r: &HttpResponse) -> Result<u64, String> {
 /// Runs every check, on the paths the function's contract names. `allowed_origin` is one of
 /// the stack's CORS origins, if it has any.
 pub async fn smoke(backend: &Backend, allowed_origin: Option<&str>) -> Report {
-    let (counter, health_path) = (contract::COUNTER.path, contract::HEALTH.path);
-    let mut checks = Vec::new();
+    let mut checks = vec![health(backend).await];
+    checks.extend(counting(backend).await);
+    checks.extend(cors(backend, allowed_origin).await);
+    checks.push(unknown_path(backend).await);
+    Report {
+        passed: checks.iter().all(|c| c.passed),
+        checks,
+    }
+}
 
-    let health = probe(backend, "GET", health_path, &[]).await;
-    checks.push(check(
-        &format!("GET {health_path} is 200 and healthy"),
-        &health,
-        |r| {
-            let body = body_json(r);
-            if r.status == 200 && body["status"] == "healthy" {
-                Ok(format!("counter_value {}", body["counter_value"]))
-            } else {
-                Err(format!(
-                    "{}: {}",
-                    r.status,
-                    String::from_utf8_lossy(&r.body)
-                ))
-            }
-        },
-    ));
+async fn health(backend: &Backend) -> Check {
+    let path = contract::HEALTH.path;
+    let health = probe(backend, "GET", path, &[]).await;
+    check(&format!("GET {path} is 200 and healthy"), &health, |r| {
+        let body = body_json(r);
+        if r.status == 200 && body["status"] == "healthy" {
+            Ok(format!("counter_value {}", body["counter_value"]))
+        } else {
+            Err(format!(
+                "{}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            ))
+        }
+    })
+}
 
+/// The count, then exactly one more on each later call (POST too, when it is routed).
+async fn counting(backend: &Backend) -> Vec<Check> {
+    let counter = contract::COUNTER.path;
     let first = probe(backend, "GET", counter, &[]).await;
-    let n = first.response.as_ref().map(count_of);
-    checks.push(check(
+    let mut checks = vec![check(
         &format!("GET {counter} answers a count"),
         &first,
         |r| count_of(r).map(|n| format!("count {n}")),
-    ));
+    )];
     let second = probe(backend, "GET", counter, &[]).await;
-    checks.push(check(
+    checks.push(rises(
         &format!("GET {counter} rises by exactly 1"),
+        &first,
         &second,
-        |r| {
-            let m = count_of(r)?;
-            match n {
-                Some(Ok(n)) if m == n + 1 => Ok(format!("{n} → {m}")),
-                Some(Ok(n)) => Err(format!("{n} → {m}: not +1")),
-                _ => Err("the first call gave no count".into()),
-            }
-        },
     ));
     let third = probe(backend, "POST", counter, &[]).await;
     if third.response.as_ref().is_some_and(|r| r.status != 403) {
-        // POST is routed: it must rise by one too.
-        let m = second.response.as_ref().map(count_of);
-        checks.push(check(
+        checks.push(rises(
             &format!("POST {counter} rises by exactly 1"),
+            &second,
             &third,
-            |r| {
-                let k = count_of(r)?;
-                match m {
-                    Some(Ok(m)) if k == m + 1 => Ok(format!("{m} → {k}")),
-                    Some(Ok(m)) => Err(format!("{m} → {k}: not +1")),
-                    _ => Err("the previous call gave no count".into()),
-                }
-            },
         ));
     }
+    checks
+}
 
-    match allowed_origin {
+/// Whether `after` counted exactly one more than `before`.
+fn rises(name: &str, before: &Probe, after: &Probe) -> Check {
+    let n = before.response.as_ref().map(count_of);
+    check(name, after, |r| {
+        let m = count_of(r)?;
+        match n {
+            Some(Ok(n)) if m == n + 1 => Ok(format!("{n} → {m}")),
+            Some(Ok(n)) => Err(format!("{n} → {m}: not +1")),
+            _ => Err("the previous call gave no count".into()),
+        }
+    })
+}
+
+async fn cors(backend: &Backend, allowed_origin: Option<&str>) -> Vec<Check> {
+    let path = contract::HEALTH.path;
+    let granted = match allowed_origin {
         Some(origin) => {
-            let allowed = probe(backend, "GET", health_path, &[("Origin", origin)]).await;
-            checks.push(check(
-                "CORS: an allowed origin is echoed",
-                &allowed,
-                |r| match r.header("access-control-allow-origin") {
+            let allowed = probe(backend, "GET", path, &[("Origin", origin)]).await;
+            check("CORS: an allowed origin is echoed", &allowed, |r| {
+                match r.header("access-control-allow-origin") {
                     Some(v) if v == origin || v == "*" => {
                         Ok(format!("Access-Control-Allow-Origin: {v}"))
                     }
                     other => Err(format!(
                         "Access-Control-Allow-Origin: {other:?}, expected {origin}"
                     )),
-                },
-            ));
+                }
+            })
         }
-        None => checks.push(Check {
+        None => Check {
             name: "CORS: an allowed origin is echoed".into(),
             passed: true,
             status: None,
             latency_ms: 0.0,
             detail: "not applicable: api.cors_origins is empty".into(),
-        }),
-    }
+        },
+    };
     let stranger = "https://not-allowed.invalid";
-    let denied = probe(backend, "GET", health_path, &[("Origin", stranger)]).await;
+    let denied = probe(backend, "GET", path, &[("Origin", stranger)]).await;
     let wildcard = allowed_origin == Some("*");
-    checks.push(check(
-        "CORS: another origin gets no grant",
-        &denied,
-        |r| match r.header("access-control-allow-origin") {
+    let refused = check("CORS: another origin gets no grant", &denied, |r| {
+        match r.header("access-control-allow-origin") {
             None => Ok("no Access-Control-Allow-Origin".into()),
             Some("*") if wildcard => Ok("cors_origins is \"*\": every origin is allowed".into()),
             Some(v) => Err(format!("Access-Control-Allow-Origin: {v} for {stranger}")),
-        },
-    ));
+        }
+    });
+    vec![granted, refused]
+}
 
+async fn unknown_path(backend: &Backend) -> Check {
     let unknown = probe(backend, "GET", "/this-path-does-not-exist", &[]).await;
-    checks.push(check("an unknown path fails", &unknown, |r| {
+    check("an unknown path fails", &unknown, |r| {
         if (400..500).contains(&r.status) {
             Ok(String::from_utf8_lossy(&r.body).into_owned())
         } else {
             Err(format!("expected a 4xx, got {}", r.status))
         }
-    }));
-
-    Report {
-        passed: checks.iter().all(|c| c.passed),
-        checks,
-    }
+    })
 }
 
 /// `invoke --path P --method M`: one request, shown whole.

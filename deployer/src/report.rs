@@ -3,8 +3,10 @@
 //! contract.
 
 use std::fmt::{self, Display};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use clap::ValueEnum;
 use serde::Serialize;
 
 use crate::down;
@@ -17,6 +19,46 @@ use crate::plan::{Change, Kind, Plan};
 pub trait Report: Serialize + Display {}
 
 impl<T: Serialize + Display> Report for T {}
+
+/// What stdout shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+impl Output {
+    /// Prints a verb's result on stdout, as text or JSON.
+    pub fn print(self, report: &impl Report) {
+        match self {
+            Output::Json => match serde_json::to_string_pretty(report) {
+                Ok(text) => println!("{text}"),
+                Err(e) => eprintln!("error: cannot render JSON: {e}"),
+            },
+            Output::Text => print!("{}", colour(&report.to_string())),
+        }
+    }
+}
+
+/// Colours plan lines on a terminal, never when NO_COLOR is set or stdout is a pipe.
+pub fn colour(text: &str) -> String {
+    let wanted = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    if !wanted {
+        return text.to_string();
+    }
+    text.lines()
+        .map(|line| {
+            let code = match line.trim_start().chars().next() {
+                Some('+') => "32",
+                Some('~') => "33",
+                Some('-') => "31",
+                Some('!') => "1;31",
+                _ => return format!("{line}\n"),
+            };
+            format!("\x1b[{code}m{line}\x1b[0m\n")
+        })
+        .collect()
+}
 
 /// `Stack vc (prod) in us-east-1, account 123456789012:`
 pub fn header(names: &Names) -> String {

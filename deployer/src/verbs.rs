@@ -2,12 +2,11 @@
 //! the orchestration ([`crate::reconcile`], [`crate::down`], [`crate::invoke`]), print the
 //! report, and give the exit code. The orchestration prints nothing itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::aws::Session;
-use crate::cli::{colour, Cli, Output};
+use crate::aws::{Session, Target};
 use crate::down;
 use crate::interrupt;
 use crate::invoke::{self, Backend};
@@ -19,18 +18,49 @@ use crate::plan::Kind;
 use crate::progress::Progress;
 use crate::reconcile::{self, Desired};
 use crate::report::{
-    self, DiffReport, DownReport, Interrupted, Outputs, PackageReport, PlanText, UpReport,
+    self, colour, DiffReport, DownReport, Interrupted, Output, Outputs, PackageReport, PlanText,
+    Report, UpReport,
 };
 use crate::resources::function::Code;
-use crate::resources::Resource;
+use crate::resources::{Ctx, Resource};
 use crate::stack::{self, Stack};
 
+/// What every verb needs of the command line's global flags.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub stack: PathBuf,
+    pub target: Target,
+    pub output: Output,
+}
+
+impl Invocation {
+    /// The directory holding the stack file: the cargo workspace that `package` builds.
+    pub fn root(&self) -> PathBuf {
+        match self.stack.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    pub fn print(&self, report: &impl Report) {
+        self.output.print(report);
+    }
+
+    async fn session<'p>(
+        &self,
+        stack: &Stack,
+        progress: &'p Progress,
+    ) -> anyhow::Result<Session<'p>> {
+        Session::open(&self.target, stack, progress).await
+    }
+}
+
 /// Reads the stack; a bad file fails here, before any AWS call.
-fn stack(cli: &Cli) -> anyhow::Result<Stack> {
+fn stack(cli: &Invocation) -> anyhow::Result<Stack> {
     stack::load(&cli.stack, None)
 }
 
-pub fn package(cli: &Cli) -> anyhow::Result<ExitCode> {
+pub fn package(cli: &Invocation) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     let artifact = package::package(&stack, &cli.root())?;
     cli.print(&PackageReport::of(&artifact));
@@ -38,21 +68,21 @@ pub fn package(cli: &Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The zip to deploy: `--zip`, or the function built and zipped now.
-fn artifact(cli: &Cli, stack: &Stack, zip: Option<&Path>) -> anyhow::Result<Artifact> {
+fn artifact(cli: &Invocation, stack: &Stack, zip: Option<&Path>) -> anyhow::Result<Artifact> {
     match zip {
         Some(path) => package::load(path),
         None => package::package(stack, &cli.root()),
     }
 }
 
-pub async fn up(cli: &Cli, dry_run: bool, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn up(cli: &Invocation, dry_run: bool, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     let artifact = artifact(cli, &stack, zip)?;
     if !dry_run {
         interrupt::listen()?;
     }
     let progress = Progress::new();
-    let session = Session::open(&cli.target(), &stack, &progress).await?;
+    let session = cli.session(&stack, &progress).await?;
     let names = &session.names;
     let desired = Desired::of(&stack, names, Code::of(&artifact));
     let (desired, observed) = match reconcile::observe(&session.clients, names, desired).await {
@@ -80,7 +110,7 @@ pub async fn up(cli: &Cli, dry_run: bool, zip: Option<&Path>) -> anyhow::Result<
         session.progress.line("Applying:");
         let mut done = Vec::new();
         match reconcile::apply(
-            session.ctx(),
+            Ctx::of(&session),
             &desired,
             &planned,
             api_id.as_deref(),
@@ -103,16 +133,16 @@ pub async fn up(cli: &Cli, dry_run: bool, zip: Option<&Path>) -> anyhow::Result<
 }
 
 /// Reports an interrupted `up` and gives its exit code (130, or 143 for SIGTERM).
-fn stopped(cli: &Cli, plan: &crate::plan::Plan, done: &[Kind]) -> anyhow::Result<ExitCode> {
+fn stopped(cli: &Invocation, plan: &crate::plan::Plan, done: &[Kind]) -> anyhow::Result<ExitCode> {
     cli.print(&Interrupted::of(plan, done, interrupt::wrote()));
     Ok(ExitCode::from(interrupt::exit_code()))
 }
 
-pub async fn diff(cli: &Cli, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn diff(cli: &Invocation, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     let artifact = artifact(cli, &stack, zip)?;
     let progress = Progress::new();
-    let session = Session::open(&cli.target(), &stack, &progress).await?;
+    let session = cli.session(&stack, &progress).await?;
     let desired = Desired::of(&stack, &session.names, Code::of(&artifact));
     let (desired, observed) = reconcile::observe(&session.clients, &session.names, desired).await?;
     let plan = reconcile::plan(&desired, &observed).describe(&desired);
@@ -130,15 +160,15 @@ pub async fn diff(cli: &Cli, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub async fn down(cli: &Cli, delete_table: bool) -> anyhow::Result<ExitCode> {
+pub async fn down(cli: &Invocation, delete_table: bool) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     interrupt::listen()?;
     let progress = Progress::new();
-    let session = Session::open(&cli.target(), &stack, &progress).await?;
+    let session = cli.session(&stack, &progress).await?;
     let mut desired = Desired::of(&stack, &session.names, Code::none());
     desired.table.retain = !delete_table;
     let mut report = down::Report::default();
-    let result = down::down(session.ctx(), &desired, &mut report).await;
+    let result = down::down(Ctx::of(&session), &desired, &mut report).await;
     // What was removed before a stop or a failure is still worth knowing.
     cli.print(&DownReport(report));
     result.map(|()| ExitCode::SUCCESS)
@@ -153,17 +183,17 @@ pub struct InvokeArgs<'a> {
     pub zip: Option<&'a Path>,
 }
 
-pub async fn invoke(cli: &Cli, how: InvokeArgs<'_>) -> anyhow::Result<ExitCode> {
+pub async fn invoke(cli: &Invocation, how: InvokeArgs<'_>) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     let progress = Progress::new();
     let backend = match (how.url, how.local) {
         (Some(url), _) => Backend::http(url)?,
         (None, true) => {
-            let session = Session::open(&cli.target(), &stack, &progress).await?;
+            let session = cli.session(&stack, &progress).await?;
             local_backend(cli, &stack, &session.names, how.zip)?
         }
         (None, false) => {
-            let session = Session::open(&cli.target(), &stack, &progress).await?;
+            let session = cli.session(&stack, &progress).await?;
             Backend::http(&deployed_url(&stack, &session).await?)?
         }
     };
@@ -206,10 +236,10 @@ async fn deployed_url(stack: &Stack, session: &Session<'_>) -> anyhow::Result<St
     Ok(session.names.api_url(&id))
 }
 
-pub async fn serve(cli: &Cli, port: u16, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn serve(cli: &Invocation, port: u16, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     let progress = Progress::new();
-    let session = Session::open(&cli.target(), &stack, &progress).await?;
+    let session = cli.session(&stack, &progress).await?;
     let Backend::Local { pool, routes } = local_backend(cli, &stack, &session.names, zip)? else {
         anyhow::bail!("serve needs the local backend");
     };
@@ -234,7 +264,7 @@ pub async fn serve(cli: &Cli, port: u16, zip: Option<&Path>) -> anyhow::Result<E
 
 /// The built bootstrap behind the Runtime API, with the environment `up` derives.
 fn local_backend(
-    cli: &Cli,
+    cli: &Invocation,
     stack: &Stack,
     names: &Names,
     zip: Option<&Path>,
@@ -248,7 +278,7 @@ fn local_backend(
         )?,
     };
     package::check_glibc(&std::fs::read(&bootstrap)?)?;
-    let spec = local::spec(stack, names, bootstrap, cli.endpoint_url.as_deref());
+    let spec = local::spec(stack, names, bootstrap, cli.target.endpoint_url.as_deref());
     Ok(Backend::Local {
         pool: Box::new(Pool::new(spec)),
         routes: Routes::of(stack),

@@ -174,8 +174,8 @@ impl CreateError {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let ambiguous = crate::aws::ambiguous(&error);
-        let error = anyhow::anyhow!("{what}: {}", crate::aws::describe(&error));
+        let ambiguous = crate::aws::error::ambiguous(&error);
+        let error = anyhow::anyhow!("{what}: {}", crate::aws::error::describe(&error));
         if ambiguous {
             CreateError::Ambiguous(error)
         } else {

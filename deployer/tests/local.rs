@@ -408,3 +408,57 @@ async fn serve_counts_exactly_under_eight_concurrent_clients() {
     let status = serve.wait().unwrap();
     assert!(status.success(), "serve exited {status}");
 }
+
+/// The function's contract is what the deployed routes are checked against: every route it
+/// names reaches the real function (never a 403 from the stage, a 404 or a 405 from the
+/// function), and a stack naming a route it does not serve is refused before any AWS call.
+#[test]
+fn every_route_of_the_contract_reaches_the_real_function_and_no_other_is_deployable() {
+    let all: Vec<String> = function::contract::routes();
+    let stack = STACK.replace(
+        "routes: [GET /counter, GET /health]",
+        &format!("routes: [{}]", all.join(", ")),
+    );
+    let f = Fixture::new(&stack);
+    f.up(&f.zip_v1).ok();
+    let zip = real_zip();
+    for route in &all {
+        let (method, path) = route.split_once(' ').unwrap();
+        let run = f.run(&[
+            "--output",
+            "json",
+            "invoke",
+            "--local",
+            "--zip",
+            zip.to_str().unwrap(),
+            "--path",
+            &format!("/prod{path}"),
+            "--method",
+            method,
+        ]);
+        let answer = run.json();
+        assert_eq!(run.code, 0, "{route}: {answer:#}\n{}", run.stderr);
+        assert_eq!(answer["status"], 200, "{route}: {answer:#}");
+    }
+
+    f.write_stack(&STACK.replace("GET /health]", "GET /visits]"));
+    let refused = f.up(&f.zip_v1);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.calls.is_empty(),
+        "a refused stack sent {:?}",
+        refused.calls
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("api.routes: GET /visits is not a route the function serves"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains(&all.join(", ")),
+        "the served routes are listed:\n{}",
+        refused.stderr
+    );
+}

@@ -1,7 +1,7 @@
 //! Which IAM action a request needs, as AWS's authorization would see it: `dynamodb:UpdateTable`,
 //! `lambda:GetFunction`, `apigateway:DELETE`. The realism layer denies actions by these names.
 
-use crate::proxy::Exchange;
+use crate::wire::Exchange;
 
 /// The IAM action `ex` is authorized by, or `None` for a request no policy governs
 /// (`sts:GetCallerIdentity` needs no permission).

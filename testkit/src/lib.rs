@@ -8,6 +8,7 @@ pub mod faults;
 pub mod iam;
 pub mod proxy;
 pub mod realism;
+pub mod wire;
 
 pub use faults::{Fault, Faults};
 /// The signals the proxy's triggers send.

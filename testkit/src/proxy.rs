@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -26,38 +26,9 @@ use tokio::sync::oneshot;
 
 use crate::faults::{self, Dice, Fault, Faults};
 use crate::realism::{Layer, Realism};
+use crate::wire::{bytes, classify, Exchange, Upstream};
 
-/// One AWS request, as the proxy saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
-    /// The SigV4 signing name: `dynamodb`, `iam`, `lambda`, `apigateway`, `logs`, `sts`.
-    pub service: String,
-    /// `UpdateItem`, `GetRole`… for JSON and query protocols; `GET /2015-03-31/functions/f` for
-    /// REST protocols.
-    pub operation: String,
-    pub write: bool,
-    /// The answer's HTTP status: 0 until it is known, and for a request answered with a reset.
-    pub status: u16,
-}
-
-impl Call {
-    /// Whether the request was answered with success (2xx).
-    pub fn succeeded(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-impl std::fmt::Display for Call {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}{}",
-            self.service,
-            self.operation,
-            if self.write { " (write)" } else { "" }
-        )
-    }
-}
+pub use crate::wire::Call;
 
 /// When an armed signal is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,6 +292,44 @@ async fn handle(
             .and_then(|d| d.roll(&call.service, &call.operation))
     });
     let trigger = matched_trigger(&state, &call);
+    let seq = record(&state, &call, fault);
+    if let Some(t) = &trigger {
+        if let When::InFlight(hold) = t.when {
+            signal(&state, t.signal).await;
+            tokio::time::sleep(hold).await;
+        }
+    }
+    let answer = match fault {
+        Some(Fault::ResetBefore) => return Err(Reset),
+        Some(f @ (Fault::ServerError | Fault::Unavailable | Fault::Throttle)) => {
+            // Refused before it reached moto: nothing was applied, nothing to signal after.
+            let refusal = faults::response(&call.service, f);
+            record_status(&state, seq, refusal.status().as_u16());
+            return Ok(full(refusal));
+        }
+        _ => {
+            delay(fault).await;
+            let exchange = Exchange {
+                call: &call,
+                parts: &parts,
+                body: &body,
+            };
+            answer(&state, &upstream, &exchange).await
+        }
+    };
+    let after_applied = trigger.as_ref().filter(|t| t.when == When::AfterApplied);
+    if let Some(t) = after_applied {
+        signal(&state, t.signal).await;
+    }
+    if after_applied.is_some() || fault == Some(Fault::ResetAfter) {
+        return Err(Reset);
+    }
+    record_status(&state, seq, answer.status().as_u16());
+    Ok(full(answer))
+}
+
+/// Records the call (and the fault it drew); returns its number.
+fn record(state: &State, call: &Call, fault: Option<Fault>) -> usize {
     let seq = state.sequence.fetch_add(1, Ordering::SeqCst);
     if let Ok(mut calls) = state.calls.lock() {
         calls.push((seq, call.clone()));
@@ -328,59 +337,36 @@ async fn handle(
     if let (Some(fault), Ok(mut injected)) = (fault, state.injected.lock()) {
         injected.push((call.clone(), fault));
     }
+    seq
+}
 
-    if let Some(t) = &trigger {
-        if let When::InFlight(hold) = t.when {
-            signal(&state, t.signal).await;
-            tokio::time::sleep(hold).await;
-        }
-    }
+/// The pause a latency or stall fault asks for, before the request goes on.
+async fn delay(fault: Option<Fault>) {
     match fault {
-        Some(Fault::ResetBefore) => return Err(Reset),
-        Some(f @ (Fault::ServerError | Fault::Unavailable | Fault::Throttle)) => {
-            let answer = faults::response(&call.service, f);
-            record_status(&state, seq, answer.status().as_u16());
-            return Ok(full(answer));
-        }
         Some(Fault::Latency(max)) => {
             let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
             let wait = fastrand::u64(0..=millis);
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
         Some(Fault::Stall(hold)) => tokio::time::sleep(hold).await,
-        Some(Fault::ResetAfter) | None => {}
+        _ => {}
     }
-    let exchange = Exchange {
-        call: &call,
-        parts: &parts,
-        body: &body,
-    };
+}
+
+/// moto's answer, through the realism layer when it is on: it may answer in AWS's place, or
+/// rewrite what moto said.
+async fn answer(state: &State, upstream: &Upstream, ex: &Exchange<'_>) -> Response<Bytes> {
     let layer = state.realism.lock().ok().and_then(|l| l.clone());
-    let refused = match &layer {
-        Some(layer) => layer.before(&exchange, &upstream).await,
-        None => None,
-    };
-    let answer = match refused {
-        Some(refusal) => refusal,
-        None => {
-            let answer = upstream.forward(&parts, body.clone()).await;
-            match &layer {
-                Some(layer) => layer.after(&exchange, answer),
-                None => answer,
-            }
-        }
-    };
-    if let Some(t) = &trigger {
-        if t.when == When::AfterApplied {
-            signal(&state, t.signal).await;
-            return Err(Reset);
+    if let Some(layer) = &layer {
+        if let Some(refusal) = layer.before(ex, upstream).await {
+            return refusal;
         }
     }
-    if fault == Some(Fault::ResetAfter) {
-        return Err(Reset);
+    let answer = upstream.forward(ex.parts, ex.body.clone()).await;
+    match &layer {
+        Some(layer) => layer.after(ex, answer),
+        None => answer,
     }
-    record_status(&state, seq, answer.status().as_u16());
-    Ok(full(answer))
 }
 
 fn record_status(state: &State, seq: usize, status: u16) {
@@ -389,138 +375,6 @@ fn record_status(state: &State, seq: usize, status: u16) {
             c.status = status;
         }
     }
-}
-
-/// One request as the proxy received it, for the realism layer to read.
-pub struct Exchange<'a> {
-    pub call: &'a Call,
-    pub parts: &'a hyper::http::request::Parts,
-    pub body: &'a Bytes,
-}
-
-impl Exchange<'_> {
-    pub fn method(&self) -> &str {
-        self.parts.method.as_str()
-    }
-
-    pub fn path(&self) -> &str {
-        self.parts.uri.path()
-    }
-
-    /// The body as JSON, or `Null`.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(self.body).unwrap_or(serde_json::Value::Null)
-    }
-}
-
-/// moto, as the proxy reaches it.
-#[derive(Clone)]
-pub(crate) struct Upstream {
-    client: Client<HttpConnector, Full<Bytes>>,
-    base: String,
-}
-
-impl Upstream {
-    /// Sends a request on to moto, unchanged, and returns its whole answer.
-    async fn forward(&self, parts: &hyper::http::request::Parts, body: Bytes) -> Response<Bytes> {
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        self.send(parts.method.clone(), path, &parts.headers, body)
-            .await
-    }
-
-    async fn send(
-        &self,
-        method: hyper::Method,
-        path: &str,
-        headers: &hyper::HeaderMap,
-        body: Bytes,
-    ) -> Response<Bytes> {
-        let mut upstream_req = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            if name != hyper::header::CONTENT_LENGTH {
-                upstream_req = upstream_req.header(name, value);
-            }
-        }
-        let Ok(upstream_req) = upstream_req.body(Full::new(body)) else {
-            return status(StatusCode::BAD_GATEWAY);
-        };
-        match self.client.request(upstream_req).await {
-            Ok(resp) => {
-                let (parts, body) = resp.into_parts();
-                Response::from_parts(parts, bytes(body).await)
-            }
-            Err(_) => status(StatusCode::BAD_GATEWAY),
-        }
-    }
-
-    /// Reads something from moto on the side, with the credentials of `ex`: another operation
-    /// of the same JSON protocol (DynamoDB's `ListTagsOfResource`). `None` unless it answered 2xx.
-    pub(crate) async fn peek_json(
-        &self,
-        ex: &Exchange<'_>,
-        operation: &str,
-        body: serde_json::Value,
-    ) -> Option<serde_json::Value> {
-        let target = ex
-            .parts
-            .headers
-            .get("x-amz-target")?
-            .to_str()
-            .ok()?
-            .split_once('.')?
-            .0
-            .to_string();
-        let mut headers = ex.parts.headers.clone();
-        headers.insert(
-            "x-amz-target",
-            hyper::header::HeaderValue::from_str(&format!("{target}.{operation}")).ok()?,
-        );
-        let answer = self
-            .send(
-                hyper::Method::POST,
-                "/",
-                &headers,
-                Bytes::from(body.to_string()),
-            )
-            .await;
-        json_if_ok(&answer)
-    }
-
-    /// Reads `method path` of a REST protocol (Lambda, API Gateway) from moto on the side.
-    pub(crate) async fn peek_rest(
-        &self,
-        ex: &Exchange<'_>,
-        method: &str,
-        path: &str,
-    ) -> Option<serde_json::Value> {
-        let mut headers = ex.parts.headers.clone();
-        headers.remove(hyper::header::CONTENT_TYPE);
-        let method = hyper::Method::from_bytes(method.as_bytes()).ok()?;
-        let answer = self.send(method, path, &headers, Bytes::new()).await;
-        json_if_ok(&answer)
-    }
-}
-
-fn json_if_ok(answer: &Response<Bytes>) -> Option<serde_json::Value> {
-    if !answer.status().is_success() {
-        return None;
-    }
-    Some(serde_json::from_slice(answer.body()).unwrap_or(serde_json::Value::Null))
-}
-
-/// A copy of `answer` with another body (and no stale Content-Length).
-pub(crate) fn with_body(answer: &Response<Bytes>, body: Bytes) -> Response<Bytes> {
-    let mut out = Response::new(body);
-    *out.status_mut() = answer.status();
-    *out.headers_mut() = answer.headers().clone();
-    out.headers_mut().remove(hyper::header::CONTENT_LENGTH);
-    out
 }
 
 fn full(answer: Response<Bytes>) -> Response<Full<Bytes>> {
@@ -580,65 +434,4 @@ fn zombie(pid: i32) -> bool {
                 .is_some_and(|(_, rest)| rest.starts_with('Z'))
         })
         .unwrap_or(true)
-}
-
-/// A whole body; a body cut off midway counts as empty.
-async fn bytes(body: Incoming) -> Bytes {
-    body.collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default()
-}
-
-fn status(code: StatusCode) -> Response<Bytes> {
-    let mut r = Response::new(Bytes::new());
-    *r.status_mut() = code;
-    r
-}
-
-/// Names the operation of a request in any of the AWS protocols.
-pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
-    // Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, …
-    let service = header("authorization")
-        .split("Credential=")
-        .nth(1)
-        .and_then(|c| c.split('/').nth(3))
-        .unwrap_or("unknown")
-        .to_string();
-    let target = header("x-amz-target");
-    let (operation, rest_protocol) = if let Some((_, op)) = target.split_once('.') {
-        (op.to_string(), false)
-    } else if let Some(action) = form_action(body) {
-        (action, false)
-    } else {
-        (format!("{} {}", parts.method, parts.uri.path()), true)
-    };
-    let write = if rest_protocol {
-        parts.method != hyper::Method::GET && parts.method != hyper::Method::HEAD
-    } else {
-        !["Get", "List", "Describe"]
-            .iter()
-            .any(|p| operation.starts_with(p))
-    };
-    Call {
-        service,
-        operation,
-        write,
-        status: 0,
-    }
-}
-
-/// `Action=GetRole&…` in a query-protocol body (IAM, STS).
-fn form_action(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    text.split('&')
-        .find_map(|pair| pair.strip_prefix("Action="))
-        .map(str::to_string)
 }

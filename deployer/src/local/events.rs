@@ -131,26 +131,13 @@ impl Routes {
 /// The REST v1 proxy event for `req` on `route`.
 pub fn to_event(req: &HttpRequest, route: &Route, routes: &Routes, request_id: &str) -> Value {
     let path = routes.without_stage(&req.path).to_string();
-    let mut multi_headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (k, v) in &req.headers {
-        multi_headers.entry(k.clone()).or_default().push(v.clone());
-    }
-    let headers: Map<String, Value> = multi_headers
-        .iter()
-        .filter_map(|(k, v)| v.last().map(|last| (k.clone(), json!(last))))
-        .collect();
-    let mut multi_query: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (k, v) in &req.query {
-        multi_query.entry(k.clone()).or_default().push(v.clone());
-    }
+    let multi_headers = multi(&req.headers);
+    let headers = last_of(&multi_headers);
+    let multi_query = multi(&req.query);
     let (query, multi_query) = if multi_query.is_empty() {
         (Value::Null, Value::Null)
     } else {
-        let last: Map<String, Value> = multi_query
-            .iter()
-            .filter_map(|(k, v)| v.last().map(|l| (k.clone(), json!(l))))
-            .collect();
-        (Value::Object(last), json!(multi_query))
+        (Value::Object(last_of(&multi_query)), json!(multi_query))
     };
     let (body, is_base64) = match (req.body.is_empty(), std::str::from_utf8(&req.body)) {
         (true, _) => (Value::Null, false),
@@ -160,10 +147,6 @@ pub fn to_event(req: &HttpRequest, route: &Route, routes: &Routes, request_id: &
             true,
         ),
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
     let user_agent = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
@@ -188,12 +171,36 @@ pub fn to_event(req: &HttpRequest, route: &Route, routes: &Routes, request_id: &
             "path": format!("/{}{}", routes.stage, path),
             "resourcePath": route.path,
             "protocol": "HTTP/1.1",
-            "requestTimeEpoch": now,
+            "requestTimeEpoch": now_ms(),
             "identity": {"sourceIp": req.source_ip, "userAgent": user_agent},
         },
         "body": body,
         "isBase64Encoded": is_base64,
     })
+}
+
+/// Pairs grouped by key, in order: the `multiValue…` maps of a REST v1 event.
+fn multi(pairs: &[(String, String)]) -> BTreeMap<String, Vec<String>> {
+    let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in pairs {
+        grouped.entry(k.clone()).or_default().push(v.clone());
+    }
+    grouped
+}
+
+/// The last value of each key: the single-value maps, as API Gateway fills them.
+fn last_of(grouped: &BTreeMap<String, Vec<String>>) -> Map<String, Value> {
+    grouped
+        .iter()
+        .filter_map(|(k, v)| v.last().map(|last| (k.clone(), json!(last))))
+        .collect()
+}
+
+fn now_ms() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The HTTP response for a function's proxy response, or why it is not one (API Gateway then

@@ -255,10 +255,7 @@ async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return Ok(reply(
-            StatusCode::NOT_FOUND,
-            r#"{"errorMessage":"unknown path"}"#,
-        ));
+        return Ok(unknown_path());
     };
     let body = req
         .into_body()
@@ -267,72 +264,72 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
-    match (method, parts.as_slice()) {
-        (Method::GET, ["invocation", "next"]) => {
-            let _ = shared.first_next.set(Instant::now());
-            let next = shared.queue.lock().await.recv().await;
-            let Some(p) = next else {
-                return Ok(reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    r#"{"errorMessage":"shutting down"}"#,
-                ));
-            };
-            let mut r = Response::new(Full::new(p.event));
-            let h = r.headers_mut();
-            let header = |v: &str| {
-                hyper::header::HeaderValue::from_str(v)
-                    .unwrap_or(hyper::header::HeaderValue::from_static(""))
-            };
-            h.insert("lambda-runtime-aws-request-id", header(&p.id));
-            h.insert(
-                "lambda-runtime-deadline-ms",
-                header(&p.deadline_ms.to_string()),
-            );
-            h.insert(
-                "lambda-runtime-invoked-function-arn",
-                header(&shared.function_arn),
-            );
-            h.insert(
-                "lambda-runtime-trace-id",
-                header(&format!(
-                    "Root=1-{:08x}-{}",
-                    p.deadline_ms / 1000,
-                    p.id.replace('-', "").chars().take(24).collect::<String>()
-                )),
-            );
-            h.insert(
-                "content-type",
-                hyper::header::HeaderValue::from_static("application/json"),
-            );
-            Ok(r)
-        }
+    Ok(match (method, parts.as_slice()) {
+        (Method::GET, ["invocation", "next"]) => next(&shared).await,
         (Method::POST, ["invocation", id, kind @ ("response" | "error")]) => {
-            let waiter = shared.waiting.lock().ok().and_then(|mut w| w.remove(*id));
-            match waiter {
-                Some(tx) => {
-                    let outcome = if *kind == "response" {
-                        Outcome::Response(body)
-                    } else {
-                        Outcome::Error(body)
-                    };
-                    let _ = tx.send(outcome);
-                    Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#))
-                }
-                None => Ok(reply(
-                    StatusCode::BAD_REQUEST,
-                    r#"{"errorMessage":"unknown request id","errorType":"InvalidRequestID"}"#,
-                )),
-            }
+            let outcome = if *kind == "response" {
+                Outcome::Response(body)
+            } else {
+                Outcome::Error(body)
+            };
+            finish(&shared, id, outcome)
         }
         (Method::POST, ["init", "error"]) => {
             if let Ok(mut e) = shared.init_error.lock() {
                 *e = Some(String::from_utf8_lossy(&body).into_owned());
             }
-            Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#))
+            reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
         }
-        _ => Ok(reply(
-            StatusCode::NOT_FOUND,
-            r#"{"errorMessage":"unknown path"}"#,
-        )),
+        _ => unknown_path(),
+    })
+}
+
+fn unknown_path() -> Response<Full<Bytes>> {
+    reply(StatusCode::NOT_FOUND, r#"{"errorMessage":"unknown path"}"#)
+}
+
+/// `GET /invocation/next`: the next event, with Lambda's headers, when one comes.
+async fn next(shared: &Shared) -> Response<Full<Bytes>> {
+    let _ = shared.first_next.set(Instant::now());
+    let next = shared.queue.lock().await.recv().await;
+    let Some(p) = next else {
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"errorMessage":"shutting down"}"#,
+        );
+    };
+    let trace = format!(
+        "Root=1-{:08x}-{}",
+        p.deadline_ms / 1000,
+        p.id.replace('-', "").chars().take(24).collect::<String>()
+    );
+    let mut r = Response::new(Full::new(p.event));
+    let h = r.headers_mut();
+    for (name, value) in [
+        ("lambda-runtime-aws-request-id", p.id.as_str()),
+        ("lambda-runtime-deadline-ms", &p.deadline_ms.to_string()),
+        ("lambda-runtime-invoked-function-arn", &shared.function_arn),
+        ("lambda-runtime-trace-id", &trace),
+        ("content-type", "application/json"),
+    ] {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(value) {
+            h.insert(name, value);
+        }
+    }
+    r
+}
+
+/// `POST /invocation/{id}/response` or `/error`: hands the outcome to whoever waits for `id`.
+fn finish(shared: &Shared, id: &str, outcome: Outcome) -> Response<Full<Bytes>> {
+    let waiter = shared.waiting.lock().ok().and_then(|mut w| w.remove(id));
+    match waiter {
+        Some(tx) => {
+            let _ = tx.send(outcome);
+            reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+        }
+        None => reply(
+            StatusCode::BAD_REQUEST,
+            r#"{"errorMessage":"unknown request id","errorType":"InvalidRequestID"}"#,
+        ),
     }
 }

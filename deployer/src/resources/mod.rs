@@ -15,7 +15,7 @@ pub mod stage;
 pub mod table;
 pub mod tags;
 
-use crate::aws::Clients;
+use crate::aws::{Clients, Session};
 use crate::names::Names;
 use crate::plan::{Describe, Kind};
 use crate::progress::Progress;
@@ -28,6 +28,18 @@ pub struct Ctx<'a> {
     pub names: &'a Names,
     pub progress: &'a Progress,
     pub waits: &'a Waits,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of a verb's session.
+    pub fn of(session: &'a Session<'_>) -> Ctx<'a> {
+        Ctx {
+            clients: &session.clients,
+            names: &session.names,
+            progress: session.progress,
+            waits: &session.waits,
+        }
+    }
 }
 
 /// What `down` did with one resource.

@@ -122,31 +122,7 @@ impl Resource for Role {
             return Ok(None);
         };
         let trust = parse_policy(role.assume_role_policy_document().unwrap_or("{}"))?;
-        let mut inline: BTreeMap<String, Option<Value>> = iam
-            .list_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .doing(|| format!("listing the inline policies of role {name}"))?
-            .into_iter()
-            .map(|p| (p, None))
-            .collect();
-        if inline.contains_key(&d.policy_name) {
-            let doc = iam
-                .get_role_policy()
-                .role_name(name)
-                .policy_name(&d.policy_name)
-                .send()
-                .await
-                .doing(|| format!("reading policy {} of role {name}", d.policy_name))?;
-            inline.insert(
-                d.policy_name.clone(),
-                Some(parse_policy(doc.policy_document())?),
-            );
-        }
+        let inline = read_inline(clients, d).await?;
         let managed = iam
             .list_attached_role_policies()
             .role_name(name)
@@ -256,6 +232,40 @@ impl Resource for Role {
             None => Removed::Absent,
         })
     }
+}
+
+/// Every inline policy of the role by name; only ours has its document read.
+async fn read_inline(
+    clients: &Clients,
+    d: &Desired,
+) -> anyhow::Result<BTreeMap<String, Option<Value>>> {
+    let (iam, name) = (&clients.iam, &d.name);
+    let mut inline: BTreeMap<String, Option<Value>> = iam
+        .list_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .doing(|| format!("listing the inline policies of role {name}"))?
+        .into_iter()
+        .map(|p| (p, None))
+        .collect();
+    if inline.contains_key(&d.policy_name) {
+        let doc = iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(&d.policy_name)
+            .send()
+            .await
+            .doing(|| format!("reading policy {} of role {name}", d.policy_name))?;
+        inline.insert(
+            d.policy_name.clone(),
+            Some(parse_policy(doc.policy_document())?),
+        );
+    }
+    Ok(inline)
 }
 
 /// Carries out one change of an existing role.

@@ -10,13 +10,9 @@
 //! after CreateTable, then reported `ENABLING`; new tags show in ListTagsOfResource only after a
 //! few seconds.
 
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    ScalarAttributeType, TableStatus, Tag,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Tag,
 };
-use aws_smithy_runtime_api::http::Response as HttpResponse;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use function::contract;
 use serde_json::json;
 
@@ -27,7 +23,11 @@ use crate::names::Names;
 use crate::plan::{Change, Describe, Differ, Kind, Update};
 use crate::progress::Step;
 use crate::stack::Stack;
-use crate::wait::{self, Attempt, CreateError};
+use crate::wait::{self, CreateError};
+
+mod settle;
+
+use settle::{in_use_retry, pitr_status, read_tags, set_pitr, wait_active, wait_tags_visible};
 
 pub const KEY_SCHEMA: &str = "key_schema";
 pub const BILLING_MODE: &str = "billing_mode";
@@ -364,148 +364,6 @@ async fn tag(ctx: Ctx<'_>, d: &Desired, update: &Update<Tags>, step: &Step) -> a
     .await
 }
 
-/// Sends a change to the table, first waiting for it to be ACTIVE, and again while DynamoDB
-/// answers ResourceInUseException: a table that is CREATING or UPDATING refuses UpdateTable,
-/// TagResource and DeleteTable until it settles (DynamoDB API reference, UpdateTable).
-async fn in_use_retry<T, E, F, Fut>(
-    ctx: Ctx<'_>,
-    name: &str,
-    step: &Step,
-    send: F,
-) -> Result<T, SdkError<E, HttpResponse>>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-    E: ProvideErrorMetadata,
-{
-    // A failed wait is not fatal here: the send below is refused, and says why, if it matters.
-    let _ = wait_active(ctx, name, step).await;
-    let send = &send;
-    wait::retry(ctx.waits.table_active, step, move || async move {
-        match send().await {
-            Ok(value) => Attempt::Done(value),
-            Err(e) if e.code() == Some("ResourceInUseException") => Attempt::Again(
-                e,
-                format!("table {name} is still changing (ResourceInUseException)"),
-            ),
-            Err(e) => Attempt::Failed(e),
-        }
-    })
-    .await
-}
-
-/// Turns point-in-time recovery on or off, and waits until DynamoDB reports it so.
-///
-/// Right after CreateTable, DynamoDB refuses with ContinuousBackupsUnavailableException
-/// ("Backups are being enabled for the table"), for seconds to minutes; terraform-provider-aws
-/// retries exactly that error (`updatePITR`), then waits through the `ENABLING` status
-/// (`waitPITRUpdated`). So does this.
-async fn set_pitr(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
-    let name = &d.name;
-    let db = &ctx.clients.dynamodb;
-    let spec = &PointInTimeRecoverySpecification::builder()
-        .point_in_time_recovery_enabled(d.point_in_time_recovery)
-        .build()?;
-    let _ = wait_active(ctx, name, step).await;
-    wait::retry(ctx.waits.pitr, step, move || async move {
-        let sent = db
-            .update_continuous_backups()
-            .table_name(name)
-            .point_in_time_recovery_specification(spec.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Attempt::Done(()),
-            Err(e) if e.code() == Some("ContinuousBackupsUnavailableException") => Attempt::Again(
-                e,
-                "DynamoDB is still enabling backups on the new table".into(),
-            ),
-            Err(e) => Attempt::Failed(e),
-        }
-    })
-    .await
-    .doing(|| format!("setting point-in-time recovery on table {name}"))?;
-    let want = if d.point_in_time_recovery {
-        "ENABLED"
-    } else {
-        "DISABLED"
-    };
-    let what = format!("point-in-time recovery of table {name} to be {want}");
-    wait::until(&what, ctx.waits.pitr, step, || async {
-        Ok((pitr_status(ctx.clients, name).await? == want).then_some(()))
-    })
-    .await
-}
-
-/// `ENABLED`, `DISABLED`, or a passing status such as `ENABLING`.
-async fn pitr_status(clients: &Clients, name: &str) -> anyhow::Result<String> {
-    let backups = clients
-        .dynamodb
-        .describe_continuous_backups()
-        .table_name(name)
-        .send()
-        .await
-        .doing(|| format!("reading the backups of table {name}"))?;
-    Ok(backups
-        .continuous_backups_description()
-        .and_then(|d| d.point_in_time_recovery_description())
-        .and_then(|p| p.point_in_time_recovery_status())
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|| "DISABLED".to_string()))
-}
-
-/// Waits until ListTagsOfResource shows the stack's tags, so that a `diff` right after `up`
-/// does not read the new table as untagged (DynamoDB API reference, TagResource: "ListTagsOfResource
-/// API will only reflect the changes after a few seconds").
-async fn wait_tags_visible(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
-    let what = format!("the tags of table {} to be visible", d.name);
-    wait::until(&what, ctx.waits.visible, step, || async {
-        let live = read_tags(ctx.clients, &d.name, &d.arn).await?;
-        Ok(tags::missing(&d.tags, &live).is_empty().then_some(()))
-    })
-    .await
-}
-
-async fn read_tags(clients: &Clients, name: &str, arn: &str) -> anyhow::Result<Tags> {
-    let mut tags = Tags::new();
-    let mut token = None;
-    // The SDK has no paginator for ListTagsOfResource: its token is not modelled as one.
-    loop {
-        let page = clients
-            .dynamodb
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .set_next_token(token)
-            .send()
-            .await
-            .doing(|| format!("reading the tags of table {name}"))?;
-        for t in page.tags() {
-            tags.insert(t.key().to_string(), t.value().to_string());
-        }
-        token = page.next_token;
-        if token.is_none() {
-            return Ok(tags);
-        }
-    }
-}
-
-async fn wait_active(ctx: Ctx<'_>, name: &str, step: &Step) -> anyhow::Result<()> {
-    let what = format!("table {name} to be ACTIVE");
-    wait::until(&what, ctx.waits.table_active, step, || async {
-        let out = ctx
-            .clients
-            .dynamodb
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .doing(|| format!("reading table {name}"))?;
-        let status = out.table().and_then(|t| t.table_status());
-        Ok((status == Some(&TableStatus::Active)).then_some(()))
-    })
-    .await
-}
-
 fn dynamo_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
     tags.iter()
         .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
@@ -513,83 +371,4 @@ fn dynamo_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn desired() -> Desired {
-        Desired {
-            name: "t".into(),
-            arn: "arn".into(),
-            point_in_time_recovery: true,
-            deletion_protection: true,
-            tags: Tags::from([("deployer:stack".into(), "vc".into())]),
-            retain: true,
-        }
-    }
-
-    fn live() -> Observed {
-        Observed {
-            arn: "arn".into(),
-            status: "ACTIVE".into(),
-            key_schema: vec![key()],
-            billing_mode: ON_DEMAND.into(),
-            point_in_time_recovery: true,
-            deletion_protection: true,
-            tags: Tags::from([
-                ("deployer:stack".into(), "vc".into()),
-                ("team".into(), "x".into()),
-            ]),
-        }
-    }
-
-    #[test]
-    fn a_missing_table_is_created_and_a_matching_one_needs_nothing() {
-        assert!(matches!(
-            Table::plan(&desired(), None)[..],
-            [TableChange::Create {
-                pitr: true,
-                protection: true
-            }]
-        ));
-        assert_eq!(Table::plan(&desired(), Some(&live())), vec![]);
-        assert_eq!(key(), "id:S:HASH");
-    }
-
-    #[test]
-    fn each_field_that_differs_is_one_change_described_as_before() {
-        let mut o = live();
-        o.billing_mode = "PROVISIONED".into();
-        o.point_in_time_recovery = false;
-        o.deletion_protection = false;
-        o.tags.clear();
-        let fields: Vec<_> = Table::plan(&desired(), Some(&o))
-            .iter()
-            .map(|c| c.describe("t"))
-            .map(|c| (c.field.unwrap_or_default(), c.expected, c.actual))
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                (
-                    BILLING_MODE.into(),
-                    json!("PAY_PER_REQUEST"),
-                    json!("PROVISIONED")
-                ),
-                (PITR.into(), json!(true), json!(false)),
-                (DELETION_PROTECTION.into(), json!(true), json!(false)),
-                (TAGS.into(), json!({"deployer:stack": "vc"}), json!({})),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_different_key_schema_is_blocked_not_replaced() {
-        let mut o = live();
-        o.key_schema = vec!["pk:S:HASH".into(), "sk:S:RANGE".into()];
-        let changes = Table::plan(&desired(), Some(&o));
-        assert_eq!(changes.len(), 1);
-        let c = changes[0].describe("t");
-        assert!(c.is(KEY_SCHEMA));
-        assert!(c.blocked.unwrap_or_default().contains("replacement needed"));
-    }
-}
+mod tests;

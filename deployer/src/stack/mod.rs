@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod raw;
+pub mod rules;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use error::{Problem, StackError};
-pub use validate::is_stage;
+pub use rules::is_stage;
 
 /// The Lambda architectures, as AWS spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -9,6 +9,9 @@ use serde_saphyr::Spanned;
 
 use super::error::Checker;
 use super::raw::{RawApi, RawFunction, RawStack, RawTable, RawThrottle};
+use super::rules::{
+    is_header_name, is_name, is_origin, is_stage, parse_route, tag_key_problem, tag_text_problem,
+};
 use super::{Api, Architecture, Function, Route, Stack, Table, Throttle};
 use crate::naming;
 
@@ -44,8 +47,6 @@ pub const RETENTION_DAYS: [u32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 ];
-
-const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 /// At most 50 tags per resource, for every service the stack uses; the deployer adds two.
 pub const MAX_TAGS: usize = 50;
@@ -330,12 +331,7 @@ fn origins(raw: Vec<Spanned<String>>, c: &mut Checker) -> Vec<String> {
 fn header_names(raw: Vec<Spanned<String>>, c: &mut Checker) -> Vec<String> {
     raw.into_iter()
         .filter_map(|h| {
-            let ok = !h.value.is_empty()
-                && h.value.len() <= 100
-                && h.value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if ok {
+            if is_header_name(&h.value) {
                 return Some(h.value);
             }
             c.hint(
@@ -409,100 +405,4 @@ fn tags(
         tags.insert(k, v.value);
     }
     tags
-}
-
-fn tag_key_problem(k: &str) -> Option<String> {
-    if let Some(problem) = tag_text_problem("key", k, 1, 128) {
-        return Some(problem);
-    }
-    if k.to_ascii_lowercase().starts_with("aws:") {
-        return Some("keys starting with aws: are reserved by AWS".into());
-    }
-    k.starts_with(naming::TAG_PREFIX).then(|| {
-        format!(
-            "keys starting with {} are set by the deployer",
-            naming::TAG_PREFIX
-        )
-    })
-}
-
-/// The characters every service of the stack accepts in a tag: letters, numbers and spaces in
-/// any script, and `_ . : / = + - @` (the tagging APIs' pattern `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`).
-fn tag_text_problem(what: &str, text: &str, min: usize, max: usize) -> Option<String> {
-    static ALLOWED: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let allowed = ALLOWED.get_or_init(|| regex::Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$").ok());
-    let n = text.chars().count();
-    if !(min..=max).contains(&n) {
-        return Some(format!("a tag {what} has {min}–{max} characters, not {n}"));
-    }
-    let Some(re) = allowed else {
-        return None;
-    };
-    if re.is_match(text) {
-        return None;
-    }
-    let bad: String = text
-        .chars()
-        .filter(|ch| !re.is_match(&ch.to_string()))
-        .take(5)
-        .collect();
-    Some(format!(
-        "a tag {what} may hold letters, numbers, spaces and _ . : / = + - @, not {bad:?}"
-    ))
-}
-
-fn parse_route(text: &str) -> Result<Route, String> {
-    let mut parts = text.split_whitespace();
-    let (Some(method), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err("expected a method and a path".into());
-    };
-    if !METHODS.contains(&method) {
-        return Err(format!("the method must be one of {}", METHODS.join(", ")));
-    }
-    let Some(rest) = path.strip_prefix('/') else {
-        return Err("the path must start with /".into());
-    };
-    if rest.is_empty() {
-        return Err("the root path / cannot be routed".into());
-    }
-    for segment in rest.split('/') {
-        let ok = !segment.is_empty()
-            && segment
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
-        if !ok {
-            return Err(format!(
-                "the path segment {segment:?} is not plain letters, digits, '-', '_' or '.'"
-            ));
-        }
-    }
-    Ok(Route {
-        method: method.to_string(),
-        path: path.to_string(),
-    })
-}
-
-fn is_name(s: &str, min: usize, max: usize) -> bool {
-    (min..=max).contains(&s.len())
-        && s.starts_with(|ch: char| ch.is_ascii_alphabetic())
-        && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
-}
-
-/// Whether `s` is a stage name API Gateway accepts.
-pub fn is_stage(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
-}
-
-fn is_origin(s: &str) -> bool {
-    let Some((scheme, host)) = s.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https")
-        && !host.is_empty()
-        && !host.contains('/')
-        && host
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || "-.:[]".contains(ch))
 }

@@ -1,0 +1,80 @@
+//! The table's plan on plain structs, described as `diff` shows it.
+
+use super::*;
+
+fn desired() -> Desired {
+    Desired {
+        name: "t".into(),
+        arn: "arn".into(),
+        point_in_time_recovery: true,
+        deletion_protection: true,
+        tags: Tags::from([("deployer:stack".into(), "vc".into())]),
+        retain: true,
+    }
+}
+
+fn live() -> Observed {
+    Observed {
+        arn: "arn".into(),
+        status: "ACTIVE".into(),
+        key_schema: vec![key()],
+        billing_mode: ON_DEMAND.into(),
+        point_in_time_recovery: true,
+        deletion_protection: true,
+        tags: Tags::from([
+            ("deployer:stack".into(), "vc".into()),
+            ("team".into(), "x".into()),
+        ]),
+    }
+}
+
+#[test]
+fn a_missing_table_is_created_and_a_matching_one_needs_nothing() {
+    assert!(matches!(
+        Table::plan(&desired(), None)[..],
+        [TableChange::Create {
+            pitr: true,
+            protection: true
+        }]
+    ));
+    assert_eq!(Table::plan(&desired(), Some(&live())), vec![]);
+    assert_eq!(key(), "id:S:HASH");
+}
+
+#[test]
+fn each_field_that_differs_is_one_change_described_as_before() {
+    let mut o = live();
+    o.billing_mode = "PROVISIONED".into();
+    o.point_in_time_recovery = false;
+    o.deletion_protection = false;
+    o.tags.clear();
+    let fields: Vec<_> = Table::plan(&desired(), Some(&o))
+        .iter()
+        .map(|c| c.describe("t"))
+        .map(|c| (c.field.unwrap_or_default(), c.expected, c.actual))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (
+                BILLING_MODE.into(),
+                json!("PAY_PER_REQUEST"),
+                json!("PROVISIONED")
+            ),
+            (PITR.into(), json!(true), json!(false)),
+            (DELETION_PROTECTION.into(), json!(true), json!(false)),
+            (TAGS.into(), json!({"deployer:stack": "vc"}), json!({})),
+        ]
+    );
+}
+
+#[test]
+fn a_different_key_schema_is_blocked_not_replaced() {
+    let mut o = live();
+    o.key_schema = vec!["pk:S:HASH".into(), "sk:S:RANGE".into()];
+    let changes = Table::plan(&desired(), Some(&o));
+    assert_eq!(changes.len(), 1);
+    let c = changes[0].describe("t");
+    assert!(c.is(KEY_SCHEMA));
+    assert!(c.blocked.unwrap_or_default().contains("replacement needed"));
+}

@@ -1,0 +1,410 @@
+//! The realism layer: behaviours of real AWS that moto 5.2.5 lacks, reproduced in front of it.
+//!
+//! moto applies every change at once and refuses almost nothing, so code tested only against it
+//! fails on its first real run. Each behaviour here is deterministic (driven by the clock and
+//! by what was sent before, never by chance), documented where AWS documents it, and lasts a
+//! configurable time: [`Realism::aws`] has AWS's magnitudes, [`Realism::fast`] the same shapes
+//! in fractions of a second, for tests.
+//!
+//! It sits in the recording proxy ([`crate::Recorder::realism`]): before a request is forwarded
+//! it may answer in AWS's place (a refusal), and after moto answered it may rewrite the answer
+//! (a status that is still settling, a listing that lags).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::Response;
+use serde_json::Value;
+
+use crate::faults;
+use crate::iam;
+use crate::wire::{with_body, Exchange, Upstream};
+
+mod apigateway;
+mod dynamodb;
+mod lambda;
+
+/// How long each behaviour lasts. Zero switches one off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Realism {
+    /// Added to every request before it is forwarded: a region's round trip from a laptop or a
+    /// CI runner (AWS answers control-plane calls in 50–200 ms).
+    pub latency: Duration,
+    /// A new table is `CREATING` (DescribeTable), and refuses UpdateTable, DeleteTable and
+    /// TagResource with ResourceInUseException meanwhile (DynamoDB API reference, CreateTable:
+    /// "CreateTable is an asynchronous operation ... DynamoDB sets the TableStatus to CREATING";
+    /// ResourceInUseException: "tried to delete a table currently in the CREATING state").
+    pub table_creating: Duration,
+    /// UpdateContinuousBackups is refused with ContinuousBackupsUnavailableException ("Backups
+    /// are being enabled for the table") for a while after CreateTable. terraform-provider-aws
+    /// retries exactly this error in `updatePITR` (internal/service/dynamodb/table.go).
+    pub pitr_unavailable: Duration,
+    /// After PITR is turned on, DescribeContinuousBackups says `ENABLING` before `ENABLED`
+    /// (terraform-provider-aws `waitPITRUpdated` waits through the `ENABLING` status).
+    pub pitr_enabling: Duration,
+    /// After UpdateTable the table is `UPDATING`, and UpdateTable, DeleteTable and TagResource
+    /// get ResourceInUseException until it is `ACTIVE` again (DynamoDB API reference,
+    /// UpdateTable: "the table status changes from ACTIVE to UPDATING ... you can't issue
+    /// another UpdateTable request" while it is).
+    pub table_updating: Duration,
+    /// ListTagsOfResource answers with the previous tag set (or none) for a while after tags
+    /// change (DynamoDB API reference, TagResource: "ListTagsOfResource uses an eventually
+    /// consistent query ... DynamoDB might return your previous tag set").
+    pub tag_lag: Duration,
+    /// A new function is `State: Pending`, and updates fail with ResourceConflictException
+    /// meanwhile (Lambda developer guide, "Lambda function states").
+    pub function_pending: Duration,
+    /// After UpdateFunctionCode or UpdateFunctionConfiguration, `LastUpdateStatus` is
+    /// `InProgress`, and another update gets ResourceConflictException ("An update is in
+    /// progress for resource") until it is done (same page, "Function states during updates").
+    pub function_updating: Duration,
+    /// Lambda answers CreateFunction and UpdateFunctionConfiguration with "The role defined for
+    /// the function cannot be assumed by Lambda." for a while after the role or its policy
+    /// changed: IAM is eventually consistent (IAM user guide, "Changes that I make are not
+    /// always immediately visible").
+    pub role_propagation: Duration,
+    /// CreateRestApi: one every 3 s per account, else 429 TooManyRequestsException with
+    /// `Retry-After` (API Gateway developer guide, "Amazon API Gateway quotas", quotas for
+    /// creating, deploying and managing an API: "CreateRestApi ... 1 request every 3 seconds").
+    pub create_rest_api_every: Duration,
+    /// DeleteRestApi: one every 30 s per account, else 429 with `Retry-After` (same table:
+    /// "DeleteRestApi ... 1 request every 30 seconds per account").
+    pub delete_rest_api_every: Duration,
+    /// GetRestApis does not list an API created this recently: API Gateway's control plane is
+    /// eventually consistent across its own reads.
+    pub rest_apis_lag: Duration,
+    /// PutMethod on a method that exists is refused with ConflictException (API Gateway API
+    /// reference, PutMethod errors: ConflictException). moto overwrites it instead.
+    pub put_method_conflicts: bool,
+    /// AddPermission with a statement id that exists is refused with ResourceConflictException
+    /// (Lambda API reference, AddPermission errors). moto adds a second copy instead.
+    pub permission_conflicts: bool,
+    /// IAM actions the caller may not perform (`lambda:ListTags`): such a request gets
+    /// AccessDenied in its service's shape, and GetFunction without `lambda:ListTags` answers
+    /// with no `Tags` and a `TagsError` (Lambda developer guide, "Using tags on Lambda
+    /// functions": "For tagged functions, this permission is also necessary for GetFunction").
+    pub denied: BTreeSet<String>,
+}
+
+impl Realism {
+    /// AWS's magnitudes, as documented or as commonly observed.
+    pub fn aws() -> Realism {
+        Realism {
+            latency: Duration::from_millis(40),
+            table_creating: Duration::from_secs(5),
+            pitr_unavailable: Duration::from_secs(20),
+            pitr_enabling: Duration::from_secs(5),
+            table_updating: Duration::from_secs(5),
+            tag_lag: Duration::from_secs(3),
+            function_pending: Duration::from_secs(2),
+            function_updating: Duration::from_secs(2),
+            role_propagation: Duration::from_secs(8),
+            create_rest_api_every: Duration::from_secs(3),
+            delete_rest_api_every: Duration::from_secs(30),
+            rest_apis_lag: Duration::from_secs(2),
+            put_method_conflicts: true,
+            permission_conflicts: true,
+            denied: BTreeSet::new(),
+        }
+    }
+
+    /// Every behaviour, in fractions of a second, with no added latency: what the end-to-end
+    /// suites run through.
+    pub fn fast() -> Realism {
+        Realism {
+            latency: Duration::ZERO,
+            table_creating: Duration::from_millis(150),
+            pitr_unavailable: Duration::from_millis(500),
+            pitr_enabling: Duration::from_millis(200),
+            table_updating: Duration::from_millis(250),
+            tag_lag: Duration::from_millis(250),
+            function_pending: Duration::from_millis(200),
+            function_updating: Duration::from_millis(200),
+            role_propagation: Duration::from_millis(600),
+            create_rest_api_every: Duration::from_millis(300),
+            delete_rest_api_every: Duration::from_millis(1500),
+            rest_apis_lag: Duration::from_millis(250),
+            put_method_conflicts: true,
+            permission_conflicts: true,
+            denied: BTreeSet::new(),
+        }
+    }
+
+    /// Nothing but `latency`: moto as it is, a round trip away.
+    pub fn latency_only(latency: Duration) -> Realism {
+        Realism {
+            latency,
+            table_creating: Duration::ZERO,
+            pitr_unavailable: Duration::ZERO,
+            pitr_enabling: Duration::ZERO,
+            table_updating: Duration::ZERO,
+            tag_lag: Duration::ZERO,
+            function_pending: Duration::ZERO,
+            function_updating: Duration::ZERO,
+            role_propagation: Duration::ZERO,
+            create_rest_api_every: Duration::ZERO,
+            delete_rest_api_every: Duration::ZERO,
+            rest_apis_lag: Duration::ZERO,
+            put_method_conflicts: false,
+            permission_conflicts: false,
+            denied: BTreeSet::new(),
+        }
+    }
+
+    /// The same, with `action` denied.
+    pub fn deny(mut self, action: &str) -> Realism {
+        self.denied.insert(action.to_string());
+        self
+    }
+}
+
+/// What the layer remembers of what was sent.
+#[derive(Debug, Default)]
+pub(super) struct World {
+    /// Table name → when it was created and last updated, and when PITR was turned on.
+    pub(super) tables: HashMap<String, Table>,
+    /// Resource ARN → the tag set ListTagsOfResource still shows, and until when.
+    pub(super) stale_tags: HashMap<String, (Instant, Value)>,
+    /// Function name → its settling state.
+    pub(super) functions: HashMap<String, Function>,
+    /// Role name → when it or its policy last changed.
+    pub(super) roles: HashMap<String, Instant>,
+    pub(super) last_create_api: Option<Instant>,
+    pub(super) last_delete_api: Option<Instant>,
+    /// REST API id → when it was created.
+    pub(super) new_apis: HashMap<String, Instant>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub(super) struct Table {
+    pub(super) created: Option<Instant>,
+    pub(super) updated: Option<Instant>,
+    pub(super) pitr_enabled: Option<Instant>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub(super) struct Function {
+    pub(super) created: Option<Instant>,
+    pub(super) updated: Option<Instant>,
+    /// Set by [`Layer::fail_function`]: the last update failed, for this reason.
+    pub(super) failed: Option<String>,
+}
+
+/// The behaviours in force, and what they remember.
+#[derive(Debug)]
+pub(crate) struct Layer {
+    pub(crate) config: Realism,
+    world: Mutex<World>,
+}
+
+pub(super) type Answer = Response<Bytes>;
+
+pub(super) fn within(since: Option<Instant>, window: Duration) -> bool {
+    since.is_some_and(|t| t.elapsed() < window)
+}
+
+pub(super) fn left(since: Option<Instant>, window: Duration) -> Duration {
+    since
+        .map(|t| window.saturating_sub(t.elapsed()))
+        .unwrap_or_default()
+}
+
+impl Layer {
+    pub(crate) fn new(config: Realism) -> Layer {
+        Layer {
+            config,
+            world: Mutex::new(World::default()),
+        }
+    }
+
+    pub(super) fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the last update of `function` as failed with `reason`, as Lambda does when an
+    /// update cannot be applied; the next update that goes through clears it.
+    pub(crate) fn fail_function(&self, function: &str, reason: &str) {
+        self.world()
+            .functions
+            .entry(function.to_string())
+            .or_default()
+            .failed = Some(reason.to_string());
+    }
+
+    /// Answers in AWS's place, or `None` to forward the request.
+    pub(crate) async fn before(&self, ex: &Exchange<'_>, upstream: &Upstream) -> Option<Answer> {
+        if !self.config.latency.is_zero() {
+            tokio::time::sleep(self.config.latency).await;
+        }
+        if let Some(action) = iam::action(ex) {
+            if self.config.denied.contains(&action) {
+                return Some(denied(ex.call.service.as_str(), &action));
+            }
+        }
+        match ex.call.service.as_str() {
+            "dynamodb" => dynamodb::before(self, ex, upstream).await,
+            "lambda" => lambda::before(self, ex, upstream).await,
+            "apigateway" => apigateway::before(self, ex, upstream).await,
+            _ => None,
+        }
+    }
+
+    /// Rewrites moto's answer as AWS would have given it, and remembers what happened.
+    pub(crate) fn after(&self, ex: &Exchange<'_>, answer: Answer) -> Answer {
+        if !answer.status().is_success() {
+            return answer;
+        }
+        match ex.call.service.as_str() {
+            "dynamodb" => dynamodb::after(self, ex, answer),
+            "lambda" => lambda::after(self, ex, answer),
+            "iam" => {
+                self.iam_after(ex);
+                answer
+            }
+            "apigateway" => apigateway::after(self, ex, answer),
+            _ => answer,
+        }
+    }
+
+    /// A role (or its policy) changed: Lambda cannot assume it for a while.
+    fn iam_after(&self, ex: &Exchange<'_>) {
+        let op = ex.call.operation.as_str();
+        if matches!(
+            op,
+            "CreateRole" | "PutRolePolicy" | "UpdateAssumeRolePolicy"
+        ) {
+            if let Some(role) = form_value(ex.body, "RoleName") {
+                self.world().roles.insert(role, Instant::now());
+            }
+        }
+    }
+}
+
+pub(super) fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The table a DynamoDB request is about, from `TableName` or a table `ResourceArn`.
+pub(super) fn table_of(body: &Value) -> Option<String> {
+    if let Some(name) = body["TableName"].as_str() {
+        return Some(name.to_string());
+    }
+    let arn = body["ResourceArn"].as_str()?;
+    arn.split_once(":table/")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_string())
+}
+
+/// A form value of a query-protocol body (IAM, STS).
+pub(crate) fn form_value(body: &[u8], key: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then(|| percent_decode(&v.replace('+', " ")))
+    })
+}
+
+/// Applies `edit` to a JSON answer; returns the new answer and the edited value (`Null` when the
+/// body was not JSON, in which case the answer is returned unchanged).
+pub(super) fn rewrite_json(answer: &Answer, edit: impl FnOnce(&mut Value)) -> (Answer, Value) {
+    let Ok(mut value) = serde_json::from_slice::<Value>(answer.body()) else {
+        return (with_body(answer, answer.body().clone()), Value::Null);
+    };
+    edit(&mut value);
+    let text = Bytes::from(value.to_string());
+    (with_body(answer, text), value)
+}
+
+/// API Gateway's answer to a control-plane call over its quota.
+pub(super) fn too_many_requests(wait: Duration) -> Answer {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut answer = faults::aws_error(
+        "apigateway",
+        429,
+        "TooManyRequestsException",
+        "Too Many Requests",
+    );
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&seconds.to_string()) {
+        answer.headers_mut().insert("retry-after", value);
+    }
+    answer
+}
+
+/// AccessDenied, as each service's protocol sends it.
+fn denied(service: &str, action: &str) -> Answer {
+    let message = format!(
+        "User: arn:aws:iam::123456789012:user/deployer is not authorized to perform: {action} \
+         because no identity-based policy allows the {action} action"
+    );
+    match service {
+        "iam" | "sts" => faults::aws_error(service, 403, "AccessDenied", &message),
+        _ => faults::aws_error(service, 403, "AccessDeniedException", &message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requests_name_their_table_function_and_role() {
+        assert_eq!(
+            table_of(&json!({"TableName": "vc-prod"})),
+            Some("vc-prod".into())
+        );
+        assert_eq!(
+            table_of(&json!({"ResourceArn": "arn:aws:dynamodb:us-east-1:1:table/vc-prod"})),
+            Some("vc-prod".into())
+        );
+        assert_eq!(table_of(&json!({})), None);
+        assert_eq!(
+            form_value(
+                b"Action=CreateRole&RoleName=vc-prod-role&Version=2010-05-08",
+                "RoleName"
+            ),
+            Some("vc-prod-role".into())
+        );
+    }
+
+    #[test]
+    fn a_quota_refusal_says_when_to_come_back() {
+        let answer = too_many_requests(Duration::from_millis(2100));
+        assert_eq!(answer.status(), 429);
+        assert_eq!(answer.headers()["retry-after"], "3");
+        assert_eq!(
+            answer.headers()["x-amzn-errortype"],
+            "TooManyRequestsException"
+        );
+    }
+
+    #[test]
+    fn windows_open_and_close_with_the_clock() {
+        let now = Some(Instant::now());
+        assert!(within(now, Duration::from_secs(60)));
+        assert!(!within(now, Duration::ZERO));
+        assert!(!within(None, Duration::from_secs(60)));
+        assert!(left(now, Duration::from_secs(60)) > Duration::from_secs(59));
+        assert_eq!(left(None, Duration::from_secs(60)), Duration::ZERO);
+    }
+}

@@ -1,0 +1,239 @@
+//! What a request to AWS is, as the proxy sees it: its service and operation in any of the
+//! AWS protocols ([`classify`]), the request itself for the realism layer to read
+//! ([`Exchange`]), and moto as the proxy reaches it ([`Upstream`]).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+
+/// One AWS request, as the proxy saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The SigV4 signing name: `dynamodb`, `iam`, `lambda`, `apigateway`, `logs`, `sts`.
+    pub service: String,
+    /// `UpdateItem`, `GetRole`… for JSON and query protocols; `GET /2015-03-31/functions/f` for
+    /// REST protocols.
+    pub operation: String,
+    pub write: bool,
+    /// The answer's HTTP status: 0 until it is known, and for a request answered with a reset.
+    pub status: u16,
+}
+
+impl Call {
+    /// Whether the request was answered with success (2xx).
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}{}",
+            self.service,
+            self.operation,
+            if self.write { " (write)" } else { "" }
+        )
+    }
+}
+
+/// One request as the proxy received it, for the realism layer to read.
+pub struct Exchange<'a> {
+    pub call: &'a Call,
+    pub parts: &'a hyper::http::request::Parts,
+    pub body: &'a Bytes,
+}
+
+impl Exchange<'_> {
+    pub fn method(&self) -> &str {
+        self.parts.method.as_str()
+    }
+
+    pub fn path(&self) -> &str {
+        self.parts.uri.path()
+    }
+
+    /// The body as JSON, or `Null`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// moto, as the proxy reaches it.
+#[derive(Clone)]
+pub(crate) struct Upstream {
+    pub(crate) client: Client<HttpConnector, Full<Bytes>>,
+    pub(crate) base: String,
+}
+
+impl Upstream {
+    /// Sends a request on to moto, unchanged, and returns its whole answer.
+    pub(crate) async fn forward(
+        &self,
+        parts: &hyper::http::request::Parts,
+        body: Bytes,
+    ) -> Response<Bytes> {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        self.send(parts.method.clone(), path, &parts.headers, body)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        headers: &hyper::HeaderMap,
+        body: Bytes,
+    ) -> Response<Bytes> {
+        let mut upstream_req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            if name != hyper::header::CONTENT_LENGTH {
+                upstream_req = upstream_req.header(name, value);
+            }
+        }
+        let Ok(upstream_req) = upstream_req.body(Full::new(body)) else {
+            return status(StatusCode::BAD_GATEWAY);
+        };
+        match self.client.request(upstream_req).await {
+            Ok(resp) => {
+                let (parts, body) = resp.into_parts();
+                Response::from_parts(parts, bytes(body).await)
+            }
+            Err(_) => status(StatusCode::BAD_GATEWAY),
+        }
+    }
+
+    /// Reads something from moto on the side, with the credentials of `ex`: another operation
+    /// of the same JSON protocol (DynamoDB's `ListTagsOfResource`). `None` unless it answered 2xx.
+    pub(crate) async fn peek_json(
+        &self,
+        ex: &Exchange<'_>,
+        operation: &str,
+        body: serde_json::Value,
+    ) -> Option<serde_json::Value> {
+        let target = ex
+            .parts
+            .headers
+            .get("x-amz-target")?
+            .to_str()
+            .ok()?
+            .split_once('.')?
+            .0
+            .to_string();
+        let mut headers = ex.parts.headers.clone();
+        headers.insert(
+            "x-amz-target",
+            hyper::header::HeaderValue::from_str(&format!("{target}.{operation}")).ok()?,
+        );
+        let answer = self
+            .send(
+                hyper::Method::POST,
+                "/",
+                &headers,
+                Bytes::from(body.to_string()),
+            )
+            .await;
+        json_if_ok(&answer)
+    }
+
+    /// Reads `method path` of a REST protocol (Lambda, API Gateway) from moto on the side.
+    pub(crate) async fn peek_rest(
+        &self,
+        ex: &Exchange<'_>,
+        method: &str,
+        path: &str,
+    ) -> Option<serde_json::Value> {
+        let mut headers = ex.parts.headers.clone();
+        headers.remove(hyper::header::CONTENT_TYPE);
+        let method = hyper::Method::from_bytes(method.as_bytes()).ok()?;
+        let answer = self.send(method, path, &headers, Bytes::new()).await;
+        json_if_ok(&answer)
+    }
+}
+
+fn json_if_ok(answer: &Response<Bytes>) -> Option<serde_json::Value> {
+    if !answer.status().is_success() {
+        return None;
+    }
+    Some(serde_json::from_slice(answer.body()).unwrap_or(serde_json::Value::Null))
+}
+
+/// A copy of `answer` with another body (and no stale Content-Length).
+pub(crate) fn with_body(answer: &Response<Bytes>, body: Bytes) -> Response<Bytes> {
+    let mut out = Response::new(body);
+    *out.status_mut() = answer.status();
+    *out.headers_mut() = answer.headers().clone();
+    out.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+    out
+}
+
+/// A whole body; a body cut off midway counts as empty.
+pub(crate) async fn bytes(body: Incoming) -> Bytes {
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
+fn status(code: StatusCode) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::new());
+    *r.status_mut() = code;
+    r
+}
+
+/// Names the operation of a request in any of the AWS protocols.
+pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    // Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, …
+    let service = header("authorization")
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("unknown")
+        .to_string();
+    let target = header("x-amz-target");
+    let (operation, rest_protocol) = if let Some((_, op)) = target.split_once('.') {
+        (op.to_string(), false)
+    } else if let Some(action) = form_action(body) {
+        (action, false)
+    } else {
+        (format!("{} {}", parts.method, parts.uri.path()), true)
+    };
+    let write = if rest_protocol {
+        parts.method != hyper::Method::GET && parts.method != hyper::Method::HEAD
+    } else {
+        !["Get", "List", "Describe"]
+            .iter()
+            .any(|p| operation.starts_with(p))
+    };
+    Call {
+        service,
+        operation,
+        write,
+        status: 0,
+    }
+}
+
+/// `Action=GetRole&…` in a query-protocol body (IAM, STS).
+fn form_action(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_string)
+}
