@@ -298,20 +298,16 @@ impl Resource for Function {
         if !tags::ours(ctx.names, &live.tags) {
             return Ok(Removed::NotOurs(d.name.clone()));
         }
-        let step = ctx.progress.step(format!("deleting function {}", d.name));
-        let deleted = ctx
-            .clients
-            .lambda
-            .delete_function()
-            .function_name(&d.name)
-            .send()
-            .await
-            .found(|| format!("deleting function {}", d.name))?;
-        step.done("");
-        Ok(match deleted {
-            Some(_) => Removed::Deleted(vec![d.name.clone()]),
-            None => Removed::Absent,
+        super::removed(ctx, "function", &d.name, || async {
+            ctx.clients
+                .lambda
+                .delete_function()
+                .function_name(&d.name)
+                .send()
+                .await
+                .found(|| format!("deleting function {}", d.name))
         })
+        .await
     }
 }
 

@@ -165,20 +165,16 @@ impl Resource for LogGroup {
         if !tags::ours(ctx.names, &live.tags) {
             return Ok(Removed::NotOurs(d.name.clone()));
         }
-        let step = ctx.progress.step(format!("deleting log group {}", d.name));
-        let deleted = ctx
-            .clients
-            .logs
-            .delete_log_group()
-            .log_group_name(&d.name)
-            .send()
-            .await
-            .found(|| format!("deleting log group {}", d.name))?;
-        step.done("");
-        Ok(match deleted {
-            Some(_) => Removed::Deleted(vec![d.name.clone()]),
-            None => Removed::Absent,
+        super::removed(ctx, "log group", &d.name, || async {
+            ctx.clients
+                .logs
+                .delete_log_group()
+                .log_group_name(&d.name)
+                .send()
+                .await
+                .found(|| format!("deleting log group {}", d.name))
         })
+        .await
     }
 }
 

@@ -55,6 +55,26 @@ pub enum Removed {
     Absent,
 }
 
+/// The end of every `delete`: the deletion `send`, shown as a step; `Deleted`, or `Absent` when
+/// AWS says it was gone already (its NotFound read as `None`).
+pub async fn removed<T, Fut>(
+    ctx: Ctx<'_>,
+    what: &str,
+    name: &str,
+    send: impl FnOnce() -> Fut,
+) -> anyhow::Result<Removed>
+where
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let step = ctx.progress.step(format!("deleting {what} {name}"));
+    let gone = send().await?;
+    step.done("");
+    Ok(match gone {
+        Some(_) => Removed::Deleted(vec![name.to_string()]),
+        None => Removed::Absent,
+    })
+}
+
 /// The one shape of every resource module.
 // Awaited in place (joined, never spawned), so the futures need not be `Send`.
 #[allow(async_fn_in_trait)]
