@@ -26,29 +26,37 @@ static WRITES: AtomicUsize = AtomicUsize::new(0);
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
-/// Starts listening for SIGINT and SIGTERM. Call it inside the runtime, once, from the verbs
-/// that write; the read-only verbs keep the default (stop at once).
+/// Starts listening for SIGINT and SIGTERM, from the verbs that write; the read-only verbs keep
+/// the default (stop at once).
+///
+/// The flag is set in the signal handler itself, not by a task that runs later: from the moment
+/// the signal arrives, [`Guard`] refuses every request, with no window in which a request whose
+/// turn came could still start.
 pub fn listen() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::spawn(async move {
-        loop {
-            let received = tokio::select! {
-                _ = int.recv() => SIGINT,
-                _ = term.recv() => SIGTERM,
-            };
-            if RECEIVED.swap(received, Ordering::SeqCst) != 0 {
-                eprintln!("\nStopping now: a request may have been cut off; `up` repairs it.");
-                std::process::exit(128 + received);
-            }
-            eprintln!(
-                "\nInterrupted: finishing the requests in flight, then stopping \
-                 (press Ctrl-C again to stop at once)."
-            );
-        }
-    });
+    for signal in [SIGINT, SIGTERM] {
+        // SAFETY: the action only swaps an atomic, writes with write(2) and exits with _exit(2),
+        // all async-signal-safe.
+        unsafe { signal_hook_registry::register(signal, move || on_signal(signal)) }?;
+    }
     Ok(())
+}
+
+/// In the signal handler: the first signal asks for a stop, the second stops at once.
+fn on_signal(signal: i32) {
+    if RECEIVED.swap(signal, Ordering::SeqCst) != 0 {
+        say(b"\nStopping now: a request may have been cut off; `up` repairs it.\n");
+        // SAFETY: _exit(2) is async-signal-safe and takes a plain integer.
+        unsafe { libc::_exit(128 + signal) };
+    }
+    say(b"\nInterrupted: finishing the requests in flight, then stopping (press Ctrl-C again to stop at once).\n");
+}
+
+/// Writes to stderr from a signal handler (where `eprintln!` may not be used).
+fn say(text: &[u8]) {
+    // SAFETY: write(2) is async-signal-safe; the buffer lives for the call.
+    unsafe {
+        libc::write(2, text.as_ptr().cast(), text.len());
+    }
 }
 
 /// Whether a stop was asked for.

@@ -40,20 +40,44 @@ pub fn package(stack: &Stack, root: &Path) -> anyhow::Result<Artifact> {
     let binary = std::fs::read(&binary_path)
         .with_context(|| format!("reading the built binary {}", binary_path.display()))?;
     check_glibc(&binary).with_context(|| format!("checking {}", binary_path.display()))?;
-    let zip = zip_bootstrap(&binary)?;
     let dir = root
         .join("target")
         .join("lambda")
         .join(&stack.function.package);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("bootstrap.zip");
-    std::fs::write(&path, &zip).with_context(|| format!("writing {}", path.display()))?;
+    let path = dir.join(format!(
+        "bootstrap-{}.zip",
+        stack.function.architecture.as_str()
+    ));
+    let zip = cached_zip(&binary, &path)?;
     let path = std::fs::canonicalize(&path).unwrap_or(path);
     Ok(Artifact {
         sha256: sha256_base64(&zip),
         path,
         zip,
     })
+}
+
+/// The zip of `binary` at `path`: the one made before when the binary has not changed (a
+/// deflate of 8 MB costs about half a second; the hash that tells, a few milliseconds), a new
+/// one otherwise. The zip is deterministic, so a cached one is byte for byte what a new one
+/// would be. The binary's hash is kept beside the zip, in `<zip>.source-sha256`.
+fn cached_zip(binary: &[u8], path: &Path) -> anyhow::Result<Vec<u8>> {
+    let source = sha256_base64(binary);
+    let stamp = path.with_extension("zip.source-sha256");
+    let cached = std::fs::read_to_string(&stamp)
+        .ok()
+        .filter(|s| s.trim() == source)
+        .and_then(|_| std::fs::read(path).ok());
+    if let Some(zip) = cached {
+        return Ok(zip);
+    }
+    let zip = zip_bootstrap(binary)?;
+    // The stamp goes first, so that a zip cut short never passes for a cached one.
+    let _ = std::fs::remove_file(&stamp);
+    std::fs::write(path, &zip).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&stamp, &source).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(zip)
 }
 
 /// Reads a prebuilt zip (`--zip`), checking it the way `package` checks its own.
@@ -279,6 +303,29 @@ mod tests {
             a,
             zip_bootstrap(b"\x7fELF another binary").unwrap_or_default()
         );
+    }
+
+    #[test]
+    fn a_zip_is_made_once_per_binary_and_again_when_it_changes() {
+        let dir = tempfile_dir();
+        let path = dir.join("bootstrap.zip");
+        let first = cached_zip(b"binary one", &path).unwrap_or_default();
+        assert_eq!(first, zip_bootstrap(b"binary one").unwrap_or_default());
+        // A zip on disk that the stamp vouches for is used as it is.
+        std::fs::write(&path, b"cached").unwrap_or_default();
+        assert_eq!(
+            cached_zip(b"binary one", &path).unwrap_or_default(),
+            b"cached"
+        );
+        let second = cached_zip(b"binary two", &path).unwrap_or_default();
+        assert_eq!(second, zip_bootstrap(b"binary two").unwrap_or_default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("zip-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        dir
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! Order (DESIGN §4): the table, the log group and the role, concurrently; then the function;
 //! then the API; then the permission and the stage, which need the API's id.
 
-use crate::aws::Clients;
+use crate::aws::{Clients, Session, Target};
 use crate::names::Names;
 use crate::plan::{describe_all, Kind, Plan};
+use crate::progress::Progress;
 use crate::resources::api::{self, Api, ApiChange};
 use crate::resources::function::{self, Code, Function, FunctionChange};
 use crate::resources::logs::{self, LogGroup, LogsChange};
@@ -73,26 +74,31 @@ impl Observed {
     }
 }
 
-/// Reads everything, and sends no write. Every read that depends on nothing else runs in the
-/// first wave; the stage, which needs the API's id, in the second. Returns `d` with the API's
-/// id filled in.
-pub async fn observe(
-    clients: &Clients,
-    names: &Names,
-    d: Desired,
-) -> anyhow::Result<(Desired, Observed)> {
-    let (table, logs, role, function, permission, api) = tokio::try_join!(
+/// Reads everything, and sends no write. Every read waits only for what it needs: the first
+/// wave reads each resource by name, at once; a resource's second read needs what its first
+/// found (the tags need the table's or the group's ARN; the API's routes and stage need its
+/// id); the stage's deployment needs the stage. So a stack in sync is read in three waves.
+pub async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Observed> {
+    let api_and_stage = async {
+        let found = api::find(clients, &d.api).await?;
+        let stage = d
+            .stage
+            .clone()
+            .with_api(found.first().map(|a| a.id.as_str()));
+        tokio::try_join!(
+            api::details(clients, found),
+            Stage::observe(clients, &stage)
+        )
+    };
+    let (table, logs, role, function, permission, (api, stage)) = tokio::try_join!(
         Table::observe(clients, &d.table),
         LogGroup::observe(clients, &d.logs),
         Role::observe(clients, &d.role),
         Function::observe(clients, &d.function),
         Permission::observe(clients, &d.permission),
-        Api::observe(clients, &d.api),
+        api_and_stage,
     )?;
-    let api_id = api.as_ref().map(|a| a.ours.id.clone());
-    let d = d.with_api(names, api_id.as_deref());
-    let stage = Stage::observe(clients, &d.stage).await?;
-    let observed = Observed {
+    Ok(Observed {
         table,
         logs,
         role,
@@ -100,8 +106,27 @@ pub async fn observe(
         api,
         stage,
         permission,
-    };
-    Ok((d, observed))
+    })
+}
+
+/// Connects, and reads the live stack while STS names the account: the reads go by name, and
+/// need no account, so the account costs no wave of its own. Returns the session (whose names
+/// carry the account) and what is live.
+pub async fn survey<'p>(
+    target: &Target,
+    stack: &Stack,
+    progress: &'p Progress,
+) -> anyhow::Result<(Session<'p>, Observed)> {
+    let clients = Clients::load(target, stack.region.as_deref()).await?;
+    Session::check_region(&clients)?;
+    // Names for reading only: their ARNs carry no account, and no read uses them.
+    let reading = Names::derive(stack, &clients.region, "");
+    let looking = Desired::of(stack, &reading, Code::none());
+    // When both fail (bad credentials, an unreachable endpoint), the account's error says it best.
+    let (account, observed) = tokio::join!(clients.account(), observe(&clients, &looking));
+    let (account, observed) = (account?, observed?);
+    let names = Names::derive(stack, &clients.region, &account);
+    Ok((Session::new(clients, names, progress), observed))
 }
 
 /// Every typed change, kind by kind: what `apply` carries out.
@@ -156,10 +181,16 @@ pub fn notes(d: &Desired, o: &Observed) -> Vec<String> {
     notes
 }
 
-/// Carries out `planned`. Steps of one wave run concurrently, and a wave starts only when the
-/// previous one succeeded, so a failure leaves every later resource untouched; a re-run
-/// observes afresh and carries on. `done` collects each kind whose changes all went through,
-/// so that an interrupted or failed run can say what it finished. Returns the API's id.
+/// Carries out `planned`, each resource as soon as what it needs is done, so that the longest
+/// chain of requests is as short as the dependencies allow:
+/// - the table and the log group need nothing;
+/// - the function needs its role (Lambda refuses a role it cannot assume);
+/// - the stage serves a deployment of the API's routes, so it needs the API;
+/// - the invoke permission names the function and the API, so it needs both.
+///
+/// A failure stops only what depends on it; a re-run observes afresh and carries on. `done`
+/// collects each kind whose changes all went through, so that an interrupted or failed run can
+/// say what it finished. Returns the API's id.
 pub async fn apply(
     ctx: Ctx<'_>,
     d: &Desired,
@@ -175,34 +206,50 @@ pub async fn apply(
             blocked.blocked.as_deref().unwrap_or("")
         );
     }
-    let (t, l, r) = tokio::join!(
-        Table::apply(ctx, &d.table, &planned.table),
-        LogGroup::apply(ctx, &d.logs, &planned.logs),
-        Role::apply(ctx, &d.role, &planned.role),
-    );
-    // Every step of the wave has finished; record what went through, then report the first
-    // failure.
-    for (kind, ok) in [
-        (Kind::Table, t.is_ok()),
-        (Kind::LogGroup, l.is_ok()),
-        (Kind::Role, r.is_ok()),
-    ] {
-        if ok {
-            done.push(kind);
+    let finished = std::cell::RefCell::new(Vec::new());
+    let mark = |kind: Kind| finished.borrow_mut().push(kind);
+    let table = async {
+        Table::apply(ctx, &d.table, &planned.table).await?;
+        mark(Kind::Table);
+        anyhow::Ok(())
+    };
+    let logs = async {
+        LogGroup::apply(ctx, &d.logs, &planned.logs).await?;
+        mark(Kind::LogGroup);
+        anyhow::Ok(())
+    };
+    let function = async {
+        Role::apply(ctx, &d.role, &planned.role).await?;
+        mark(Kind::Role);
+        Function::apply(ctx, &d.function, &planned.function).await?;
+        mark(Kind::Function);
+        anyhow::Ok(())
+    };
+    let api = async {
+        let created = Api::apply(ctx, &d.api, &planned.api).await?;
+        mark(Kind::Api);
+        let id = created.or(api_id.map(str::to_string));
+        let stage = d.stage.clone().with_api(id.as_deref());
+        Stage::apply(ctx, &stage, &planned.stage).await?;
+        mark(Kind::Stage);
+        anyhow::Ok(id)
+    };
+    let (t, l, f, a) = tokio::join!(table, logs, function, api);
+    let permission = match (&f, &a) {
+        (Ok(()), Ok(id)) => {
+            let permission = d.permission.clone().with_api(ctx.names, id.as_deref());
+            let granted = Permission::apply(ctx, &permission, &planned.permission).await;
+            if granted.is_ok() {
+                mark(Kind::Permission);
+            }
+            granted
         }
-    }
+        _ => Ok(()),
+    };
+    done.extend(finished.into_inner());
     t?;
     l?;
-    r?;
-    Function::apply(ctx, &d.function, &planned.function).await?;
-    done.push(Kind::Function);
-    let created = Api::apply(ctx, &d.api, &planned.api).await?;
-    done.push(Kind::Api);
-    let api_id = created.as_deref().or(api_id).map(str::to_string);
-    let d = d.clone().with_api(ctx.names, api_id.as_deref());
-    Permission::apply(ctx, &d.permission, &planned.permission).await?;
-    done.push(Kind::Permission);
-    Stage::apply(ctx, &d.stage, &planned.stage).await?;
-    done.push(Kind::Stage);
-    Ok(api_id)
+    f?;
+    permission?;
+    a
 }

@@ -13,10 +13,10 @@ use crate::invoke::{self, Backend};
 use crate::local::events::Routes;
 use crate::local::{self, serve as local_serve, Pool};
 use crate::names::Names;
-use crate::package::{self, Artifact};
+use crate::package;
 use crate::plan::Kind;
 use crate::progress::Progress;
-use crate::reconcile::{self, Desired};
+use crate::reconcile::{self, Desired, Observed};
 use crate::report::{
     self, colour, DiffReport, DownReport, Interrupted, Output, Outputs, PackageReport, PlanText,
     Report, UpReport,
@@ -67,29 +67,53 @@ pub fn package(cli: &Invocation) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The zip to deploy: `--zip`, or the function built and zipped now.
-fn artifact(cli: &Invocation, stack: &Stack, zip: Option<&Path>) -> anyhow::Result<Artifact> {
-    match zip {
-        Some(path) => package::load(path),
-        None => package::package(stack, &cli.root()),
-    }
+/// Builds the zip and reads the live stack at the same time: nothing needs the zip's hash until
+/// the function is planned. A prebuilt zip (`--zip`) is read and checked first, so that a bad
+/// one costs no AWS call. Returns the session, what is live, and the desired state with the
+/// code and the API's id filled in.
+async fn survey<'p>(
+    cli: &Invocation,
+    stack: &Stack,
+    zip: Option<&Path>,
+    progress: &'p Progress,
+) -> anyhow::Result<(Session<'p>, Observed, Desired)> {
+    let (surveyed, artifact) = match zip {
+        Some(path) => {
+            let artifact = package::load(path)?;
+            (
+                reconcile::survey(&cli.target, stack, progress).await,
+                artifact,
+            )
+        }
+        None => {
+            let building = {
+                let (root, stack) = (cli.root(), stack.clone());
+                tokio::task::spawn_blocking(move || package::package(&stack, &root))
+            };
+            let (surveyed, built) =
+                tokio::join!(reconcile::survey(&cli.target, stack, progress), building);
+            let built = built.map_err(|e| anyhow::anyhow!("building the function: {e}"))?;
+            (surveyed, built?)
+        }
+    };
+    let (session, observed) = surveyed?;
+    let names = &session.names;
+    let desired = Desired::of(stack, names, Code::of(&artifact)).with_api(names, observed.api_id());
+    Ok((session, observed, desired))
 }
 
 pub async fn up(cli: &Invocation, dry_run: bool, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
-    let artifact = artifact(cli, &stack, zip)?;
     if !dry_run {
         interrupt::listen()?;
     }
     let progress = Progress::new();
-    let session = cli.session(&stack, &progress).await?;
-    let names = &session.names;
-    let desired = Desired::of(&stack, names, Code::of(&artifact));
-    let (desired, observed) = match reconcile::observe(&session.clients, names, desired).await {
+    let (session, observed, desired) = match survey(cli, &stack, zip, &progress).await {
         Ok(found) => found,
         Err(_) if interrupt::requested() => return stopped(cli, &Default::default(), &[]),
         Err(e) => return Err(e),
     };
+    let names = &session.names;
     let planned = reconcile::plan(&desired, &observed);
     let plan = planned.describe(&desired);
     if cli.output == Output::Text {
@@ -140,11 +164,8 @@ fn stopped(cli: &Invocation, plan: &crate::plan::Plan, done: &[Kind]) -> anyhow:
 
 pub async fn diff(cli: &Invocation, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
-    let artifact = artifact(cli, &stack, zip)?;
     let progress = Progress::new();
-    let session = cli.session(&stack, &progress).await?;
-    let desired = Desired::of(&stack, &session.names, Code::of(&artifact));
-    let (desired, observed) = reconcile::observe(&session.clients, &session.names, desired).await?;
+    let (session, observed, desired) = survey(cli, &stack, zip, &progress).await?;
     let plan = reconcile::plan(&desired, &observed).describe(&desired);
     let report = DiffReport {
         in_sync: plan.is_empty(),

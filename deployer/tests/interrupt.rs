@@ -10,7 +10,30 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use support::{deployer_command, Census, Fixture, Run, STACK};
-use testkit::{On, Trigger, When, SIGINT, SIGTERM};
+use testkit::{On, Realism, Trigger, When, SIGINT, SIGTERM};
+
+/// Every answer takes 300 ms here. So a request in flight when the signal came was sent within a
+/// few milliseconds of it (all of a wave go at once), and one that reaches the proxy more than
+/// 100 ms after it was started after it: after the deployer knew.
+fn slow_fixture() -> Fixture {
+    Fixture::with(
+        STACK,
+        Some(Realism {
+            latency: Duration::from_millis(300),
+            ..Realism::fast()
+        }),
+    )
+}
+
+/// The requests, reads included, that reached the proxy more than 100 ms after the signal.
+fn started_after_the_signal(f: &Fixture, run: &Run) -> Vec<String> {
+    let at = f.proxy.fired_at().expect("the signal was sent");
+    run.calls
+        .iter()
+        .filter(|c| c.sent > at + Duration::from_millis(100))
+        .map(ToString::to_string)
+        .collect()
+}
 
 /// Runs `deployer ARGS`, signalling it while `operation` is in flight.
 fn interrupted(f: &Fixture, on: On, signal: i32, args: &[&str]) -> Run {
@@ -39,7 +62,7 @@ fn interrupted(f: &Fixture, on: On, signal: i32, args: &[&str]) -> Run {
 
 #[tokio::test]
 async fn sigint_lets_the_request_in_flight_finish_reports_and_exits_130() {
-    let f = Fixture::new(STACK);
+    let f = slow_fixture();
     let zip = f.zip_v1.to_str().unwrap().to_string();
     let run = interrupted(
         &f,
@@ -81,23 +104,9 @@ async fn sigint_lets_the_request_in_flight_finish_reports_and_exits_130() {
         .send()
         .await
         .unwrap();
-    // Nothing started after it: not the role's policy, not the function, not the API.
-    let at = run
-        .calls
-        .iter()
-        .position(|c| c.operation == "CreateRole")
-        .unwrap();
-    let later: Vec<String> = run.calls[at + 1..]
-        .iter()
-        .filter(|c| c.write)
-        .map(ToString::to_string)
-        .collect();
-    assert!(
-        !later.iter().any(|w| w.starts_with("iam")
-            || w.starts_with("lambda")
-            || w.starts_with("apigateway")),
-        "requests started after the interrupt: {later:?}"
-    );
+    // Nothing started after it, reads included: not the role's policy, not the function, not
+    // the API's routes, not a wait's poll.
+    assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
 
     // A plain re-run finishes the job.
     f.up(&f.zip_v1).ok();
@@ -106,34 +115,61 @@ async fn sigint_lets_the_request_in_flight_finish_reports_and_exits_130() {
 
 #[tokio::test]
 async fn sigterm_in_json_mode_reports_done_and_not_done_and_exits_143() {
-    let f = Fixture::new(STACK);
+    let f = slow_fixture();
     let zip = f.zip_v1.to_str().unwrap().to_string();
-    // The API's first write: the table, log group, role and function are done by then.
+    // The stage's deployment: the API's routes are done by then, the stage is not, and the
+    // other chains (the table's, the function's) are wherever they are.
     let run = interrupted(
         &f,
-        On::Operation("POST /restapis".into()),
+        On::Operation(format!("POST /restapis/{}/deployments", "*")),
         SIGTERM,
         &["--output", "json", "up", "--zip", &zip],
     );
-    assert_eq!(run.code, 143, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 143,
+        "{}
+{}",
+        run.stdout, run.stderr
+    );
     let report = run.json();
     assert_eq!(report["interrupted"], true);
-    assert_eq!(
-        report["done"],
-        serde_json::json!([
-            "table vc-prod",
-            "log_group /aws/lambda/vc-prod",
-            "role vc-prod-role",
-            "function vc-prod"
-        ])
-    );
-    let not_done = report["not_done"].as_array().unwrap();
-    assert!(
-        not_done
+    let list = |key: &str| -> Vec<String> {
+        report[key]
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|r| r == "permission vc-apigateway-invoke"),
-        "{report}"
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let (done, not_done) = (list("done"), list("not_done"));
+    assert!(done.contains(&"api vc-prod".to_string()), "{report}");
+    assert!(not_done.contains(&"stage prod".to_string()), "{report}");
+    assert!(
+        not_done.contains(&"permission vc-apigateway-invoke".to_string()),
+        "the permission waits for the API's stage chain and the function: {report}"
     );
+    let mut all: Vec<String> = done.iter().chain(&not_done).cloned().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            "api vc-prod",
+            "function vc-prod",
+            "log_group /aws/lambda/vc-prod",
+            "permission vc-apigateway-invoke",
+            "role vc-prod-role",
+            "stage prod",
+            "table vc-prod",
+        ],
+        "every resource of the plan is either done or not: {report}"
+    );
+    // No stage was created: the deployment in flight finished, nothing after it was sent.
+    assert!(
+        !run.calls.iter().any(|c| c.operation.ends_with("/stages")),
+        "{:?}",
+        run.calls
+    );
+    assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
 
     f.up(&f.zip_v1).ok();
     f.assert_deployed("vc", "re-run after SIGTERM").await;

@@ -336,12 +336,22 @@ async fn access_denied_on_a_read_is_an_error_never_a_missing_resource() {
             ),
         )
     });
+    // The same principal is denied the read sent alongside (the table's backups).
+    let backups_denied =
+        mock!(aws_sdk_dynamodb::Client::describe_continuous_backups).then_error(|| {
+            aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsError::generic(
+                aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized to perform: dynamodb:DescribeContinuousBackups")
+                    .build(),
+            )
+        });
     let world = World::new(
         None,
         Some(mock_client!(
             aws_sdk_dynamodb,
             RuleMode::MatchAny,
-            [&denied]
+            [&denied, &backups_denied]
         )),
     );
     let error = format!(

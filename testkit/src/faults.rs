@@ -131,7 +131,7 @@ impl Dice {
 }
 
 /// Whether `operation` is `pattern`, where a `*` path segment matches any one segment.
-fn matches(pattern: &str, operation: &str) -> bool {
+pub(crate) fn matches(pattern: &str, operation: &str) -> bool {
     let (p, o): (Vec<&str>, Vec<&str>) =
         (pattern.split('/').collect(), operation.split('/').collect());
     p.len() == o.len() && p.iter().zip(&o).all(|(p, o)| *p == "*" || p == o)

@@ -15,6 +15,7 @@ pub use faults::{Fault, Faults};
 pub use libc::{SIGINT, SIGKILL, SIGTERM};
 pub use proxy::{Call, On, Recorder, Trigger, When};
 pub use realism::Realism;
+pub use wire::waves;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -103,6 +104,31 @@ impl Moto {
     /// `http://127.0.0.1:PORT`
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Empties every service (`POST /moto-api/reset`), as a fresh server would be, without the
+    /// cost of starting one. Its configuration (Lambda without Docker) stays.
+    pub fn reset(&self) -> Result<(), String> {
+        use std::io::{Read, Write};
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut stream =
+            std::net::TcpStream::connect(addr).map_err(|e| format!("connecting to moto: {e}"))?;
+        write!(
+            stream,
+            "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .map_err(|e| format!("resetting moto: {e}"))?;
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .map_err(|e| format!("resetting moto: {e}"))?;
+        match answer.split_whitespace().nth(1) {
+            Some("200") => Ok(()),
+            _ => Err(format!(
+                "moto refused the reset: {}",
+                answer.lines().next().unwrap_or("")
+            )),
+        }
     }
 
     /// An SDK config loader aimed at this server, with dummy credentials and `us-east-1`.

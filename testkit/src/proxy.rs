@@ -35,7 +35,8 @@ pub use crate::wire::Call;
 pub enum On {
     /// At the n-th request (1-based) after [`Recorder::arm`].
     Nth(usize),
-    /// At the first request for this operation after [`Recorder::arm`].
+    /// At the first request for this operation after [`Recorder::arm`] (a `*` path segment
+    /// matches any one segment).
     Operation(String),
 }
 
@@ -59,7 +60,7 @@ pub struct Trigger {
 }
 
 /// What every connection task shares.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     /// Every call, numbered in arrival order so that its answer's status can be filled in.
     calls: Mutex<Vec<(usize, Call)>>,
@@ -73,6 +74,28 @@ struct State {
     seen: AtomicUsize,
     fired: AtomicBool,
     realism: Mutex<Option<Arc<Layer>>>,
+    /// When the proxy started: the origin of every call's times.
+    started: std::time::Instant,
+    /// When the armed trigger sent its signal.
+    signalled: Mutex<Option<Duration>>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            calls: Mutex::default(),
+            sequence: AtomicUsize::default(),
+            injected: Mutex::default(),
+            dice: Mutex::default(),
+            trigger: Mutex::default(),
+            target: AtomicU32::default(),
+            seen: AtomicUsize::default(),
+            fired: AtomicBool::default(),
+            realism: Mutex::default(),
+            started: std::time::Instant::now(),
+            signalled: Mutex::default(),
+        }
+    }
 }
 
 /// A running proxy; stops when dropped.
@@ -215,6 +238,11 @@ impl Recorder {
     pub fn fired(&self) -> bool {
         self.state.fired.load(Ordering::SeqCst)
     }
+
+    /// When the armed trigger sent its signal, on the clock of [`Call::sent`].
+    pub fn fired_at(&self) -> Option<Duration> {
+        self.state.signalled.lock().ok().and_then(|s| *s)
+    }
 }
 
 impl Drop for Recorder {
@@ -332,7 +360,14 @@ async fn handle(
 fn record(state: &State, call: &Call, fault: Option<Fault>) -> usize {
     let seq = state.sequence.fetch_add(1, Ordering::SeqCst);
     if let Ok(mut calls) = state.calls.lock() {
-        calls.push((seq, call.clone()));
+        let sent = state.started.elapsed();
+        calls.push((
+            seq,
+            Call {
+                sent,
+                ..call.clone()
+            },
+        ));
     }
     if let (Some(fault), Ok(mut injected)) = (fault, state.injected.lock()) {
         injected.push((call.clone(), fault));
@@ -370,9 +405,11 @@ async fn answer(state: &State, upstream: &Upstream, ex: &Exchange<'_>) -> Respon
 }
 
 fn record_status(state: &State, seq: usize, status: u16) {
+    let at = state.started.elapsed();
     if let Ok(mut calls) = state.calls.lock() {
         if let Some((_, c)) = calls.iter_mut().rev().find(|(s, _)| *s == seq) {
             c.status = status;
+            c.answered = Some(at);
         }
     }
 }
@@ -389,7 +426,7 @@ fn matched_trigger(state: &State, call: &Call) -> Option<Trigger> {
     let mut armed = state.trigger.lock().ok()?;
     let hit = match &armed.as_ref()?.on {
         On::Nth(k) => *k == n,
-        On::Operation(op) => *op == call.operation,
+        On::Operation(op) => faults::matches(op, &call.operation),
     };
     if hit {
         state.fired.store(true, Ordering::SeqCst);
@@ -405,6 +442,9 @@ async fn signal(state: &State, signal: i32) {
         let pid = state.target.load(Ordering::SeqCst);
         if pid != 0 {
             let Ok(pid) = i32::try_from(pid) else { return };
+            if let Ok(mut at) = state.signalled.lock() {
+                *at = Some(state.started.elapsed());
+            }
             // SAFETY: kill(2) takes plain integers and touches no memory of ours.
             unsafe {
                 libc::kill(pid, signal);

@@ -2,6 +2,8 @@
 //! AWS protocols ([`classify`]), the request itself for the realism layer to read
 //! ([`Exchange`]), and moto as the proxy reaches it ([`Upstream`]).
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -20,6 +22,10 @@ pub struct Call {
     pub write: bool,
     /// The answer's HTTP status: 0 until it is known, and for a request answered with a reset.
     pub status: u16,
+    /// When the proxy received it, since the proxy started.
+    pub sent: Duration,
+    /// When its answer left the proxy; `None` for a reset.
+    pub answered: Option<Duration>,
 }
 
 impl Call {
@@ -227,6 +233,8 @@ pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
         operation,
         write,
         status: 0,
+        sent: Duration::ZERO,
+        answered: None,
     }
 }
 
@@ -236,4 +244,51 @@ fn form_action(body: &[u8]) -> Option<String> {
     text.split('&')
         .find_map(|pair| pair.strip_prefix("Action="))
         .map(str::to_string)
+}
+
+/// The number of sequential waves in `calls`: the longest chain of requests each sent after the
+/// previous one was answered. Requests that overlap in time ran together, in one wave; a
+/// request that had to wait for another's answer starts a new one. On AWS, where a round trip
+/// costs 50–200 ms, this decides the wall time.
+pub fn waves(calls: &[Call]) -> usize {
+    let mut sorted: Vec<&Call> = calls.iter().filter(|c| c.answered.is_some()).collect();
+    sorted.sort_by_key(|c| c.sent);
+    // depth[i]: the longest chain ending with sorted[i].
+    let mut depth: Vec<usize> = Vec::with_capacity(sorted.len());
+    for (i, c) in sorted.iter().enumerate() {
+        let before = (0..i)
+            .filter(|&j| sorted[j].answered.is_some_and(|a| a <= c.sent))
+            .map(|j| depth[j])
+            .max()
+            .unwrap_or(0);
+        depth.push(before + 1);
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(sent: u64, answered: u64) -> Call {
+        Call {
+            service: "s".into(),
+            operation: "o".into(),
+            write: false,
+            status: 200,
+            sent: Duration::from_millis(sent),
+            answered: Some(Duration::from_millis(answered)),
+        }
+    }
+
+    #[test]
+    fn overlapping_requests_are_one_wave_and_a_dependent_one_the_next() {
+        assert_eq!(waves(&[]), 0);
+        assert_eq!(waves(&[call(0, 40), call(1, 45), call(2, 50)]), 1);
+        assert_eq!(waves(&[call(0, 40), call(1, 45), call(46, 90)]), 2);
+        assert_eq!(
+            waves(&[call(0, 40), call(41, 80), call(81, 120), call(5, 60)]),
+            3
+        );
+    }
 }

@@ -59,17 +59,28 @@ impl<'p> Session<'p> {
         progress: &'p Progress,
     ) -> anyhow::Result<Session<'p>> {
         let clients = Clients::load(target, stack.region.as_deref()).await?;
-        if let Err(why) = crate::naming::Partition::check(&clients.region) {
-            anyhow::bail!("{why} (from --region, stack.yaml or the AWS configuration)");
-        }
+        Session::check_region(&clients)?;
         let account = clients.account().await?;
         let names = Names::derive(stack, &clients.region, &account);
-        Ok(Session {
+        Ok(Session::new(clients, names, progress))
+    }
+
+    pub fn new(clients: Clients, names: Names, progress: &'p Progress) -> Session<'p> {
+        Session {
             clients,
             names,
             progress,
             waits: Waits::aws(),
-        })
+        }
+    }
+
+    /// Refuses a region of an unsupported partition, or a name that is not a region.
+    pub fn check_region(clients: &Clients) -> anyhow::Result<()> {
+        crate::naming::Partition::check(&clients.region)
+            .map(|_| ())
+            .map_err(|why| {
+                anyhow::anyhow!("{why} (from --region, stack.yaml or the AWS configuration)")
+            })
     }
 }
 

@@ -89,10 +89,16 @@ impl Resource for LogGroup {
         else {
             return Ok(None);
         };
+        // The group's own ARN, without the `:*` of its streams: the account is not known yet
+        // when this runs (see `reconcile::survey`).
+        let arn = group
+            .arn()
+            .map(|a| a.trim_end_matches(":*").to_string())
+            .unwrap_or_else(|| d.arn.clone());
         let tags = clients
             .logs
             .list_tags_for_resource()
-            .resource_arn(&d.arn)
+            .resource_arn(&arn)
             .send()
             .await
             .doing(|| format!("reading the tags of log group {name}"))?

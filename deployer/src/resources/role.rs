@@ -109,32 +109,20 @@ impl Resource for Role {
         &d.name
     }
 
+    /// Every read at once: the role, its inline policies (ours by name), its managed ones.
     async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
         let iam = &clients.iam;
         let name = &d.name;
-        let role = iam
-            .get_role()
-            .role_name(name)
-            .send()
-            .await
-            .found(|| format!("reading role {name}"))?;
-        let Some(role) = role.and_then(|r| r.role) else {
+        let role = iam.get_role().role_name(name).send();
+        let (role, inline, managed) =
+            tokio::join!(role, read_inline(clients, d), read_managed(clients, d));
+        let Some(role) = role
+            .found(|| format!("reading role {name}"))?
+            .and_then(|r| r.role)
+        else {
             return Ok(None);
         };
         let trust = parse_policy(role.assume_role_policy_document().unwrap_or("{}"))?;
-        let inline = read_inline(clients, d).await?;
-        let managed = iam
-            .list_attached_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .doing(|| format!("listing the managed policies of role {name}"))?
-            .into_iter()
-            .filter_map(|p| p.policy_arn)
-            .collect();
         Ok(Some(Observed {
             tags: role
                 .tags()
@@ -143,8 +131,8 @@ impl Resource for Role {
                 .collect(),
             arn: role.arn,
             trust,
-            inline,
-            managed,
+            inline: inline?,
+            managed: managed?,
         }))
     }
 
@@ -234,38 +222,58 @@ impl Resource for Role {
     }
 }
 
-/// Every inline policy of the role by name; only ours has its document read.
+/// Every inline policy of the role by name; only ours has its document read (at the same
+/// time as the listing: its name is known).
 async fn read_inline(
     clients: &Clients,
     d: &Desired,
 ) -> anyhow::Result<BTreeMap<String, Option<Value>>> {
     let (iam, name) = (&clients.iam, &d.name);
-    let mut inline: BTreeMap<String, Option<Value>> = iam
+    let listed = iam
         .list_role_policies()
         .role_name(name)
         .into_paginator()
         .items()
         .send()
-        .try_collect()
-        .await
-        .doing(|| format!("listing the inline policies of role {name}"))?
+        .try_collect();
+    let ours = iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name(&d.policy_name)
+        .send();
+    let (listed, ours) = tokio::join!(listed, ours);
+    let mut inline: BTreeMap<String, Option<Value>> = listed
+        .found(|| format!("listing the inline policies of role {name}"))?
+        .unwrap_or_default()
         .into_iter()
         .map(|p| (p, None))
         .collect();
-    if inline.contains_key(&d.policy_name) {
-        let doc = iam
-            .get_role_policy()
-            .role_name(name)
-            .policy_name(&d.policy_name)
-            .send()
-            .await
-            .doing(|| format!("reading policy {} of role {name}", d.policy_name))?;
+    let ours = ours.found(|| format!("reading policy {} of role {name}", d.policy_name))?;
+    if let (Some(doc), true) = (ours, inline.contains_key(&d.policy_name)) {
         inline.insert(
             d.policy_name.clone(),
             Some(parse_policy(doc.policy_document())?),
         );
     }
     Ok(inline)
+}
+
+async fn read_managed(clients: &Clients, d: &Desired) -> anyhow::Result<Vec<String>> {
+    let listed = clients
+        .iam
+        .list_attached_role_policies()
+        .role_name(&d.name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .found(|| format!("listing the managed policies of role {}", d.name))?;
+    Ok(listed
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect())
 }
 
 /// Carries out one change of an existing role.

@@ -127,24 +127,22 @@ impl Resource for Table {
         &d.name
     }
 
+    /// DescribeTable and DescribeContinuousBackups at once (both by name); then the tags, by the
+    /// ARN DescribeTable gave (the account is not known yet when this runs: see
+    /// [`crate::reconcile::survey`]).
     async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
         let name = &d.name;
-        let Some(described) = clients
-            .dynamodb
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
+        let described = clients.dynamodb.describe_table().table_name(name).send();
+        let (described, pitr) = tokio::join!(described, pitr_status(clients, name));
+        let Some(table) = described
             .found(|| format!("reading table {name}"))?
+            .and_then(|d| d.table)
         else {
-            return Ok(None);
-        };
-        let Some(table) = described.table else {
             return Ok(None);
         };
         let arn = table.table_arn.clone().unwrap_or_default();
         // ENABLING is on its way to ENABLED: what the stack asked for; `up` waits for the rest.
-        let point_in_time_recovery = pitr_status(clients, name).await? != "DISABLED";
+        let point_in_time_recovery = pitr? != "DISABLED";
         let tags = read_tags(clients, name, &arn).await?;
         Ok(Some(Observed {
             key_schema: key_schema(&table),
@@ -215,21 +213,35 @@ impl Resource for Table {
         if billing || protection {
             update(ctx, d, billing, protection, &step).await?;
         }
-        let pitr = changes.iter().any(|c| matches!(c, TableChange::Pitr(_)));
-        if (created && d.point_in_time_recovery) || pitr {
-            set_pitr(ctx, d, &step).await?;
-        }
+        let pitr = (created && d.point_in_time_recovery)
+            || changes.iter().any(|c| matches!(c, TableChange::Pitr(_)));
         let retag = changes.iter().find_map(|c| match c {
             TableChange::Tags(u) => Some(u),
             _ => None,
         });
-        if let Some(update) = retag {
-            tag(ctx, d, update, &step).await?;
+        // Point-in-time recovery and the tags do not wait on each other.
+        let backups = async {
+            match pitr {
+                true => set_pitr(ctx, d, &step).await,
+                false => Ok(()),
+            }
+        };
+        let tagging = async {
+            if let Some(update) = retag {
+                tag(ctx, d, update, &step).await?;
+            }
+            match created || retag.is_some() {
+                true => wait_tags_visible(ctx, d, &step).await,
+                false => Ok(()),
+            }
+        };
+        let (backups, tagging) = tokio::join!(backups, tagging);
+        backups?;
+        tagging?;
+        // Setting PITR waited for ACTIVE already; otherwise a new or updated table is waited for.
+        if !pitr && (created || billing || protection) {
+            wait_active(ctx, &d.name, &step).await?;
         }
-        if created || retag.is_some() {
-            wait_tags_visible(ctx, d, &step).await?;
-        }
-        wait_active(ctx, &d.name, &step).await?;
         step.done("");
         Ok(())
     }

@@ -16,7 +16,9 @@ use crate::resources::{stage, tags, Ctx};
 use crate::stack::Route;
 use crate::wait::{self, Attempt, Bound, CreateError};
 
-/// Carries out `changes`; returns the id of the API it created, if it created one.
+/// Carries out `changes`; returns the id of the API it created, if it created one. Duplicates
+/// go first, one at a time (DeleteRestApi's quota); the rest runs side by side where API
+/// Gateway allows it (see [`put_routes`]).
 pub async fn apply(
     ctx: Ctx<'_>,
     d: &Desired,
@@ -26,54 +28,76 @@ pub async fn apply(
         return Ok(None);
     }
     let step = ctx.progress.step(format!("reconciling API {}", d.name));
-    // Resources made by one route's change serve the next: a path is created once.
+    for change in changes {
+        if let ApiChange::Duplicate { id, .. } = change {
+            step.waiting(&format!("deleting duplicate API {id}"));
+            delete_api(ctx, id, &step).await?;
+        }
+    }
+    let created = if changes
+        .iter()
+        .any(|c| matches!(c, ApiChange::Create { .. }))
+    {
+        Some(create(ctx, d, &step).await?)
+    } else {
+        None
+    };
+    let mut routes = Vec::new();
     let mut known = Resources::new();
-    let mut created = None;
+    let mut rest = Vec::new();
     for change in changes {
         match change {
-            ApiChange::Create { .. } => created = Some(create(ctx, d, &step).await?),
-            ApiChange::Duplicate { id, .. } => {
-                step.waiting(&format!("deleting duplicate API {id}"));
-                delete_api(ctx, id, &step).await?;
-            }
             ApiChange::Route {
                 api,
                 route,
                 update,
                 resources,
             } => {
-                for (path, id) in resources {
-                    known.entry(path.clone()).or_insert_with(|| id.clone());
+                known.extend(resources.clone());
+                if let Some(want) = &update.want {
+                    let live = update.live.as_ref();
+                    routes.push(Planned {
+                        api,
+                        route,
+                        want,
+                        live,
+                    });
                 }
-                let Some(want) = &update.want else { continue };
-                let at = Place { api, route };
-                put_route(ctx, &at, &mut known, want, update.live.as_ref(), &step).await?;
             }
-            ApiChange::Remove {
-                api,
-                route,
-                resource,
-                ..
-            } => remove_route(ctx, api, route, resource).await?,
-            ApiChange::GatewayResponse { api, kind, update } => {
-                put_gateway_response(ctx, api, kind, &update.want).await?
-            }
-            ApiChange::Tags { api, update } => tag(ctx, api, update).await?,
+            ApiChange::Create { .. } | ApiChange::Duplicate { .. } => {}
+            other => rest.push(other),
         }
     }
-    step.done(
-        &created
-            .as_deref()
-            .map(|id| format!("[{id}] "))
-            .unwrap_or_default(),
-    );
+    put_routes(ctx, &mut known, &routes, &step).await?;
+    futures_util::future::try_join_all(rest.into_iter().map(|c| other_change(ctx, c))).await?;
+    let shown = created.as_deref().map(|id| format!("[{id}] "));
+    step.done(&shown.unwrap_or_default());
     Ok(created)
 }
 
-/// A route of an API.
-struct Place<'a> {
+/// A route removal, a gateway response or the tags: each independent of the others.
+async fn other_change(ctx: Ctx<'_>, change: &ApiChange) -> anyhow::Result<()> {
+    match change {
+        ApiChange::Remove {
+            api,
+            route,
+            resource,
+            ..
+        } => remove_route(ctx, api, route, resource).await,
+        ApiChange::GatewayResponse { api, kind, update } => {
+            put_gateway_response(ctx, api, kind, &update.want).await
+        }
+        ApiChange::Tags { api, update } => tag(ctx, api, update).await,
+        _ => Ok(()),
+    }
+}
+
+/// A route to put: its API, what it must be, and what it is.
+struct Planned<'a> {
     api: &'a str,
     route: &'a Route,
+    want: &'a Method,
+    live: Option<&'a Method>,
 }
 
 /// A new API with every route and gateway response of the stack. Afterwards, GetRestApis must
@@ -81,16 +105,57 @@ struct Place<'a> {
 async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<String> {
     let (id, root) = create_api(ctx, d, step).await?;
     let mut known = Resources::from([("/".to_string(), root)]);
-    for (route, method) in &d.routes {
-        let at = Place { api: &id, route };
-        put_route(ctx, &at, &mut known, method, None, step).await?;
-    }
-    for (kind, params) in d.gateway_responses.iter().filter(|(_, p)| !p.is_empty()) {
-        put_gateway_response(ctx, &id, kind, params).await?;
-    }
-    wait_listed(ctx, d, &id, step).await?;
-    remove_orphans(ctx, d, &id, step).await?;
+    let routes: Vec<Planned> = d
+        .routes
+        .iter()
+        .map(|(route, want)| Planned {
+            api: &id,
+            route,
+            want,
+            live: None,
+        })
+        .collect();
+    let responses = d
+        .gateway_responses
+        .iter()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(kind, params)| put_gateway_response(ctx, &id, kind, params));
+    let (routes, responses) = tokio::join!(
+        put_routes(ctx, &mut known, &routes, step),
+        futures_util::future::try_join_all(responses)
+    );
+    routes?;
+    responses?;
+    let listed = wait_listed(ctx, d, &id, step).await?;
+    remove_orphans(ctx, d, &id, listed, step).await?;
     Ok(id)
+}
+
+/// Puts `routes`, side by side: first every missing resource, level by level (a parent before
+/// its children), then each route's method and integration, all routes at once. API Gateway
+/// allows 5 CreateResource a second per account, so at most 5 are sent a second; PutMethod and
+/// PutIntegration only count toward the account's 10 requests a second (burst 40), and a stack
+/// has a handful of routes (its function's contract names three).
+async fn put_routes(
+    ctx: Ctx<'_>,
+    known: &mut Resources,
+    routes: &[Planned<'_>],
+    step: &Step,
+) -> anyhow::Result<()> {
+    let Some(api) = routes.first().map(|r| r.api) else {
+        return Ok(());
+    };
+    let paths: Vec<&str> = routes.iter().map(|r| r.route.path.as_str()).collect();
+    ensure_paths(ctx, api, known, &paths, step).await?;
+    let known = &*known;
+    let each = routes.iter().map(|r| async move {
+        let resource = known
+            .get(&r.route.path)
+            .ok_or_else(|| anyhow::anyhow!("API {api} has no resource {}", r.route.path))?;
+        put_route(ctx, r, resource, step).await
+    });
+    futures_util::future::try_join_all(each).await?;
+    Ok(())
 }
 
 /// CreateRestApi is not idempotent: had the SDK retried it after a lost answer, the stack would
@@ -154,17 +219,22 @@ async fn find_created(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Option<(Strin
     let Ok(id) = found else {
         return Ok(None);
     };
-    let mut live = super::LiveApi::bare(&id);
-    super::read_routes(ctx.clients, &mut live).await?;
-    Ok(live.resources.get("/").map(|root| (id, root.clone())))
+    let (resources, _) = super::read_routes(ctx.clients, &id).await?;
+    Ok(resources.get("/").map(|root| (id, root.clone())))
 }
 
-/// Waits until GetRestApis lists the new API, so that the next `diff` finds it.
-async fn wait_listed(ctx: Ctx<'_>, d: &Desired, id: &str, step: &Step) -> anyhow::Result<()> {
+/// Waits until GetRestApis lists the new API, so that the next `diff` finds it; returns that
+/// listing of the stack's APIs.
+async fn wait_listed(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    id: &str,
+    step: &Step,
+) -> anyhow::Result<Vec<super::LiveApi>> {
     let what = format!("API {id} to be listed by GetRestApis");
     wait::until(&what, ctx.waits.visible, step, || async {
         let apis = tagged(ctx.clients, &d.tags).await?;
-        Ok(apis.iter().any(|a| a.id == id).then_some(()))
+        Ok(apis.iter().any(|a| a.id == id).then_some(apis))
     })
     .await
 }
@@ -173,9 +243,14 @@ async fn wait_listed(ctx: Ctx<'_>, d: &Desired, id: &str, step: &Step) -> anyhow
 /// that it lists them: an interrupted run made them moments ago (it was killed right after
 /// CreateRestApi), and they serve nothing. An API that serves the stage is not an orphan: then
 /// the new one is the duplicate, and the next run, which sees both, removes it.
-async fn remove_orphans(ctx: Ctx<'_>, d: &Desired, id: &str, step: &Step) -> anyhow::Result<()> {
-    let others = tagged(ctx.clients, &d.tags).await?;
-    for other in others.into_iter().filter(|a| a.id != id) {
+async fn remove_orphans(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    id: &str,
+    listed: Vec<super::LiveApi>,
+    step: &Step,
+) -> anyhow::Result<()> {
+    for other in listed.into_iter().filter(|a| a.id != id) {
         if stage::read(ctx.clients, &other.id, &d.stage)
             .await?
             .is_some()
@@ -197,35 +272,33 @@ async fn remove_orphans(ctx: Ctx<'_>, d: &Desired, id: &str, step: &Step) -> any
     Ok(())
 }
 
-/// Makes the route what `want` says: its resource (and parents) exist, its method is open, and
-/// its integration is a Lambda proxy to the function. PutMethod is refused on a method that
-/// exists (ConflictException), so a method whose own settings drifted (an authorization type, an
-/// API key) is deleted first; an integration alone is overwritten by PutIntegration. Neither
-/// touches live traffic: the stage serves a deployment, a snapshot, until the next one.
+/// Makes the route what it should be: its method open, its integration a Lambda proxy to the
+/// function. PutMethod is refused on a method that exists (ConflictException), so a method whose
+/// own settings drifted (an authorization type, an API key) is deleted first; an integration
+/// alone is overwritten by PutIntegration. Neither touches live traffic: the stage serves a
+/// deployment, a snapshot, until the next one.
 async fn put_route(
     ctx: Ctx<'_>,
-    at: &Place<'_>,
-    known: &mut Resources,
-    want: &Method,
-    live: Option<&Method>,
+    r: &Planned<'_>,
+    resource: &str,
     step: &Step,
 ) -> anyhow::Result<()> {
-    let gw = &ctx.clients.apigateway;
-    let (api, route) = (at.api, at.route);
-    let resource = ensure_path(ctx, api, known, &route.path, step).await?;
-    if let Some(existing) = live.filter(|m| want.method_differs(m)) {
+    let (api, route, want) = (r.api, r.route, r.want);
+    if let Some(existing) = r.live.filter(|m| want.method_differs(m)) {
         step.waiting(&format!(
             "replacing method {route} (authorization {})",
             existing.authorization_type
         ));
-        remove_route(ctx, api, route, &resource).await?;
+        remove_route(ctx, api, route, resource).await?;
     }
-    if live.is_none_or(|m| want.method_differs(m)) {
-        put_method(ctx, api, &resource, route, want, step).await?;
+    if r.live.is_none_or(|m| want.method_differs(m)) {
+        put_method(ctx, api, resource, route, want, step).await?;
     }
-    gw.put_integration()
+    ctx.clients
+        .apigateway
+        .put_integration()
         .rest_api_id(api)
-        .resource_id(&resource)
+        .resource_id(resource)
         .http_method(&route.method)
         .r#type(IntegrationType::AwsProxy)
         .integration_http_method(want.integration_http_method.as_deref().unwrap_or("POST"))
@@ -340,31 +413,66 @@ async fn put_gateway_response(
     Ok(())
 }
 
-/// The resource id of `path`, creating it and any missing parent.
-async fn ensure_path(
+/// Creates every missing resource of `paths` (and their parents), level by level: the
+/// resources of one level side by side, at most 5 a second (CreateResource's quota).
+async fn ensure_paths(
     ctx: Ctx<'_>,
     api: &str,
     known: &mut Resources,
+    paths: &[&str],
+    step: &Step,
+) -> anyhow::Result<()> {
+    let mut missing: Vec<String> = paths
+        .iter()
+        .flat_map(|p| prefixes(p))
+        .filter(|p| !known.contains_key(p))
+        .collect();
+    missing.sort_by_key(|p| (p.matches('/').count(), p.clone()));
+    missing.dedup();
+    let depth = missing.iter().map(|p| p.matches('/').count()).max();
+    for level in 1..=depth.unwrap_or(0) {
+        let at: Vec<&String> = missing
+            .iter()
+            .filter(|p| p.matches('/').count() == level)
+            .collect();
+        for (i, chunk) in at.chunks(5).enumerate() {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            let made = chunk
+                .iter()
+                .map(|path| create_under(ctx, api, known, path, step));
+            known.extend(futures_util::future::try_join_all(made).await?);
+        }
+    }
+    Ok(())
+}
+
+/// Creates the resource `path`, whose parent is known; returns the path and its id.
+async fn create_under(
+    ctx: Ctx<'_>,
+    api: &str,
+    known: &Resources,
     path: &str,
     step: &Step,
-) -> anyhow::Result<String> {
-    let mut parent = known
-        .get("/")
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("API {api} has no root resource"))?;
+) -> anyhow::Result<(String, String)> {
+    let (parent, part) = path.rsplit_once('/').unwrap_or(("", path));
+    let parent = known
+        .get(if parent.is_empty() { "/" } else { parent })
+        .ok_or_else(|| anyhow::anyhow!("API {api} has no parent of {path}"))?;
+    let id = create_resource(ctx, api, parent, part, path, step).await?;
+    Ok((path.to_string(), id))
+}
+
+/// `/a/b` → `/a`, `/a/b`.
+fn prefixes(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
     let mut current = String::new();
     for part in path.trim_start_matches('/').split('/') {
         current = format!("{current}/{part}");
-        parent = match known.get(&current) {
-            Some(id) => id.clone(),
-            None => {
-                let id = create_resource(ctx, api, &parent, part, &current, step).await?;
-                known.insert(current.clone(), id.clone());
-                id
-            }
-        };
+        out.push(current.clone());
     }
-    Ok(parent)
+    out
 }
 
 async fn create_resource(
@@ -394,9 +502,8 @@ async fn create_resource(
             .ok_or_else(|| CreateError::Refused(anyhow::anyhow!("CreateResource returned no id")))
     };
     let look = || async {
-        let mut live = super::LiveApi::bare(api);
-        super::read_routes(ctx.clients, &mut live).await?;
-        Ok(live.resources.get(path).cloned())
+        let (resources, _) = super::read_routes(ctx.clients, api).await?;
+        Ok(resources.get(path).cloned())
     };
     wait::create_once(&what, ctx.waits.create, step, send, look).await
 }

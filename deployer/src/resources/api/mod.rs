@@ -249,27 +249,7 @@ impl Resource for Api {
     }
 
     async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
-        let mut apis = tagged(clients, &d.tags).await?;
-        if apis.len() > 1 {
-            // Which one is the stack's? The one serving the stage, so that removing a duplicate
-            // never takes the live API down; then the oldest (creation times tie within a second).
-            for api in &mut apis {
-                api.serves_stage = stage::read(clients, &api.id, &d.stage).await?.is_some();
-            }
-        }
-        apis.sort_by(|a, b| {
-            (!a.serves_stage, a.created, &a.id).cmp(&(!b.serves_stage, b.created, &b.id))
-        });
-        let mut apis = apis.into_iter();
-        let Some(mut ours) = apis.next() else {
-            return Ok(None);
-        };
-        read_routes(clients, &mut ours).await?;
-        ours.gateway_responses = read_gateway_responses(clients, &ours.id).await?;
-        Ok(Some(Observed {
-            ours,
-            duplicates: apis.collect(),
-        }))
+        details(clients, find(clients, d).await?).await
     }
 
     fn plan(d: &Desired, o: Option<&Observed>) -> Vec<ApiChange> {
@@ -345,6 +325,40 @@ impl Resource for Api {
     }
 }
 
+/// The APIs tagged as the stack's, the stack's own first: the one serving the stage, so that
+/// removing a duplicate never takes the live API down; then the oldest (creation times tie
+/// within a second). The stage is read only when there are duplicates to choose from.
+pub async fn find(clients: &Clients, d: &Desired) -> anyhow::Result<Vec<LiveApi>> {
+    let mut apis = tagged(clients, &d.tags).await?;
+    if apis.len() > 1 {
+        for api in &mut apis {
+            api.serves_stage = stage::read(clients, &api.id, &d.stage).await?.is_some();
+        }
+    }
+    apis.sort_by(|a, b| {
+        (!a.serves_stage, a.created, &a.id).cmp(&(!b.serves_stage, b.created, &b.id))
+    });
+    Ok(apis)
+}
+
+/// The stack's API (the first of `found`), with its routes and gateway responses, read at once.
+pub async fn details(clients: &Clients, found: Vec<LiveApi>) -> anyhow::Result<Option<Observed>> {
+    let mut apis = found.into_iter();
+    let Some(mut ours) = apis.next() else {
+        return Ok(None);
+    };
+    let (routes, gateway) = tokio::join!(
+        read_routes(clients, &ours.id),
+        read_gateway_responses(clients, &ours.id)
+    );
+    (ours.resources, ours.routes) = routes?;
+    ours.gateway_responses = gateway?;
+    Ok(Some(Observed {
+        ours,
+        duplicates: apis.collect(),
+    }))
+}
+
 fn plan_removals(d: &Desired, api: &LiveApi, diff: &mut Differ<ApiChange>) {
     for (route, live) in api
         .routes
@@ -395,29 +409,34 @@ pub async fn tagged(clients: &Clients, tags: &Tags) -> anyhow::Result<Vec<LiveAp
     Ok(apis)
 }
 
-async fn read_routes(clients: &Clients, api: &mut LiveApi) -> anyhow::Result<()> {
+/// The API's resources by path, and its routes.
+async fn read_routes(
+    clients: &Clients,
+    api_id: &str,
+) -> anyhow::Result<(Resources, BTreeMap<Route, Method>)> {
+    let (mut resources, mut routes) = (Resources::new(), BTreeMap::new());
     let mut pages = clients
         .apigateway
         .get_resources()
-        .rest_api_id(&api.id)
+        .rest_api_id(api_id)
         .embed("methods")
         .limit(500)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.doing(|| format!("reading the routes of API {}", api.id))?;
+        let page = page.doing(|| format!("reading the routes of API {api_id}"))?;
         for resource in page.items() {
             let (Some(path), Some(id)) = (resource.path(), resource.id()) else {
                 continue;
             };
-            api.resources.insert(path.to_string(), id.to_string());
+            resources.insert(path.to_string(), id.to_string());
             for (verb, m) in resource.resource_methods().into_iter().flatten() {
                 let integration = m.method_integration();
                 let route = Route {
                     method: verb.clone(),
                     path: path.to_string(),
                 };
-                api.routes.insert(
+                routes.insert(
                     route,
                     Method {
                         authorization_type: m.authorization_type().unwrap_or("NONE").to_string(),
@@ -434,7 +453,7 @@ async fn read_routes(clients: &Clients, api: &mut LiveApi) -> anyhow::Result<()>
             }
         }
     }
-    Ok(())
+    Ok((resources, routes))
 }
 
 /// The managed headers of each CORS response type. AWS lists every response type here, the

@@ -1,0 +1,269 @@
+//! The function's figures: its in-process handler against a bare `UpdateItem`, and the released
+//! `bootstrap` through the Lambda Runtime API (cold start, init, warm latency, peak RSS, and
+//! exactness under concurrency).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use function::contract;
+use serde_json::{json, Value};
+use testkit::Moto;
+
+use crate::{median, Error, REQUESTS};
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted
+        .get(i)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn summary(mut samples: Vec<Duration>) -> Value {
+    samples.sort();
+    json!({
+        "p50_ms": percentile(&samples, 0.50),
+        "p90_ms": percentile(&samples, 0.90),
+        "p99_ms": percentile(&samples, 0.99),
+        "n": samples.len(),
+    })
+}
+
+pub async fn in_process(root: &Path) -> Result<Value, Error> {
+    let moto = Moto::start();
+    let db = function::dynamodb_client(moto.loader()).await;
+    testkit::create_counter_table(&db, "visitors")
+        .await
+        .map_err(|e| e.to_string())?;
+    let config = function::Config::from_lookup(|k| {
+        (k == contract::env::TABLE_NAME).then(|| "visitors".to_string())
+    })?;
+    let state = function::State::new(db.clone(), config);
+    let event = std::fs::read_to_string(root.join("function/tests/data/rest-post-counter.json"))?;
+
+    // Interleave the two measurements in blocks, so that drift in the machine's load hits both.
+    let (mut handler, mut floor) = (Vec::with_capacity(REQUESTS), Vec::with_capacity(REQUESTS));
+    for _ in 0..50 {
+        function::handle(&state, lambda_http::request::from_str(&event)?).await;
+    }
+    for _ in 0..REQUESTS / 100 {
+        for _ in 0..100 {
+            let req = lambda_http::request::from_str(&event)?;
+            let started = Instant::now();
+            let r = function::handle(&state, req).await;
+            handler.push(started.elapsed());
+            if r.status() != 200 {
+                return Err(format!("the handler answered {}", r.status()).into());
+            }
+        }
+        for _ in 0..100 {
+            let started = Instant::now();
+            db.update_item()
+                .table_name("visitors")
+                .key(contract::KEY, AttributeValue::S("floor".into()))
+                .update_expression(
+                    "ADD #count :one SET #updated = :now, #created = if_not_exists(#created, :now)",
+                )
+                .expression_attribute_names("#count", contract::COUNT)
+                .expression_attribute_names("#updated", contract::LAST_UPDATED)
+                .expression_attribute_names("#created", contract::CREATED)
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::S("2026-11-26T00:00:00Z".into()),
+                )
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+                .await?;
+            floor.push(started.elapsed());
+        }
+    }
+    let (h, f) = (summary(handler), summary(floor));
+    let ratio = h["p50_ms"].as_f64().unwrap_or(f64::NAN) / f["p50_ms"].as_f64().unwrap_or(f64::NAN);
+    Ok(json!({"handler_counter": h, "bare_update_item": f, "p50_ratio": ratio}))
+}
+
+/// The Lambda environment of the bench's function, against `endpoint`.
+fn spec(root: &Path, endpoint: &str, table: &str) -> deployer::local::runtime_api::Spec {
+    let env = [
+        ("AWS_LAMBDA_FUNCTION_NAME", "vc-prod"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", endpoint),
+        (contract::env::TABLE_NAME, table),
+    ];
+    deployer::local::runtime_api::Spec {
+        program: root.join("target/release/bootstrap"),
+        args: Vec::new(),
+        cwd: None,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        timeout: Duration::from_secs(3),
+        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:vc-prod".into(),
+        quiet: true,
+    }
+}
+
+pub async fn through_runtime_api(root: &Path, floor_p50: f64) -> Result<Value, Error> {
+    use deployer::local::runtime_api::{Outcome, Sandbox};
+    let moto = Moto::start();
+    let db = function::dynamodb_client(moto.loader()).await;
+    for table in ["visitors", "exact"] {
+        testkit::create_counter_table(&db, table)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let event = bytes::Bytes::from(std::fs::read(
+        root.join("function/tests/data/rest-post-counter.json"),
+    )?);
+    let ok = |o: &Outcome| matches!(o, Outcome::Response(b) if b.windows(16).any(|w| w == b"\"statusCode\":200"));
+
+    // Cold starts: a fresh process each time, from spawn to the first /counter answer.
+    let (mut cold, mut inits, mut rss) = (Vec::new(), Vec::new(), 0u64);
+    for _ in 0..20 {
+        let started = Instant::now();
+        let mut sandbox = Sandbox::spawn(&spec(root, moto.endpoint(), "visitors")).await?;
+        let outcome = sandbox.invoke(event.clone()).await;
+        cold.push(started.elapsed());
+        if !ok(&outcome) {
+            return Err(format!("cold invocation failed: {outcome:?}").into());
+        }
+        inits.extend(sandbox.init_duration());
+        rss = rss.max(sandbox.peak_rss_kib().unwrap_or(0));
+        sandbox.stop().await;
+    }
+
+    // Warm: one process, 1,000 sequential requests.
+    let mut sandbox = Sandbox::spawn(&spec(root, moto.endpoint(), "visitors")).await?;
+    for _ in 0..50 {
+        sandbox.invoke(event.clone()).await;
+    }
+    let mut warm = Vec::with_capacity(REQUESTS);
+    for _ in 0..REQUESTS {
+        let started = Instant::now();
+        let outcome = sandbox.invoke(event.clone()).await;
+        warm.push(started.elapsed());
+        if !ok(&outcome) {
+            return Err(format!("warm invocation failed: {outcome:?}").into());
+        }
+    }
+    rss = rss.max(sandbox.peak_rss_kib().unwrap_or(0));
+    sandbox.stop().await;
+    let warm = summary(warm);
+
+    let exactness = exactness(root, &moto, &db, &event).await?;
+    Ok(json!({
+        "cold_start_median_ms": median(cold),
+        "init_median_ms": median(inits),
+        "warm": warm,
+        "warm_p50_over_bare_update_item": warm["p50_ms"].as_f64().unwrap_or(f64::NAN) / floor_p50,
+        "peak_rss_kib": rss,
+        "exactness": exactness,
+    }))
+}
+
+/// Exactness: 4 processes × 500 increments on a fresh item, then the item's count.
+async fn exactness(
+    root: &Path,
+    moto: &Moto,
+    db: &aws_sdk_dynamodb::Client,
+    event: &bytes::Bytes,
+) -> Result<Value, Error> {
+    use deployer::local::runtime_api::{Outcome, Sandbox};
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let mut sandbox = Sandbox::spawn(&spec(root, moto.endpoint(), "exact")).await?;
+        let event = event.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut failures = 0;
+            for _ in 0..500 {
+                if !matches!(sandbox.invoke(event.clone()).await, Outcome::Response(_)) {
+                    failures += 1;
+                }
+            }
+            sandbox.stop().await;
+            failures
+        }));
+    }
+    let mut failures = 0;
+    for t in tasks {
+        failures += t.await?;
+    }
+    let item = db
+        .get_item()
+        .table_name("exact")
+        .key(
+            contract::KEY,
+            AttributeValue::S(contract::DEFAULT_COUNTER_ID.into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await?;
+    let count: u64 = match item.item().and_then(|i| i.get(contract::COUNT)) {
+        Some(AttributeValue::N(n)) => n.parse()?,
+        _ => 0,
+    };
+    Ok(
+        json!({"processes": 4, "each": 500, "final_count": count, "failed_requests": failures, "exact": count == 2000 && failures == 0}),
+    )
+}
+
+/// Prints the function's part of the results.
+pub fn print(f: &Value) {
+    println!("function, in-process against single-threaded moto ({REQUESTS} sequential /counter requests):");
+    println!(
+        "  {:<22} {:>8} {:>8} {:>8}",
+        "", "p50 ms", "p90 ms", "p99 ms"
+    );
+    for (label, key) in [
+        ("handler /counter", "handler_counter"),
+        ("bare UpdateItem", "bare_update_item"),
+    ] {
+        let s = &f[key];
+        println!(
+            "  {label:<22} {:>8.3} {:>8.3} {:>8.3}",
+            s["p50_ms"].as_f64().unwrap_or(f64::NAN),
+            s["p90_ms"].as_f64().unwrap_or(f64::NAN),
+            s["p99_ms"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    println!(
+        "  p50 ratio handler / bare UpdateItem: {:.3}",
+        f["p50_ratio"].as_f64().unwrap_or(f64::NAN)
+    );
+    let l = &f["runtime_api"];
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    println!("\nfunction, the released bootstrap through the Lambda Runtime API:");
+    println!(
+        "  cold start, spawn to first /counter response (median of 20): {:.2} ms",
+        num(&l["cold_start_median_ms"])
+    );
+    println!(
+        "  init, spawn to first /next (median of 20):                   {:.2} ms",
+        num(&l["init_median_ms"])
+    );
+    println!(
+        "  warm /counter, {REQUESTS} sequential: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms = {:.2}x a bare UpdateItem",
+        num(&l["warm"]["p50_ms"]),
+        num(&l["warm"]["p90_ms"]),
+        num(&l["warm"]["p99_ms"]),
+        num(&l["warm_p50_over_bare_update_item"])
+    );
+    println!("  peak RSS of bootstrap: {} KiB", l["peak_rss_kib"]);
+    println!(
+        "  exactness, 4 processes x 500 increments: final count {}, {} failed requests: {}",
+        l["exactness"]["final_count"],
+        l["exactness"]["failed_requests"],
+        if l["exactness"]["exact"] == true {
+            "exact"
+        } else {
+            "NOT EXACT"
+        }
+    );
+}
