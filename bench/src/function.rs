@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use deployer::local::runtime_api::{Outcome, Sandbox, Spec};
 use function::contract;
 use serde_json::{json, Value};
 use testkit::Moto;
@@ -85,7 +86,7 @@ pub async fn in_process(root: &Path) -> Result<Value, Error> {
 }
 
 /// The Lambda environment of the bench's function, against `endpoint`.
-fn spec(root: &Path, endpoint: &str, table: &str) -> deployer::local::runtime_api::Spec {
+fn spec(root: &Path, endpoint: &str, table: &str) -> Spec {
     let env = [
         ("AWS_LAMBDA_FUNCTION_NAME", "vc-prod"),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
@@ -96,7 +97,7 @@ fn spec(root: &Path, endpoint: &str, table: &str) -> deployer::local::runtime_ap
         ("AWS_ENDPOINT_URL", endpoint),
         (contract::env::TABLE_NAME, table),
     ];
-    deployer::local::runtime_api::Spec {
+    Spec {
         program: root.join("target/release/bootstrap"),
         args: Vec::new(),
         cwd: None,
@@ -111,7 +112,6 @@ fn spec(root: &Path, endpoint: &str, table: &str) -> deployer::local::runtime_ap
 }
 
 pub async fn through_runtime_api(root: &Path, floor_p50: f64) -> Result<Value, Error> {
-    use deployer::local::runtime_api::{Outcome, Sandbox};
     let moto = Moto::start();
     let db = function::dynamodb_client(moto.loader()).await;
     for table in ["visitors", "exact"] {
@@ -124,20 +124,25 @@ pub async fn through_runtime_api(root: &Path, floor_p50: f64) -> Result<Value, E
     )?);
     let ok = |o: &Outcome| matches!(o, Outcome::Response(b) if b.windows(16).any(|w| w == b"\"statusCode\":200"));
 
-    // Cold starts: a fresh process each time, from spawn to the first /counter answer.
-    let (mut cold, mut inits, mut rss) = (Vec::new(), Vec::new(), 0u64);
-    for _ in 0..20 {
-        let started = Instant::now();
-        let mut sandbox = Sandbox::spawn(&spec(root, moto.endpoint(), "visitors")).await?;
-        let outcome = sandbox.invoke(event.clone()).await;
-        cold.push(started.elapsed());
-        if !ok(&outcome) {
-            return Err(format!("cold invocation failed: {outcome:?}").into());
-        }
-        inits.extend(sandbox.init_duration());
-        rss = rss.max(sandbox.peak_rss_kib().unwrap_or(0));
-        sandbox.stop().await;
+    // Cold starts: a fresh process each time, from spawn to the first answer; `bootstrap` and the
+    // bare "hello" alternate, so that the machine's drift hits both alike.
+    let hello = Spec {
+        program: root.join("target/release/hello"),
+        ..spec(root, moto.endpoint(), "visitors")
+    };
+    let (mut cold, mut inits, mut hello_cold, mut hello_inits, mut rss) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0u64);
+    for _ in 0..COLD_ROUNDS {
+        let (c, i, r) = cold_start(&spec(root, moto.endpoint(), "visitors"), &event).await?;
+        cold.push(c);
+        inits.push(i);
+        rss = rss.max(r);
+        let (c, i, _) = cold_start(&hello, &event).await?;
+        hello_cold.push(c);
+        hello_inits.push(i);
     }
+    let (cold, inits) = (median(cold), median(inits));
+    let (hello_cold, hello_inits) = (median(hello_cold), median(hello_inits));
 
     // Warm: one process, 1,000 sequential requests.
     let mut sandbox = Sandbox::spawn(&spec(root, moto.endpoint(), "visitors")).await?;
@@ -159,13 +164,43 @@ pub async fn through_runtime_api(root: &Path, floor_p50: f64) -> Result<Value, E
 
     let exactness = exactness(root, &moto, &db, &event).await?;
     Ok(json!({
-        "cold_start_median_ms": median(cold),
-        "init_median_ms": median(inits),
+        "cold_start_median_ms": cold,
+        "init_median_ms": inits,
+        "hello_cold_start_median_ms": hello_cold,
+        "hello_init_median_ms": hello_inits,
+        "cold_start_over_hello_ms": cold - hello_cold,
+        "init_over_hello_ms": inits - hello_inits,
         "warm": warm,
         "warm_p50_over_bare_update_item": warm["p50_ms"].as_f64().unwrap_or(f64::NAN) / floor_p50,
         "peak_rss_kib": rss,
         "exactness": exactness,
     }))
+}
+
+/// Fresh processes of `spec` per cold-start measure, alternating with the "hello".
+const COLD_ROUNDS: usize = 40;
+
+/// One cold start of `spec`: spawn to the first answer, spawn to the first `/next` (init), and
+/// the peak RSS, in milliseconds and KiB.
+async fn cold_start(spec: &Spec, event: &bytes::Bytes) -> Result<(Duration, Duration, u64), Error> {
+    let started = Instant::now();
+    let mut sandbox = Sandbox::spawn(spec).await?;
+    let outcome = sandbox.invoke(event.clone()).await;
+    let cold = started.elapsed();
+    if !matches!(&outcome, Outcome::Response(b) if b.windows(16).any(|w| w == b"\"statusCode\":200"))
+    {
+        return Err(format!(
+            "cold invocation of {} failed: {outcome:?}",
+            spec.program.display()
+        )
+        .into());
+    }
+    let init = sandbox
+        .init_duration()
+        .ok_or("the process never asked for an invocation")?;
+    let rss = sandbox.peak_rss_kib().unwrap_or(0);
+    sandbox.stop().await;
+    Ok((cold, init, rss))
 }
 
 /// Exactness: 4 processes × 500 increments on a fresh item, then the item's count.
@@ -175,7 +210,6 @@ async fn exactness(
     db: &aws_sdk_dynamodb::Client,
     event: &bytes::Bytes,
 ) -> Result<Value, Error> {
-    use deployer::local::runtime_api::{Outcome, Sandbox};
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let mut sandbox = Sandbox::spawn(&spec(root, moto.endpoint(), "exact")).await?;
@@ -241,12 +275,16 @@ pub fn print(f: &Value) {
     let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     println!("\nfunction, the released bootstrap through the Lambda Runtime API:");
     println!(
-        "  cold start, spawn to first /counter response (median of 20): {:.2} ms",
-        num(&l["cold_start_median_ms"])
+        "  cold start, spawn to first /counter response (median of {COLD_ROUNDS}): {:.2} ms; bare hello {:.2} ms (+{:.2} ms)",
+        num(&l["cold_start_median_ms"]),
+        num(&l["hello_cold_start_median_ms"]),
+        num(&l["cold_start_over_hello_ms"])
     );
     println!(
-        "  init, spawn to first /next (median of 20):                   {:.2} ms",
-        num(&l["init_median_ms"])
+        "  init, spawn to first /next (median of {COLD_ROUNDS}):                   {:.2} ms; bare hello {:.2} ms (+{:.2} ms)",
+        num(&l["init_median_ms"]),
+        num(&l["hello_init_median_ms"]),
+        num(&l["init_over_hello_ms"])
     );
     println!(
         "  warm /counter, {REQUESTS} sequential: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms = {:.2}x a bare UpdateItem",

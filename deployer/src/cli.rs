@@ -18,6 +18,10 @@ pub struct Cli {
     /// The stack file.
     #[arg(long, global = true, default_value = "stack.yaml")]
     pub stack: PathBuf,
+    /// Deploy this stage instead of the file's `stage`: every derived name and tag follows it,
+    /// so one file deploys `dev` beside `prod`.
+    #[arg(long, global = true, value_name = "NAME", value_parser = parse_stage)]
+    pub stage: Option<String>,
     /// The AWS region (default: the stack's `region`, then the standard chain).
     #[arg(long, global = true)]
     pub region: Option<String>,
@@ -87,6 +91,54 @@ pub enum Verb {
         #[arg(long)]
         delete_table: bool,
     },
+    /// The function's log events from CloudWatch Logs: time, level, request id, message, then
+    /// the other fields (--output json: the raw lines).
+    Logs {
+        /// Where to start: a duration back from now (90s, 10m, 2h, 1d) or an RFC 3339 time.
+        #[arg(long, value_name = "WHEN", default_value = crate::logs::DEFAULT_SINCE)]
+        since: String,
+        /// Keep polling for new events until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
+        /// Only the lines of this request (the id an error response shows).
+        #[arg(long, value_name = "ID")]
+        request_id: Option<String>,
+        /// Only errors: level ERROR, and Lambda's "Task timed out".
+        #[arg(long)]
+        errors: bool,
+    },
+    /// The live stack's api_url, ARNs and table name; changes nothing, fails when not deployed.
+    Outputs,
+    /// The IAM policy the credentials running `up`, `diff` and `down` need for this stack,
+    /// scoped to its own ARNs (JSON, for `aws iam put-role-policy` or Terraform).
+    Policy {
+        /// Only what `diff`, `outputs` and `logs` need: for a nightly drift check.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// Print the shell completion script: `deployer completions bash > /etc/bash_completion.d/deployer`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write a commented stack.yaml (at --stack) to start from; never overwrites a file.
+    Init {
+        /// The stack's name: the prefix of every resource.
+        #[arg(long, default_value = "visitor-counter")]
+        name: String,
+        /// The AWS region to deploy to.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+    },
+}
+
+/// A stage name API Gateway accepts, checked before anything is read.
+fn parse_stage(text: &str) -> Result<String, String> {
+    if crate::stack::is_stage(text) {
+        Ok(text.to_string())
+    } else {
+        Err("use 1–64 letters, digits, hyphens or underscores, e.g. dev".to_string())
+    }
 }
 
 impl Cli {
@@ -94,6 +146,7 @@ impl Cli {
     pub fn invocation(&self) -> Invocation {
         Invocation {
             stack: self.stack.clone(),
+            stage: self.stage.clone(),
             target: Target {
                 region: self.region.clone(),
                 profile: self.profile.clone(),
@@ -129,5 +182,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Verb::Serve { port, zip } => verbs::serve(at, *port, zip.as_deref()).await,
         Verb::Down { delete_table } => verbs::down(at, *delete_table).await,
+        Verb::Logs {
+            since,
+            follow,
+            request_id,
+            errors,
+        } => {
+            let args = verbs::LogsArgs {
+                since,
+                follow: *follow,
+                request_id: request_id.as_deref(),
+                errors: *errors,
+            };
+            verbs::logs(at, args).await
+        }
+        Verb::Outputs => verbs::outputs(at).await,
+        Verb::Policy { read_only } => verbs::policy(at, *read_only).await,
+        Verb::Init { name, region } => verbs::init(at, name, region),
+        Verb::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "deployer",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -5,13 +5,16 @@
 pub mod aws;
 pub mod cli;
 pub mod down;
+pub mod init;
 pub mod interrupt;
 pub mod invoke;
 pub mod local;
+pub mod logs;
 pub mod names;
 pub mod naming;
 pub mod package;
 pub mod plan;
+pub mod policy;
 pub mod progress;
 pub mod reconcile;
 pub mod report;

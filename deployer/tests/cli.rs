@@ -24,7 +24,7 @@ fn bad_stacks() -> Vec<PathBuf> {
     files
 }
 
-/// `# expect: KEY @ LINE` on the first line of each corpus file (LINE 0: any line).
+/// `# expect: KEY @ LINE` on the first line of each corpus file.
 fn expectation(file: &Path) -> (String, u32) {
     let text = std::fs::read_to_string(file).unwrap();
     let first = text.lines().next().unwrap();
@@ -62,12 +62,10 @@ fn every_bad_stack_is_refused_with_its_key_and_line_and_no_aws_call() {
                 stderr.contains(&format!(": {key}: ")),
                 "{name}: expected key {key}:\n{stderr}"
             );
-            if line > 0 {
-                assert!(
-                    stderr.contains(&format!("{}:{line}:", file.display())),
-                    "{name}: expected line {line}:\n{stderr}"
-                );
-            }
+            assert!(
+                line > 0 && stderr.contains(&format!("{}:{line}:", file.display())),
+                "{name}: expected line {line}:\n{stderr}"
+            );
         }
     }
     assert_eq!(
@@ -192,4 +190,41 @@ fn missing_credentials_are_an_error_not_drift() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("check your credentials"), "{stderr}");
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn completions_cover_every_verb_and_flag_for_each_shell() {
+    let proxy = tripwire();
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let (code, stdout, stderr) =
+            deployer_at(dir.path(), proxy.endpoint(), &["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        for word in [
+            "logs",
+            "outputs",
+            "policy",
+            "init",
+            "stage",
+            "request-id",
+            "read-only",
+        ] {
+            assert!(stdout.contains(word), "{shell}: no {word}");
+        }
+        if shell == "bash" {
+            let script = dir.path().join("deployer.bash");
+            std::fs::write(&script, &stdout).unwrap();
+            let check = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+    }
+    assert_eq!(proxy.calls(), vec![], "completions talk to no AWS service");
 }

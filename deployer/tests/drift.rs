@@ -310,3 +310,88 @@ async fn table_key_schema_changed_is_refused_not_replaced() {
         "up must not touch anything when it refuses"
     );
 }
+
+/// A read that fails is not drift: `diff` cannot know, so it exits 1 with a one-line reason and
+/// never says "drift", whether the read was denied or kept being throttled past the retries.
+#[tokio::test]
+async fn a_denied_or_throttled_read_exits_1_and_is_never_called_drift() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let zip = f.zip_v1.to_str().unwrap().to_string();
+    let refused = |run: &support::Run, why: &str| {
+        assert_eq!(run.code, 1, "{why}:\n{}\n{}", run.stdout, run.stderr);
+        let errors: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{why}: one error line:\n{}", run.stderr);
+        assert!(errors[0].contains(why), "{why}:\n{}", run.stderr);
+        let all = format!("{}{}", run.stdout, run.stderr).to_lowercase();
+        assert!(
+            !all.contains("drift"),
+            "{why}:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    };
+
+    f.proxy
+        .realism(Some(testkit::Realism::fast().deny("iam:GetRole")));
+    refused(&f.run(&["diff", "--zip", &zip]), "iam:GetRole");
+
+    f.proxy.realism(Some(testkit::Realism::fast()));
+    f.proxy.faults(Some(testkit::Faults::always(
+        "iam",
+        testkit::Fault::Throttle,
+    )));
+    let throttled = f.run(&["diff", "--zip", &zip]);
+    f.proxy.faults(None);
+    refused(&throttled, "Throttling");
+    assert!(
+        throttled
+            .calls
+            .iter()
+            .filter(|c| c.service == "iam")
+            .count()
+            >= 8,
+        "the throttled reads were retried: {:?}",
+        throttled.calls
+    );
+
+    assert_eq!(f.run(&["diff", "--zip", &zip]).code, 0);
+}
+
+/// `--endpoint-url` wins over `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`: with both
+/// aimed at a closed port, every request still reaches the flag's endpoint.
+#[tokio::test]
+async fn the_endpoint_url_flag_overrides_the_environment() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    f.proxy.take();
+    let out = support::deployer_command(f.path(), "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_IAM", "http://127.0.0.1:9")
+        .args([
+            "--endpoint-url",
+            f.proxy.endpoint(),
+            "diff",
+            "--zip",
+            f.zip_v1.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let calls = f.proxy.take();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for service in ["sts", "dynamodb", "iam", "lambda", "logs", "apigateway"] {
+        assert!(
+            calls.iter().any(|c| c.service == service),
+            "no {service} request reached --endpoint-url: {calls:?}"
+        );
+    }
+}

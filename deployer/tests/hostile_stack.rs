@@ -110,19 +110,37 @@ proptest! {
     }
 
     #[test]
-    fn deep_nesting_is_refused_not_recursed(depth in 1usize..20_000, open in prop::sample::select(vec!["[", "{a: "])) {
+    fn nesting_beyond_the_depth_budget_is_refused_on_its_line_without_recursing(depth in 40usize..20_000, open in prop::sample::select(vec!["[", "{a: "])) {
         let close = if open == "[" { "]" } else { "}" };
-        load(&format!("name: vc\ntags: {}{}{}", open.repeat(depth), "x", close.repeat(depth)));
+        let e = refused(&format!("name: vc\ntags: {}{}{}", open.repeat(depth), "x", close.repeat(depth)));
+        prop_assert_eq!(e.problems[0].line, 2, "{}", e);
     }
 
     #[test]
-    fn alias_bombs_are_refused_within_the_budget(levels in 1usize..12, width in 2usize..12) {
-        let mut text = String::from("a0: &a0 [\"https://example.com\"]\n");
+    fn alias_bombs_are_refused_on_the_line_that_expands_them(levels in 2usize..12, width in 2usize..12) {
+        // Each anchor repeats the one before `width` times: expanding the last one would build
+        // width^(levels-1) strings. cors_origins wants strings, not lists; either the type check
+        // or the budget refuses it, before anything is expanded beyond the budget.
+        let mut text = String::from("name: vc\napi:\n  routes: [GET /counter]\n  cors_origins:\n    - &a0 [\"https://example.com\"]\n");
+        let mut line = 6;
         for l in 1..levels {
             let refs = vec![format!("*a{}", l - 1); width].join(", ");
-            text.push_str(&format!("a{l}: &a{l} [{refs}]\n"));
+            text.push_str(&format!("    - &a{l} [{refs}]\n"));
+            line += 1;
         }
-        text.push_str(&format!("name: vc\napi:\n  cors_origins: *a{}\n", levels - 1));
-        load(&text);
+        let e = refused(&text);
+        prop_assert!(e.problems.iter().all(|p| (4..line).contains(&(p.line as usize))), "lines 4 to {}: {}", line - 1, e);
     }
+}
+
+/// Loads a text that must be refused, within the bound, with a located error.
+fn refused(text: &str) -> stack::StackError {
+    let started = Instant::now();
+    let e = stack::parse(text, Path::new("stack.yaml")).expect_err("a hostile stack was accepted");
+    assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
+    assert!(
+        !e.problems.is_empty() && e.problems.iter().all(|p| p.line > 0),
+        "{e}"
+    );
+    e
 }

@@ -189,6 +189,7 @@ fn sigint_while_reading_changes_nothing_and_says_so() {
         run.stderr
     );
     assert_eq!(run.writes(), Vec::<String>::new());
+    assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -216,7 +217,8 @@ async fn sigint_during_down_reports_what_was_removed_and_a_rerun_finishes() {
     );
     assert!(!deleted.contains(&"role vc-prod-role"), "{report}");
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
-    // The role is still there: nothing was sent after the interrupt.
+    // Nothing was sent after the interrupt, reads included, so the role is still there.
+    assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
     let c = f.clients().await;
     c.iam
         .get_role()
@@ -227,4 +229,50 @@ async fn sigint_during_down_reports_what_was_removed_and_a_rerun_finishes() {
 
     f.run(&["down"]).ok();
     assert_eq!(Census::take(&c, "vc").await, Census::DOWN);
+}
+
+#[tokio::test]
+async fn a_second_sigint_stops_at_once_and_a_rerun_repairs() {
+    let f = slow_fixture();
+    let zip = f.zip_v1.to_str().unwrap().to_string();
+    // CreateRole is held for 5 s after the first SIGINT: only a second one can end `up` sooner.
+    f.proxy.take();
+    f.proxy.arm(Trigger {
+        on: On::Operation("CreateRole".into()),
+        signal: SIGINT,
+        when: When::InFlight(Duration::from_secs(5)),
+    });
+    let mut child = deployer_command(f.path(), f.proxy.endpoint())
+        .args(["up", "--zip", &zip])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    f.proxy.target(child.id());
+    let waited = std::time::Instant::now();
+    while !f.proxy.fired() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "CreateRole never came"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let second = std::time::Instant::now();
+    // SAFETY: kill(2) with a pid this test spawned and has not reaped.
+    unsafe { libc::kill(child.id() as i32, SIGINT) };
+    let status = child.wait().unwrap();
+    let took = second.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        took < Duration::from_secs(2),
+        "the second SIGINT took {took:?} to stop up, with CreateRole held 5 s"
+    );
+    assert!(stderr.contains("Stopping now"), "{stderr}");
+    f.proxy.take();
+
+    f.up(&f.zip_v1).ok();
+    f.assert_deployed("vc", "re-run after two SIGINTs").await;
 }

@@ -11,19 +11,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use deployer::local::runtime_api::{Outcome, Sandbox, Spec};
 use serde_json::{json, Value};
-use support::{real_zip, Fixture, STACK};
+use support::{real_zip, rest_event, rust_spec, Fixture, STACK};
 
 fn workspace() -> PathBuf {
     testkit::workspace_root()
-}
-
-fn real_bootstrap() -> PathBuf {
-    deployer::package::build(
-        "function",
-        deployer::stack::Architecture::X86_64,
-        &workspace(),
-    )
-    .unwrap()
 }
 
 const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:conformance";
@@ -125,37 +116,6 @@ async fn a_late_invocation_is_killed_at_the_timeout() {
     sandbox.stop().await;
 }
 
-fn rust_spec(env: &[(&str, &str)], timeout: Duration) -> Spec {
-    let mut vars: Vec<(String, String)> = vec![
-        ("AWS_LAMBDA_FUNCTION_NAME".into(), "vc-prod".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
-        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
-        ("AWS_REGION".into(), "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
-    ];
-    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Spec {
-        program: real_bootstrap(),
-        args: vec![],
-        cwd: None,
-        env: vars,
-        timeout,
-        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:vc-prod".into(),
-        quiet: true,
-    }
-}
-
-fn rest_event(path: &str) -> Bytes {
-    let text =
-        std::fs::read_to_string(workspace().join("function/tests/data/rest-get-health.json"))
-            .unwrap();
-    let mut v: Value = serde_json::from_str(&text).unwrap();
-    v["path"] = json!(path);
-    v["resource"] = json!(path);
-    Bytes::from(v.to_string())
-}
-
 #[tokio::test]
 async fn the_rust_bootstrap_answers_through_the_runtime_api() {
     let moto = testkit::Moto::start();
@@ -180,6 +140,30 @@ async fn the_rust_bootstrap_answers_through_the_runtime_api() {
         serde_json::from_str::<Value>(v["body"].as_str().unwrap()).unwrap(),
         json!({"count": 1})
     );
+    sandbox.stop().await;
+}
+
+/// A direct `lambda:InvokeFunction` with a hand-written payload is the one way an event with no
+/// `requestContext` reaches the function: the runtime reports an invocation error (what the
+/// caller sees as `FunctionError: Unhandled`), and the same process answers the next event.
+#[tokio::test]
+async fn an_event_without_request_context_is_an_invocation_error_and_the_process_lives() {
+    let spec = rust_spec(&[("TABLE_NAME", "visitors")], Duration::from_secs(3));
+    let mut sandbox = Sandbox::spawn(&spec).await.unwrap();
+    let mut bare: Value = serde_json::from_slice(&rest_event("/counter")).unwrap();
+    bare.as_object_mut().unwrap().remove("requestContext");
+    for event in [Bytes::from(bare.to_string()), Bytes::from_static(b"{}")] {
+        let outcome = sandbox.invoke(event).await;
+        let Outcome::Error(body) = outcome else {
+            panic!("expected an invocation error, got {outcome:?}")
+        };
+        assert!(json_of(&body)["errorType"].is_string(), "{body:?}");
+        assert!(sandbox.is_alive());
+    }
+    let Outcome::Response(body) = sandbox.invoke(rest_event("/nowhere")).await else {
+        panic!("the process did not answer after the refused events")
+    };
+    assert_eq!(json_of(&body)["statusCode"], 404);
     sandbox.stop().await;
 }
 
@@ -397,6 +381,26 @@ async fn serve_counts_exactly_under_eight_concurrent_clients() {
         counts,
         (1..=CLIENTS * EACH).collect::<Vec<_>>(),
         "every request counted once"
+    );
+
+    // `invoke --url` runs its smoke checks against any base URL: here, the local API's stage.
+    let run = f.run(&[
+        "--output",
+        "json",
+        "invoke",
+        "--url",
+        &format!("{base}/prod"),
+    ]);
+    let report = run.json();
+    assert_eq!(run.code, 0, "{report:#}\n{}", run.stderr);
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["checks"].as_array().unwrap().len(), 6, "{report:#}");
+    // The only AWS requests during it are the function's own, from behind the local API.
+    assert!(
+        run.calls.iter().all(|c| c.service == "dynamodb"
+            && ["GetItem", "UpdateItem"].contains(&c.operation.as_str())),
+        "invoke --url talks to no AWS API: {:?}",
+        run.calls
     );
 
     // Ctrl-C stops it cleanly.

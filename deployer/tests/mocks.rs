@@ -65,6 +65,7 @@ impl World {
             path: "f.zip".into(),
             sha256: deployer::package::sha256_base64(&zip),
             zip,
+            built: true,
         };
         World {
             desired: function::Desired::of(&stack, &names, Code::of(&artifact)),
@@ -438,5 +439,44 @@ async fn a_new_deployment_updates_the_stage_the_plan_found_without_reading_it_ag
         denied.num_calls(),
         0,
         "the plan already said the stage exists"
+    );
+}
+
+/// `logs` reads every page: CloudWatch answers FilterLogEvents in pages of at most 10,000
+/// events or 1 MB, each with a next token, until one comes without. (moto numbers event ids per
+/// stream, and its next token loops over a group of several streams; hence mocks.)
+#[tokio::test]
+async fn logs_reads_every_page_of_filter_log_events() {
+    use aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput;
+    use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
+    let page = |from: i64, token: Option<&'static str>| {
+        mock!(aws_sdk_cloudwatchlogs::Client::filter_log_events).then_output(move || {
+            let events = (from..from + 3).map(|i| {
+                FilteredLogEvent::builder()
+                    .timestamp(i)
+                    .event_id(i.to_string())
+                    .message(format!("line {i}"))
+                    .build()
+            });
+            FilterLogEventsOutput::builder()
+                .set_events(Some(events.collect()))
+                .set_next_token(token.map(str::to_string))
+                .build()
+        })
+    };
+    let (one, two, three) = (page(0, Some("t1")), page(3, Some("t2")), page(6, None));
+    let client = mock_client!(
+        aws_sdk_cloudwatchlogs,
+        RuleMode::Sequential,
+        [&one, &two, &three]
+    );
+    let events = deployer::logs::fetch(&client, "/aws/lambda/vc-prod", &Default::default())
+        .await
+        .unwrap();
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["0", "1", "2", "3", "4", "5", "6", "7", "8"]);
+    assert_eq!(
+        (one.num_calls(), two.num_calls(), three.num_calls()),
+        (1, 1, 1)
     );
 }

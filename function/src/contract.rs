@@ -77,6 +77,19 @@ pub mod env {
     pub const CORS_HEADERS: &str = "CORS_HEADERS";
 }
 
+/// The keys of the function's JSON log lines: `log.rs` writes them, `deployer logs` reads them.
+pub mod log {
+    /// RFC 3339, with microseconds.
+    pub const TIME: &str = "timestamp";
+    /// `INFO`, `ERROR`…
+    pub const LEVEL: &str = "level";
+    pub const MESSAGE: &str = "message";
+    /// The Lambda request id: the one a failed response shows the client.
+    pub const REQUEST_ID: &str = "requestId";
+    /// The level of a failure's line.
+    pub const ERROR: &str = "ERROR";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

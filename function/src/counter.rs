@@ -5,6 +5,10 @@
 
 use std::time::SystemTime;
 
+use aws_sdk_dynamodb::config::interceptors::InterceptorContext;
+use aws_sdk_dynamodb::config::retry::{ClassifyRetry, RetryAction};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_types::date_time::Format;
@@ -36,6 +40,10 @@ pub async fn increment(db: &Client, item: &Item) -> Result<u64, Error> {
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
         .expression_attribute_values(":now", AttributeValue::S(now))
         .return_values(ReturnValue::UpdatedNew)
+        .customize()
+        .config_override(
+            aws_sdk_dynamodb::Config::builder().retry_classifier(RetryOnlyWhatWasNotApplied),
+        )
         .send()
         .await
         .map_err(|e| Error::dynamodb("UpdateItem", e))?;
@@ -44,6 +52,44 @@ pub async fn increment(db: &Client, item: &Item) -> Result<u64, Error> {
         None => Err(Error::BadItem(format!(
             "UpdateItem returned no {COUNT} attribute"
         ))),
+    }
+}
+
+/// The errors with which DynamoDB refused a request before applying it: throttling. A retry of
+/// those cannot count a visit twice.
+const NOT_APPLIED: [&str; 3] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+];
+
+/// `ADD` is not idempotent, and UpdateItem takes no idempotency token. After a 500, a reset
+/// connection or an attempt that timed out, DynamoDB may have applied the increment (its
+/// documentation says so of InternalServerError), and a retry would count the visit twice. So
+/// the increment is retried, by the SDK's standard strategy, only after throttling, which proves
+/// nothing was applied; any other failure is a 500 for this visit, never a second count. The
+/// read (`GetItem`) is idempotent and keeps the standard retries.
+#[derive(Debug)]
+struct RetryOnlyWhatWasNotApplied;
+
+impl ClassifyRetry for RetryOnlyWhatWasNotApplied {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(error)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let code = error
+            .as_operation_error()
+            .and_then(|e| e.downcast_ref::<UpdateItemError>())
+            .and_then(|e| e.code());
+        if code.is_some_and(|c| NOT_APPLIED.contains(&c)) {
+            RetryAction::NoActionIndicated
+        } else {
+            RetryAction::RetryForbidden
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "retry the increment only when DynamoDB did not apply it"
     }
 }
 

@@ -10,6 +10,7 @@ pub mod counter;
 pub mod error;
 pub mod log;
 pub mod routes;
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

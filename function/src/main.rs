@@ -18,7 +18,16 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    // Trust anchors compiled in, or AWS_CA_BUNDLE's: no certificate store is read (tls.rs).
+    let roots = function::tls::Roots::from_lookup(|key| std::env::var(key).ok());
+    let http = match function::tls::http_client(&roots) {
+        Ok(http) => http,
+        Err(message) => {
+            tracing::error!(error = %message, "configuration error");
+            return ExitCode::FAILURE;
+        }
+    };
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
     let state = Arc::new(State::new(function::dynamodb_client(loader).await, config));
 
     let served = lambda_http::run(service_fn(move |req: Request| {

@@ -94,3 +94,74 @@ async fn a_stalled_dynamodb_gives_500_and_503_in_time() {
 async fn dropped_connections_give_500_and_503_in_time() {
     check(Fault::ResetBefore).await;
 }
+
+/// The answer to an increment lost after DynamoDB applied it: the visit got a 500, and it was
+/// counted once, not again by a retry. Throttling, which applies nothing, is retried. So the
+/// final count is exactly the visits answered 200 plus the answers lost, never more.
+#[tokio::test]
+async fn a_lost_answer_is_never_counted_twice() {
+    const VISITS: u64 = 60;
+    let moto = Moto::start();
+    let direct = function::dynamodb_client(moto.loader()).await;
+    testkit::create_counter_table(&direct, "visitors")
+        .await
+        .unwrap();
+    let proxy = Recorder::start(moto.endpoint());
+    let db =
+        function::dynamodb_client(testkit::dummy_loader().endpoint_url(proxy.endpoint())).await;
+    let state = State::new(db, config());
+
+    proxy.faults(Some(Faults {
+        service: Some("dynamodb".into()),
+        ..Faults::new(7, 0.3, vec![Fault::ResetAfter, Fault::Throttle])
+    }));
+    let (mut answered, mut failed) = (0u64, 0u64);
+    for _ in 0..VISITS {
+        let r = handle(&state, event("rest-get-counter.json")).await;
+        match r.status() {
+            StatusCode::OK => answered += 1,
+            StatusCode::INTERNAL_SERVER_ERROR => failed += 1,
+            other => panic!("status {other}"),
+        }
+    }
+    proxy.faults(None);
+    let injected = proxy.injected();
+    let lost = injected
+        .iter()
+        .filter(|(_, f)| *f == Fault::ResetAfter)
+        .count() as u64;
+    let throttled = injected.len() as u64 - lost;
+    assert!(
+        lost >= 5 && throttled >= 5,
+        "too few faults to mean anything: {lost} lost, {throttled} throttled"
+    );
+
+    let item = direct
+        .get_item()
+        .table_name("visitors")
+        .key(
+            function::contract::KEY,
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                function::contract::DEFAULT_COUNTER_ID.into(),
+            ),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let count: u64 = item.item().unwrap()[function::contract::COUNT]
+        .as_n()
+        .unwrap()
+        .parse()
+        .unwrap();
+    eprintln!(
+        "{VISITS} visits: {answered} answered, {failed} failed; {lost} answers lost, {throttled} throttled; count {count}"
+    );
+    assert_eq!(
+        count,
+        answered + lost,
+        "the count is the visits answered plus the answers lost"
+    );
+    // A visit fails on a lost answer, or (rarely) on throttling that outlasted the retries.
+    assert!(failed >= lost, "{failed} failed, {lost} lost");
+}

@@ -1,16 +1,25 @@
-//! The function faces the open internet. Whatever arrives (random methods, paths and headers,
-//! huge or non-UTF-8 bodies, no requestContext), the answer is JSON with a known status, never a
+//! The function faces the open internet. Whatever arrives through API Gateway (random methods,
+//! paths and headers, huge or non-UTF-8 bodies), the answer is JSON with a known status, never a
 //! panic. Property-based, with proptest; DynamoDB is the real client answered by mocks.
+//!
+//! API Gateway always sends a `requestContext`, so the generated events carry one and every case
+//! must reach the handler (counted, with a floor). An event with no `requestContext` only comes
+//! from a direct `lambda:InvokeFunction` with a hand-written payload: `lambda_http` refuses it
+//! before the handler runs, which the last test here proves; the runtime then reports it as an
+//! invocation error and the process lives on (`deployer/tests/local.rs` runs that through the
+//! real bootstrap).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use base64::Engine as _;
 use function::handle;
+use std::cell::Cell;
+
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
+use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use serde_json::{json, Value};
-use support::{count_rule, read_rule, state};
+use support::{count_rule, header, read_rule, state};
 
 fn method() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -96,40 +105,81 @@ fn event(
 }
 
 const STATUSES: [u16; 6] = [200, 204, 404, 405, 500, 503];
+const CASES: u32 = 256;
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
-        ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn any_request_gets_json_with_a_known_status(
-        method in method(),
-        path in path(),
-        headers in headers(),
-        body in body(),
-        context in any::<bool>(),
-    ) {
-        let e = event(&method, &path, &headers, &body, context);
-        // lambda_http refuses some shapes before the handler runs (the runtime answers those);
-        // every event it accepts must be answered cleanly.
-        let Ok(req) = lambda_http::request::from_str(&e.to_string()) else {
-            return Ok(());
-        };
-        let increments = count_rule(7);
-        let reads = read_rule(Some(7));
-        let state = state(&[&increments, &reads]);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let r = runtime.block_on(handle(&state, req));
-        let status = r.status().as_u16();
-        prop_assert!(STATUSES.contains(&status), "status {status} for {method} {path}");
-        prop_assert_eq!(r.headers().get("content-type").map(|v| v.to_str().unwrap()), Some("application/json"));
-        prop_assert_eq!(r.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"));
-        if status != 204 {
-            let v: Value = serde_json::from_slice(r.body().as_ref()).unwrap();
-            prop_assert!(v.is_object());
-        }
+fn config() -> Config {
+    Config {
+        cases: CASES,
+        source_file: Some(file!()),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..Config::default()
     }
+}
+
+/// Answers one event the way the runtime would hand it over; `None` when `lambda_http` refuses
+/// the event before the handler runs.
+fn answer(e: &Value) -> Option<lambda_http::Response<lambda_http::Body>> {
+    let req = lambda_http::request::from_str(&e.to_string()).ok()?;
+    let increments = count_rule(7);
+    let reads = read_rule(Some(7));
+    let state = state(&[&increments, &reads]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    Some(runtime.block_on(handle(&state, req)))
+}
+
+#[test]
+fn any_request_gets_json_with_a_known_status() {
+    let reached = Cell::new(0u32);
+    let strategy = (method(), path(), headers(), body());
+    TestRunner::new(config())
+        .run(&strategy, |(method, path, headers, body)| {
+            let e = event(&method, &path, &headers, &body, true);
+            let Some(r) = answer(&e) else {
+                return Ok(());
+            };
+            reached.set(reached.get() + 1);
+            let status = r.status().as_u16();
+            prop_assert!(
+                STATUSES.contains(&status),
+                "status {status} for {method} {path}"
+            );
+            prop_assert_eq!(header(&r, "content-type"), Some("application/json"));
+            prop_assert_eq!(header(&r, "cache-control"), Some("no-store"));
+            if status != 204 {
+                let v: Value = serde_json::from_slice(r.body().as_ref()).unwrap();
+                prop_assert!(v.is_object(), "{v}");
+            }
+            Ok(())
+        })
+        .unwrap();
+    // Every generated event has API Gateway's shape: nearly all must reach the handler, or the
+    // properties above were checked on too few cases to mean anything.
+    let reached = reached.get();
+    assert!(
+        reached >= CASES * 95 / 100,
+        "only {reached} of {CASES} generated events reached the handler"
+    );
+}
+
+#[test]
+fn an_event_without_request_context_is_refused_before_the_handler() {
+    let strategy = (method(), path(), headers(), body());
+    TestRunner::new(Config {
+        cases: 64,
+        ..config()
+    })
+    .run(&strategy, |(method, path, headers, body)| {
+        let e = event(&method, &path, &headers, &body, false);
+        prop_assert!(
+            answer(&e).is_none(),
+            "lambda_http accepted an event with no requestContext: {method} {path}"
+        );
+        Ok(())
+    })
+    .unwrap();
 }

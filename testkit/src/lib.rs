@@ -8,6 +8,7 @@ pub mod faults;
 pub mod iam;
 pub mod proxy;
 pub mod realism;
+pub mod tls;
 pub mod wire;
 
 pub use faults::{Fault, Faults};
@@ -15,6 +16,7 @@ pub use faults::{Fault, Faults};
 pub use libc::{SIGINT, SIGKILL, SIGTERM};
 pub use proxy::{Call, On, Recorder, Trigger, When};
 pub use realism::Realism;
+pub use tls::TlsFront;
 pub use wire::waves;
 
 use std::io::{BufRead, BufReader};

@@ -224,7 +224,7 @@ pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
     let write = if rest_protocol {
         parts.method != hyper::Method::GET && parts.method != hyper::Method::HEAD
     } else {
-        !["Get", "List", "Describe"]
+        !["Get", "List", "Describe", "Filter"]
             .iter()
             .any(|p| operation.starts_with(p))
     };

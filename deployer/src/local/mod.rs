@@ -9,20 +9,20 @@ pub mod events;
 pub mod runtime_api;
 pub mod serve;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::names::Names;
-use crate::stack::Stack;
+use crate::stack::{Architecture, Stack};
 use events::{HttpRequest, HttpResponse, Routes};
 use runtime_api::{Outcome, Sandbox, Spec};
 
 /// Variables passed from the deployer's environment to the function, so that it reaches the same
-/// AWS (or emulator) with the same credentials.
-const PASSED_THROUGH: [&str; 8] = [
+/// AWS (or emulator) with the same credentials, trusting the same CA bundle if one is set.
+const PASSED_THROUGH: [&str; 9] = [
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -30,12 +30,49 @@ const PASSED_THROUGH: [&str; 8] = [
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_ENDPOINT_URL",
+    "AWS_CA_BUNDLE",
     "HOME",
 ];
 
+/// How this host runs a `bootstrap` of `arch`: natively (`None`), or under Debian's user-mode
+/// emulator (`qemu-aarch64` or `qemu-x86_64`, from `qemu-user`) with the other architecture's
+/// glibc from the cross toolchain's sysroot, as the program and its first arguments.
+pub fn emulation(arch: Architecture) -> anyhow::Result<Option<(PathBuf, Vec<String>)>> {
+    if arch.rust_target() == crate::package::build::host_target() {
+        return Ok(None);
+    }
+    let (qemu, sysroot) = match arch {
+        Architecture::Arm64 => ("/usr/bin/qemu-aarch64", "/usr/aarch64-linux-gnu"),
+        Architecture::X86_64 => ("/usr/bin/qemu-x86_64", "/usr/x86_64-linux-gnu"),
+    };
+    if !Path::new(qemu).exists() || !Path::new(sysroot).join("lib").exists() {
+        anyhow::bail!(
+            "function.architecture is {} and this host runs {}: running its bootstrap here needs \
+             user-mode emulation ({qemu}) and that architecture's glibc ({sysroot}).\n  hint: \
+             `apt-get install qemu-user {}` (`make setup` does it for this project)",
+            arch.as_str(),
+            crate::package::build::host_target(),
+            match arch {
+                Architecture::Arm64 => "libc6-arm64-cross",
+                Architecture::X86_64 => "libc6-amd64-cross",
+            }
+        );
+    }
+    Ok(Some((
+        PathBuf::from(qemu),
+        vec!["-L".into(), sysroot.into()],
+    )))
+}
+
 /// The process spec of the stack's function: Lambda's variables, and the function environment
-/// derived by [`Names`], the same one `up` deploys.
-pub fn spec(stack: &Stack, names: &Names, bootstrap: PathBuf, endpoint_url: Option<&str>) -> Spec {
+/// derived by [`Names`], the same one `up` deploys; under [`emulation`] when the function's
+/// architecture is not the host's.
+pub fn spec(
+    stack: &Stack,
+    names: &Names,
+    bootstrap: PathBuf,
+    endpoint_url: Option<&str>,
+) -> anyhow::Result<Spec> {
     let mut env: Vec<(String, String)> = vec![
         ("AWS_LAMBDA_FUNCTION_NAME".into(), names.function.clone()),
         (
@@ -65,15 +102,22 @@ pub fn spec(stack: &Stack, names: &Names, bootstrap: PathBuf, endpoint_url: Opti
             .iter()
             .map(|(k, v)| (k.clone(), v.clone())),
     );
-    Spec {
-        program: bootstrap,
-        args: Vec::new(),
+    let (program, args) = match emulation(stack.function.architecture)? {
+        None => (bootstrap, Vec::new()),
+        Some((emulator, mut args)) => {
+            args.push(bootstrap.display().to_string());
+            (emulator, args)
+        }
+    };
+    Ok(Spec {
+        program,
+        args,
         cwd: None,
         env,
         timeout: Duration::from_secs(u64::from(stack.function.timeout_s)),
         function_arn: names.function_arn.clone(),
         quiet: false,
-    }
+    })
 }
 
 /// What the pool has seen of its processes.

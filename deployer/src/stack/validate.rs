@@ -91,8 +91,10 @@ pub fn stack(raw: RawStack, stage: Option<&str>, c: &mut Checker) -> Stack {
         }
         r.value.clone()
     });
+    let file_stage = raw.stage.as_ref().map_or("prod", |s| s.value.as_str());
+    let overridden = stage != file_stage;
     Stack {
-        table: table(raw.table.unwrap_or_default(), &name, &stage, c),
+        table: table(raw.table.unwrap_or_default(), &name, &stage, overridden, c),
         function: function(raw.function.unwrap_or_default(), c),
         api: api(raw.api.unwrap_or_default(), c),
         tags: tags(raw.tags, c),
@@ -125,11 +127,18 @@ fn derived_names(name: &Spanned<String>, stage: &str, c: &mut Checker) {
     }
 }
 
-fn table(raw: RawTable, name: &str, stage: &str, c: &mut Checker) -> Table {
+/// The placeholder in `table.name` that the stage fills, so that one file deploys a table per
+/// stage.
+pub const STAGE_PLACEHOLDER: &str = "{stage}";
+
+/// `overridden`: `--stage` names another stage than the file's. A fixed `table.name` would then
+/// point `dev` at `prod`'s data, so it must hold [`STAGE_PLACEHOLDER`].
+fn table(raw: RawTable, name: &str, stage: &str, overridden: bool, c: &mut Checker) -> Table {
     let table_name = match &raw.name {
         Some(n) => {
-            let ok = (3..=255).contains(&n.value.len())
-                && n.value
+            let filled = n.value.replace(STAGE_PLACEHOLDER, stage);
+            let ok = (3..=255).contains(&filled.len())
+                && filled
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
             if !ok {
@@ -137,10 +146,26 @@ fn table(raw: RawTable, name: &str, stage: &str, c: &mut Checker) -> Table {
                     n,
                     "table.name",
                     format!("{:?} is not a valid DynamoDB table name", n.value),
-                    "use 3–255 characters from a-z, A-Z, 0-9, '_', '-' and '.'".into(),
+                    "use 3–255 characters from a-z, A-Z, 0-9, '_', '-' and '.', and {stage} for \
+                     the stage"
+                        .into(),
+                );
+            } else if overridden && !n.value.contains(STAGE_PLACEHOLDER) {
+                c.hint(
+                    n,
+                    "table.name",
+                    format!(
+                        "{:?} names one table for every stage, so --stage {stage} would use \
+                         this file's stage's table",
+                        n.value
+                    ),
+                    format!(
+                        "put {STAGE_PLACEHOLDER} in it (e.g. {name}-{STAGE_PLACEHOLDER}), or \
+                         drop table.name for the default {name}-<stage>"
+                    ),
                 );
             }
-            n.value.clone()
+            filled
         }
         None => naming::default_table_name(name, stage),
     };

@@ -7,18 +7,60 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use deployer::aws::Clients;
+use deployer::local::runtime_api::Spec;
 use testkit::{Call, Moto, Realism, Recorder};
+
+/// The real function's `bootstrap`, built in release as `package` builds it.
+pub fn real_bootstrap() -> PathBuf {
+    deployer::package::build(
+        "function",
+        deployer::stack::Architecture::X86_64,
+        &testkit::workspace_root(),
+    )
+    .unwrap()
+    .executable
+}
+
+/// The real `bootstrap` under the local Runtime API, with Lambda's variables, dummy credentials
+/// and `env`, killed after `timeout` as Lambda would.
+pub fn rust_spec(env: &[(&str, &str)], timeout: std::time::Duration) -> Spec {
+    let mut vars: Vec<(String, String)> = vec![
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), "vc-prod".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Spec {
+        program: real_bootstrap(),
+        args: vec![],
+        cwd: None,
+        env: vars,
+        timeout,
+        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:vc-prod".into(),
+        quiet: true,
+    }
+}
+
+/// An API Gateway REST event for `path`, from the function's own fixture.
+pub fn rest_event(path: &str) -> bytes::Bytes {
+    let text = std::fs::read_to_string(
+        testkit::workspace_root().join("function/tests/data/rest-get-health.json"),
+    )
+    .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["path"] = serde_json::json!(path);
+    v["resource"] = serde_json::json!(path);
+    bytes::Bytes::from(v.to_string())
+}
 
 /// The real function, built in release as `package` builds it, zipped once per test binary.
 pub fn real_zip() -> PathBuf {
     static ZIP: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     ZIP.get_or_init(|| {
-        let binary = deployer::package::build(
-            "function",
-            deployer::stack::Architecture::X86_64,
-            &testkit::workspace_root(),
-        )
-        .unwrap();
+        let binary = real_bootstrap();
         let zip = deployer::package::zip_bootstrap(&std::fs::read(binary).unwrap()).unwrap();
         let path = std::env::temp_dir().join(format!(
             "real-bootstrap-{}-{}.zip",
@@ -228,6 +270,15 @@ impl Census {
         log_groups: 1,
         tables: 1,
     };
+    /// After `down --delete-table`: nothing at all.
+    pub const GONE: Census = Census {
+        apis: 0,
+        roles: 0,
+        functions: 0,
+        statements: 0,
+        log_groups: 0,
+        tables: 0,
+    };
     /// After `down`: only the table, which holds the data.
     pub const DOWN: Census = Census {
         apis: 0,
@@ -238,8 +289,14 @@ impl Census {
         tables: 1,
     };
 
+    /// The resources of stack `stack`, stage `prod`.
     pub async fn take(c: &Clients, stack: &str) -> Census {
-        let prefix = format!("{stack}-prod");
+        Census::of_stage(c, stack, "prod").await
+    }
+
+    /// The resources of stack `stack`, stage `stage`, by their derived names.
+    pub async fn of_stage(c: &Clients, stack: &str, stage: &str) -> Census {
+        let prefix = format!("{stack}-{stage}");
         let apis = c
             .apigateway
             .get_rest_apis()
@@ -253,7 +310,7 @@ impl Census {
             .filter(|a| {
                 let tags = a.tags().cloned().unwrap_or_default();
                 tags.get("deployer:stack").map(String::as_str) == Some(stack)
-                    && tags.get("deployer:stage").map(String::as_str) == Some("prod")
+                    && tags.get("deployer:stage").map(String::as_str) == Some(stage)
             })
             .count();
         let roles = c.iam.list_roles().max_items(1000).send().await.unwrap();
@@ -268,9 +325,20 @@ impl Census {
             .iter()
             .filter(|f| f.function_name() == Some(prefix.as_str()))
             .count();
+        // No function, or a function with no policy, is "0 statements"; any other failure of
+        // the read fails the test, so that it never passes for a clean `down`.
         let statements = match c.lambda.get_policy().function_name(&prefix).send().await {
             Ok(p) => deployer::resources::permission::parse(p.policy().unwrap_or("{}")).len(),
-            Err(_) => 0,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                0
+            }
+            Err(e) => panic!(
+                "GetPolicy {prefix}: {}",
+                aws_sdk_lambda::error::DisplayErrorContext(&e)
+            ),
         };
         let groups = c
             .logs

@@ -168,11 +168,18 @@ pub(super) fn after(layer: &Layer, ex: &Exchange<'_>, answer: Answer) -> Answer 
             answer
         }
         LambdaRoute::UpdateCode(name) | LambdaRoute::UpdateConfiguration(name) => {
+            let architectures = Some(ex.json()["Architectures"].clone())
+                .filter(|a| a.is_array() && ex.path().ends_with("/code"));
             let mut world = layer.world();
             let f = world.functions.entry(name).or_default();
             f.updated = Some(now);
             f.failed = None;
-            answer
+            if architectures.is_some() {
+                f.architectures = architectures;
+            }
+            let state = f.clone();
+            drop(world);
+            rewrite_json(&answer, |v| architectures_of(&state, v)).0
         }
         LambdaRoute::Delete(name) => {
             layer.world().functions.remove(&name);
@@ -186,7 +193,11 @@ pub(super) fn after(layer: &Layer, ex: &Exchange<'_>, answer: Answer) -> Answer 
                 .get(&name)
                 .cloned()
                 .unwrap_or_default();
-            rewrite_json(&answer, |v| settle(layer, &state, v)).0
+            rewrite_json(&answer, |v| {
+                settle(layer, &state, v);
+                architectures_of(&state, v);
+            })
+            .0
         }
         LambdaRoute::AddPermission(_) => answer,
     }
@@ -204,6 +215,7 @@ fn get_function(layer: &Layer, name: &str, answer: Answer) -> Answer {
     let no_tags = layer.config.denied.contains("lambda:ListTags");
     rewrite_json(&answer, |v| {
         settle(layer, &state, &mut v["Configuration"]);
+        architectures_of(&state, &mut v["Configuration"]);
         if no_tags {
             if let Some(map) = v.as_object_mut() {
                 map.remove("Tags");
@@ -222,6 +234,13 @@ fn get_function(layer: &Layer, name: &str, answer: Answer) -> Answer {
         }
     })
     .0
+}
+
+/// The architectures the last UpdateFunctionCode set, in a function configuration.
+fn architectures_of(state: &Function, config: &mut Value) {
+    if let (Some(a), Some(map)) = (&state.architectures, config.as_object_mut()) {
+        map.insert("Architectures".into(), a.clone());
+    }
 }
 
 /// A function configuration as Lambda reports it while it settles.

@@ -86,6 +86,10 @@ pub struct Realism {
     /// with no `Tags` and a `TagsError` (Lambda developer guide, "Using tags on Lambda
     /// functions": "For tagged functions, this permission is also necessary for GetFunction").
     pub denied: BTreeSet<String>,
+    /// The caller's identity policy: a request whose action on its resource (and, for a
+    /// function's role, `iam:PassRole` to Lambda) the policy does not allow is refused with
+    /// AccessDenied, as IAM's authorization would (IAM User Guide, "Policy evaluation logic").
+    pub policy: Option<iam::Policy>,
 }
 
 impl Realism {
@@ -107,6 +111,7 @@ impl Realism {
             put_method_conflicts: true,
             permission_conflicts: true,
             denied: BTreeSet::new(),
+            policy: None,
         }
     }
 
@@ -129,6 +134,7 @@ impl Realism {
             put_method_conflicts: true,
             permission_conflicts: true,
             denied: BTreeSet::new(),
+            policy: None,
         }
     }
 
@@ -150,7 +156,14 @@ impl Realism {
             put_method_conflicts: false,
             permission_conflicts: false,
             denied: BTreeSet::new(),
+            policy: None,
         }
+    }
+
+    /// The same, with every request checked against `policy`.
+    pub fn enforce(mut self, policy: iam::Policy) -> Realism {
+        self.policy = Some(policy);
+        self
     }
 
     /// The same, with `action` denied.
@@ -190,6 +203,9 @@ pub(super) struct Function {
     pub(super) updated: Option<Instant>,
     /// Set by [`Layer::fail_function`]: the last update failed, for this reason.
     pub(super) failed: Option<String>,
+    /// The `Architectures` of the last UpdateFunctionCode that named them: Lambda applies them
+    /// with the code (API reference, UpdateFunctionCode), moto 5.2.5 ignores them.
+    pub(super) architectures: Option<Value>,
 }
 
 /// The behaviours in force, and what they remember.
@@ -233,6 +249,20 @@ impl Layer {
             .failed = Some(reason.to_string());
     }
 
+    /// AccessDenied when [`Realism::policy`] does not allow `action` on the request's resource,
+    /// or the role it passes to Lambda.
+    fn authorize(&self, ex: &Exchange<'_>, action: &str) -> Option<Answer> {
+        let policy = self.config.policy.as_ref()?;
+        let service = ex.call.service.as_str();
+        let resource = iam::resource(ex, &policy.region, &policy.account);
+        if !policy.allows(action, &resource, None) {
+            return Some(denied(service, action));
+        }
+        let role = iam::passed_role(ex)?;
+        (!policy.allows("iam:PassRole", &role, Some("lambda.amazonaws.com")))
+            .then(|| denied(service, "iam:PassRole"))
+    }
+
     /// Answers in AWS's place, or `None` to forward the request.
     pub(crate) async fn before(&self, ex: &Exchange<'_>, upstream: &Upstream) -> Option<Answer> {
         if !self.config.latency.is_zero() {
@@ -241,6 +271,9 @@ impl Layer {
         if let Some(action) = iam::action(ex) {
             if self.config.denied.contains(&action) {
                 return Some(denied(ex.call.service.as_str(), &action));
+            }
+            if let Some(refusal) = self.authorize(ex, &action) {
+                return Some(refusal);
             }
         }
         match ex.call.service.as_str() {

@@ -29,6 +29,8 @@ use crate::stack::{self, Stack};
 #[derive(Debug, Clone)]
 pub struct Invocation {
     pub stack: PathBuf,
+    /// `--stage`: overrides the file's `stage`.
+    pub stage: Option<String>,
     pub target: Target,
     pub output: Output,
 }
@@ -46,7 +48,7 @@ impl Invocation {
         self.output.print(report);
     }
 
-    async fn session<'p>(
+    pub(crate) async fn session<'p>(
         &self,
         stack: &Stack,
         progress: &'p Progress,
@@ -55,14 +57,30 @@ impl Invocation {
     }
 }
 
+mod read;
+
+pub use read::{logs, outputs, policy, LogsArgs};
+
 /// Reads the stack; a bad file fails here, before any AWS call.
 fn stack(cli: &Invocation) -> anyhow::Result<Stack> {
-    stack::load(&cli.stack, None)
+    stack::load(&cli.stack, cli.stage.as_deref())
+}
+
+pub fn init(cli: &Invocation, name: &str, region: &str) -> anyhow::Result<ExitCode> {
+    crate::init::write(&cli.stack, name, region)?;
+    eprintln!(
+        "Wrote {}. Next: `deployer up --dry-run` shows what it would create; `deployer up` creates it.",
+        cli.stack.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn package(cli: &Invocation) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     let artifact = package::package(&stack, &cli.root())?;
+    if let Some(note) = artifact.note() {
+        eprintln!("{note}");
+    }
     cli.print(&PackageReport::of(&artifact));
     Ok(ExitCode::SUCCESS)
 }
@@ -79,7 +97,7 @@ async fn survey<'p>(
 ) -> anyhow::Result<(Session<'p>, Observed, Desired)> {
     let (surveyed, artifact) = match zip {
         Some(path) => {
-            let artifact = package::load(path)?;
+            let artifact = package::load(path, stack.function.architecture)?;
             (
                 reconcile::survey(&cli.target, stack, progress).await,
                 artifact,
@@ -92,8 +110,11 @@ async fn survey<'p>(
             };
             let (surveyed, built) =
                 tokio::join!(reconcile::survey(&cli.target, stack, progress), building);
-            let built = built.map_err(|e| anyhow::anyhow!("building the function: {e}"))?;
-            (surveyed, built?)
+            let built = built.map_err(|e| anyhow::anyhow!("building the function: {e}"))??;
+            if let Some(note) = built.note() {
+                progress.line(note);
+            }
+            (surveyed, built)
         }
     };
     let (session, observed) = surveyed?;
@@ -244,7 +265,7 @@ pub async fn invoke(cli: &Invocation, how: InvokeArgs<'_>) -> anyhow::Result<Exi
 }
 
 /// The deployed stage's URL, from the API found by its tags.
-async fn deployed_url(stack: &Stack, session: &Session<'_>) -> anyhow::Result<String> {
+pub(crate) async fn deployed_url(stack: &Stack, session: &Session<'_>) -> anyhow::Result<String> {
     let d = crate::resources::api::Desired::of(stack, &session.names);
     let api = crate::resources::api::Api::observe(&session.clients, &d).await?;
     let id = api.map(|a| a.ours.id).ok_or_else(|| {
@@ -291,15 +312,23 @@ fn local_backend(
     zip: Option<&Path>,
 ) -> anyhow::Result<Backend> {
     let bootstrap = match zip {
-        Some(zip) => package::extract(&package::load(zip)?, &std::env::temp_dir())?,
-        None => package::build(
-            &stack.function.package,
-            stack.function.architecture,
-            &cli.root(),
+        Some(zip) => package::extract(
+            &package::load(zip, stack.function.architecture)?,
+            &std::env::temp_dir(),
         )?,
+        None => {
+            let (name, arch) = (&stack.function.package, stack.function.architecture);
+            package::bootstrap(name, arch, &cli.root())?.path
+        }
     };
-    package::check_glibc(&std::fs::read(&bootstrap)?)?;
-    let spec = local::spec(stack, names, bootstrap, cli.target.endpoint_url.as_deref());
+    let spec = local::spec(stack, names, bootstrap, cli.target.endpoint_url.as_deref())?;
+    if let Some((emulator, _)) = local::emulation(stack.function.architecture)? {
+        eprintln!(
+            "  running the {} bootstrap under {} (user-mode emulation): slower than on Lambda",
+            stack.function.architecture.as_str(),
+            emulator.display()
+        );
+    }
     Ok(Backend::Local {
         pool: Box::new(Pool::new(spec)),
         routes: Routes::of(stack),

@@ -1,0 +1,258 @@
+//! `policy`: the IAM policy that the credentials running the deployer need for this stack, and no
+//! more. Every resource is one of the same derived ARNs the deployer acts on ([`Names`]), so the
+//! policy cannot name another table, role or function than the stack's.
+//!
+//! - the table, the log group, the role and the function: by ARN;
+//! - `iam:PassRole` on the function's role only, and only to `lambda.amazonaws.com`;
+//! - API Gateway: its control plane authorizes by HTTP method on the resource path, and a new
+//!   API's id is not known before it exists, so its statement covers the region's REST APIs and
+//!   their tags (`/restapis`, `/restapis/*`, `/tags/*`);
+//! - `DescribeLogGroups` lists by prefix, and IAM scopes it to the account's log groups only.
+//!
+//! `--read-only` is the policy of `diff`, `outputs` and `logs`: no action that changes anything.
+//! A test runs `up`, `diff`, `logs` and `down` through a proxy that enforces the printed policy,
+//! then drops each statement in turn and sees a verb fail naming the missing action.
+
+use serde_json::{json, Value};
+
+use crate::names::Names;
+
+/// One statement: its id, its actions, and the resources they act on.
+struct Statement {
+    sid: &'static str,
+    writes: &'static [&'static str],
+    reads: &'static [&'static str],
+    resources: Vec<String>,
+    condition: Option<Value>,
+}
+
+fn statements(n: &Names) -> Vec<Statement> {
+    let mut all = vec![table(n)];
+    all.extend(log_group(n));
+    all.extend(role(n));
+    all.push(function(n));
+    all.push(rest_api(n));
+    all
+}
+
+fn table(n: &Names) -> Statement {
+    Statement {
+        sid: "Table",
+        writes: &[
+            "dynamodb:CreateTable",
+            "dynamodb:UpdateTable",
+            "dynamodb:DeleteTable",
+            "dynamodb:UpdateContinuousBackups",
+            "dynamodb:TagResource",
+            "dynamodb:UntagResource",
+        ],
+        reads: &[
+            "dynamodb:DescribeTable",
+            "dynamodb:DescribeContinuousBackups",
+            "dynamodb:ListTagsOfResource",
+        ],
+        resources: vec![n.table_arn.clone()],
+        condition: None,
+    }
+}
+
+/// The group itself (and its streams, for `logs`), and the listing that finds it.
+fn log_group(n: &Names) -> [Statement; 2] {
+    let (p, region, account) = (n.partition.as_str(), &n.region, &n.account);
+    [
+        Statement {
+            sid: "LogGroup",
+            writes: &[
+                "logs:CreateLogGroup",
+                "logs:DeleteLogGroup",
+                "logs:PutRetentionPolicy",
+                "logs:TagResource",
+                "logs:UntagResource",
+            ],
+            reads: &["logs:ListTagsForResource", "logs:FilterLogEvents"],
+            resources: vec![n.log_group_arn.clone(), format!("{}:*", n.log_group_arn)],
+            condition: None,
+        },
+        Statement {
+            sid: "LogGroupListing",
+            writes: &[],
+            reads: &["logs:DescribeLogGroups"],
+            resources: vec![format!("arn:{p}:logs:{region}:{account}:log-group:*")],
+            condition: None,
+        },
+    ]
+}
+
+/// The function's role, and passing it to Lambda only.
+fn role(n: &Names) -> [Statement; 2] {
+    [
+        Statement {
+            sid: "Role",
+            writes: &[
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:TagRole",
+                "iam:UntagRole",
+            ],
+            reads: &[
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListRoleTags",
+            ],
+            resources: vec![n.role_arn.clone()],
+            condition: None,
+        },
+        Statement {
+            sid: "PassRoleToLambda",
+            writes: &["iam:PassRole"],
+            reads: &[],
+            resources: vec![n.role_arn.clone()],
+            condition: Some(
+                json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}),
+            ),
+        },
+    ]
+}
+
+fn function(n: &Names) -> Statement {
+    Statement {
+        sid: "Function",
+        writes: &[
+            "lambda:CreateFunction",
+            "lambda:UpdateFunctionCode",
+            "lambda:UpdateFunctionConfiguration",
+            "lambda:DeleteFunction",
+            "lambda:AddPermission",
+            "lambda:RemovePermission",
+            "lambda:TagResource",
+            "lambda:UntagResource",
+        ],
+        reads: &[
+            "lambda:GetFunction",
+            "lambda:GetFunctionConfiguration",
+            "lambda:GetPolicy",
+            "lambda:ListTags",
+        ],
+        resources: vec![n.function_arn.clone()],
+        condition: None,
+    }
+}
+
+fn rest_api(n: &Names) -> Statement {
+    let (p, region) = (n.partition.as_str(), &n.region);
+    Statement {
+        sid: "RestApi",
+        writes: &[
+            "apigateway:POST",
+            "apigateway:PUT",
+            "apigateway:PATCH",
+            "apigateway:DELETE",
+        ],
+        reads: &["apigateway:GET"],
+        resources: vec![
+            format!("arn:{p}:apigateway:{region}::/restapis"),
+            format!("arn:{p}:apigateway:{region}::/restapis/*"),
+            format!("arn:{p}:apigateway:{region}::/tags/*"),
+        ],
+        condition: None,
+    }
+}
+
+/// The policy document for `names`; with `read_only`, only the reads.
+pub fn document(names: &Names, read_only: bool) -> Value {
+    let statements: Vec<Value> = statements(names)
+        .into_iter()
+        .filter_map(|s| {
+            let mut actions: Vec<&str> = s.reads.to_vec();
+            if !read_only {
+                actions.extend_from_slice(s.writes);
+            }
+            if actions.is_empty() {
+                return None;
+            }
+            actions.sort_unstable();
+            let mut statement = json!({
+                "Sid": s.sid,
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": s.resources,
+            });
+            if let Some(c) = s.condition {
+                statement["Condition"] = c;
+            }
+            Some(statement)
+        })
+        .collect();
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack;
+
+    fn names() -> Names {
+        let s = stack::parse("name: vc\n", std::path::Path::new("stack.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Names::derive(&s, "us-east-1", "123456789012")
+    }
+
+    #[test]
+    fn every_resource_is_one_of_the_stacks_arns() {
+        let n = names();
+        let d = document(&n, false);
+        let resources: Vec<&str> = d["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s["Resource"].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+            .collect();
+        for r in &resources {
+            let ours = [&n.table_arn, &n.role_arn, &n.function_arn, &n.log_group_arn]
+                .iter()
+                .any(|arn| r.starts_with(arn.as_str()))
+                || r.starts_with("arn:aws:apigateway:us-east-1::/")
+                || *r == "arn:aws:logs:us-east-1:123456789012:log-group:*";
+            assert!(ours, "{r}");
+            assert_ne!(*r, "*");
+        }
+    }
+
+    #[test]
+    fn read_only_has_no_write_and_pass_role_is_for_lambda_only() {
+        let n = names();
+        let ro = document(&n, true);
+        let writes: Vec<&str> = statements(&n)
+            .iter()
+            .flat_map(|s| s.writes.iter().copied())
+            .collect();
+        let actions: Vec<&str> = ro["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s["Action"].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(actions.len() >= 10, "{actions:?}");
+        assert!(actions.iter().all(|a| !writes.contains(a)), "{actions:?}");
+        let full = document(&n, false);
+        let pass = full["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["Sid"] == "PassRoleToLambda")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(pass["Resource"], json!([n.role_arn]));
+        assert_eq!(
+            pass["Condition"]["StringEquals"]["iam:PassedToService"],
+            "lambda.amazonaws.com"
+        );
+    }
+}

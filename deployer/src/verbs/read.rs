@@ -1,0 +1,103 @@
+//! The verbs that read the live stack and change nothing: `logs` and `outputs`.
+
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use super::{stack, Invocation};
+use crate::aws::Found as _;
+use crate::logs::{self, Cursor, Query};
+use crate::progress::Progress;
+use crate::report::{Output, Outputs};
+
+/// What `logs` was asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct LogsArgs<'a> {
+    pub since: &'a str,
+    pub follow: bool,
+    pub request_id: Option<&'a str>,
+    pub errors: bool,
+}
+
+pub async fn logs(cli: &Invocation, args: LogsArgs<'_>) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let start_ms = logs::parse_since(args.since, SystemTime::now()).map_err(anyhow::Error::msg)?;
+    let query = Query {
+        start_ms,
+        request_id: args.request_id.map(str::to_string),
+        errors: args.errors,
+    };
+    let progress = Progress::new();
+    let session = cli.session(&stack, &progress).await?;
+    let (client, group) = (&session.clients.logs, &session.names.log_group);
+    let show = |events: Vec<logs::Event>| {
+        for e in events {
+            match cli.output {
+                Output::Json => println!("{}", e.message.trim_end()),
+                Output::Text => println!("{}", logs::render(&e)),
+            }
+        }
+    };
+    if !args.follow {
+        show(logs::fetch(client, group, &query).await?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut cursor = Cursor::default();
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        let poll = Query {
+            start_ms: cursor.start(query.start_ms),
+            ..query.clone()
+        };
+        show(cursor.fresh(logs::fetch(client, group, &poll).await?));
+        tokio::select! {
+            _ = &mut stop => return Ok(ExitCode::SUCCESS),
+            () = tokio::time::sleep(logs::FOLLOW_EVERY) => {}
+        }
+    }
+}
+
+/// The live stack's outputs, read (the API's id by its tags, and the function), never changed.
+/// A stack with no API or no function is not deployed: an error, so that a pipeline never reads
+/// a URL that does not answer.
+pub async fn outputs(cli: &Invocation) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let progress = Progress::new();
+    let session = cli.session(&stack, &progress).await?;
+    let function = &session.names.function;
+    let (url, live) = tokio::join!(
+        super::deployed_url(&stack, &session),
+        session
+            .clients
+            .lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send(),
+    );
+    let url = url?;
+    if live
+        .found(|| format!("reading function {function}"))?
+        .is_none()
+    {
+        anyhow::bail!(
+            "stack {} ({}) is not deployed: function {function} does not exist; run `deployer up`",
+            stack.name,
+            stack.stage
+        );
+    }
+    let mut outputs = Outputs::of(&session.names, None);
+    outputs.api_url = Some(url);
+    cli.print(&outputs);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The deployer's own least-privilege policy for this stack: always JSON, the document itself.
+/// It needs the account (from STS, which needs no permission) for the ARNs.
+pub async fn policy(cli: &Invocation, read_only: bool) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let progress = Progress::new();
+    let session = cli.session(&stack, &progress).await?;
+    let document = crate::policy::document(&session.names, read_only);
+    println!("{}", serde_json::to_string_pretty(&document)?);
+    Ok(ExitCode::SUCCESS)
+}
