@@ -101,6 +101,7 @@ async fn logs_shows_filters_and_pages_the_functions_events() {
     assert_eq!(all.writes(), Vec::<String>::new());
 
     let by_id = f.run(&["logs", "--request-id", "req-a"]).ok();
+    eprintln!("$ deployer logs --request-id req-a\n{}", by_id.stdout);
     assert_eq!(by_id.stdout.lines().count(), 3, "{}", by_id.stdout);
     assert!(!by_id.stdout.contains("req-b"), "{}", by_id.stdout);
 
