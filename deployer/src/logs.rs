@@ -119,9 +119,15 @@ pub fn wanted(q: &Query, e: &Event) -> bool {
 /// One line for people: time, level, request id, message, then the remaining fields as
 /// `key=value`. A line that is not the function's JSON is shown as it is, after its time.
 pub fn render(e: &Event) -> String {
-    let time = DateTime::from_millis(e.timestamp_ms)
-        .fmt(Format::DateTime)
-        .unwrap_or_else(|_| e.timestamp_ms.to_string());
+    // Always three digits of milliseconds, so that the lines align and sort as text.
+    let (secs, ms) = (
+        e.timestamp_ms.div_euclid(1000),
+        e.timestamp_ms.rem_euclid(1000),
+    );
+    let time = DateTime::from_secs(secs).fmt(Format::DateTime).map_or_else(
+        |_| e.timestamp_ms.to_string(),
+        |t| format!("{}.{ms:03}Z", t.trim_end_matches('Z')),
+    );
     let Ok(Value::Object(mut line)) = serde_json::from_str::<Value>(&e.message) else {
         return format!("{time} {}", e.message.trim_end());
     };
@@ -292,7 +298,7 @@ mod tests {
         );
         assert_eq!(
             render(&event(1_795_770_000_000, "2", "START RequestId: abc\n")),
-            "2026-11-27T09:00:00Z START RequestId: abc"
+            "2026-11-27T09:00:00.000Z START RequestId: abc"
         );
     }
 
