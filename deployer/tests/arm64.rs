@@ -98,16 +98,7 @@ fn invoke_local_passes_every_check_on_the_arm64_bootstrap_under_emulation() {
     let f = Fixture::new(&arm64(STACK));
     let zip = arm64_zip();
     f.up(&zip).ok();
-    let run = f
-        .run(&[
-            "--output",
-            "json",
-            "invoke",
-            "--local",
-            "--zip",
-            zip.to_str().unwrap(),
-        ])
-        .ok();
+    let run = support::invoke_local(&f, &zip).ok();
     let report = run.json();
     assert_eq!(report["passed"], true, "{report:#}");
     assert_eq!(report["checks"].as_array().unwrap().len(), 6, "{report:#}");

@@ -210,15 +210,7 @@ async fn the_rust_bootstrap_answers_before_the_deadline_when_dynamodb_hangs() {
 // ---- the CLI ----------------------------------------------------------------------------------
 
 fn invoke_local(f: &Fixture) -> support::Run {
-    let zip = real_zip();
-    f.run(&[
-        "--output",
-        "json",
-        "invoke",
-        "--local",
-        "--zip",
-        zip.to_str().unwrap(),
-    ])
+    support::invoke_local(f, &real_zip())
 }
 
 #[test]

@@ -17,7 +17,16 @@ use testkit::{Fault, Faults, Moto, Recorder};
 /// Lambda's timeout for the deployed function is 3 s: the answer must come well before it.
 const BUDGET: Duration = Duration::from_millis(2500);
 
-async fn check(fault: Fault) {
+/// The counter table on moto, a client straight to it, and the function's state whose client
+/// goes through a fault proxy.
+struct Behind {
+    _moto: Moto,
+    direct: aws_sdk_dynamodb::Client,
+    proxy: Recorder,
+    state: State,
+}
+
+async fn behind_proxy() -> Behind {
     let moto = Moto::start();
     let direct = function::dynamodb_client(moto.loader()).await;
     testkit::create_counter_table(&direct, "visitors")
@@ -26,7 +35,22 @@ async fn check(fault: Fault) {
     let proxy = Recorder::start(moto.endpoint());
     let db =
         function::dynamodb_client(testkit::dummy_loader().endpoint_url(proxy.endpoint())).await;
-    let state = State::new(db, config());
+    Behind {
+        _moto: moto,
+        direct,
+        proxy,
+        state: State::new(db, config()),
+    }
+}
+
+async fn check(fault: Fault) {
+    // `_moto` is bound, not dropped: the emulator lives as long as the test.
+    let Behind {
+        _moto,
+        proxy,
+        state,
+        ..
+    } = behind_proxy().await;
 
     proxy.faults(Some(Faults::always("dynamodb", fault)));
     for (fixture, expected) in [
@@ -101,15 +125,12 @@ async fn dropped_connections_give_500_and_503_in_time() {
 #[tokio::test]
 async fn a_lost_answer_is_never_counted_twice() {
     const VISITS: u64 = 60;
-    let moto = Moto::start();
-    let direct = function::dynamodb_client(moto.loader()).await;
-    testkit::create_counter_table(&direct, "visitors")
-        .await
-        .unwrap();
-    let proxy = Recorder::start(moto.endpoint());
-    let db =
-        function::dynamodb_client(testkit::dummy_loader().endpoint_url(proxy.endpoint())).await;
-    let state = State::new(db, config());
+    let Behind {
+        _moto,
+        direct,
+        proxy,
+        state,
+    } = behind_proxy().await;
 
     proxy.faults(Some(Faults {
         service: Some("dynamodb".into()),

@@ -56,6 +56,18 @@ pub fn rest_event(path: &str) -> bytes::Bytes {
     bytes::Bytes::from(v.to_string())
 }
 
+/// `invoke --local --output json` of the bootstrap in `zip`, with the fixture's stack.
+pub fn invoke_local(f: &Fixture, zip: &Path) -> Run {
+    f.run(&[
+        "--output",
+        "json",
+        "invoke",
+        "--local",
+        "--zip",
+        zip.to_str().unwrap(),
+    ])
+}
+
 /// The real function, built in release as `package` builds it, zipped once per test binary.
 pub fn real_zip() -> PathBuf {
     static ZIP: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
