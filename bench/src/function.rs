@@ -107,7 +107,7 @@ fn spec(root: &Path, endpoint: &str, table: &str) -> Spec {
             .collect(),
         timeout: Duration::from_secs(3),
         function_arn: "arn:aws:lambda:us-east-1:123456789012:function:vc-prod".into(),
-        quiet: true,
+        logs: lambda_local::Logs::Discard,
     }
 }
 

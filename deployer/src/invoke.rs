@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use function::contract;
 
-use crate::local::events::{HttpRequest, HttpResponse, Routes};
-use crate::local::Pool;
+use lambda_local::gateway::Stage;
+use lambda_local::{HttpRequest, HttpResponse, Pool};
 
 /// Where requests go.
 pub enum Backend {
@@ -25,7 +25,7 @@ pub enum Backend {
     },
     Local {
         pool: Box<Pool>,
-        routes: Routes,
+        stage: Stage,
     },
 }
 
@@ -76,7 +76,7 @@ impl Backend {
                     body,
                 })
             }
-            Backend::Local { pool, routes } => {
+            Backend::Local { pool, stage } => {
                 let (path, query) = path.split_once('?').unwrap_or((path, ""));
                 let request = HttpRequest {
                     method: method.to_string(),
@@ -96,7 +96,7 @@ impl Backend {
                     body: Vec::new(),
                     source_ip: "127.0.0.1".into(),
                 };
-                Ok(crate::local::handle(pool, routes, request).await)
+                Ok(crate::local::handle(pool, stage, request).await)
             }
         }
     }

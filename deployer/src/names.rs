@@ -171,14 +171,22 @@ impl Names {
         format!("{}/stages/{}", self.api_arn(api_id), self.stage)
     }
 
-    /// The stage's public URL.
-    pub fn api_url(&self, api_id: &str) -> String {
-        format!(
-            "https://{api_id}.execute-api.{}.{}/{}",
-            self.region,
-            self.partition.dns_suffix(),
-            self.stage
-        )
+    /// The stage's public URL; against an emulator (see [`crate::aws::Clients::emulator`]), the
+    /// path where it serves the stage.
+    pub fn api_url(&self, api_id: &str, emulator: Option<&str>) -> String {
+        match emulator {
+            Some(base) => format!(
+                "{}/_aws/execute-api/{api_id}/{}",
+                base.trim_end_matches('/'),
+                self.stage
+            ),
+            None => format!(
+                "https://{api_id}.execute-api.{}.{}/{}",
+                self.region,
+                self.partition.dns_suffix(),
+                self.stage
+            ),
+        }
     }
 }
 
@@ -232,8 +240,12 @@ mod tests {
             "arn:aws-cn:lambda:cn-north-1:111122223333:function:vc-prod"
         );
         assert_eq!(
-            cn.api_url("abc"),
+            cn.api_url("abc", None),
             "https://abc.execute-api.cn-north-1.amazonaws.com.cn/prod"
+        );
+        assert_eq!(
+            cn.api_url("abc", Some("http://127.0.0.1:5000/")),
+            "http://127.0.0.1:5000/_aws/execute-api/abc/prod"
         );
         let gov = Names::derive(&s, "us-gov-west-1", "111122223333");
         assert_eq!(

@@ -104,9 +104,10 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    pub fn of(names: &Names, api_id: Option<&str>) -> Outputs {
+    /// The outputs of the stack whose API is `api_id`, served by AWS or by `emulator`.
+    pub fn of(names: &Names, api_id: Option<&str>, emulator: Option<&str>) -> Outputs {
         Outputs {
-            api_url: api_id.map(|id| names.api_url(id)),
+            api_url: api_id.map(|id| names.api_url(id, emulator)),
             function_arn: names.function_arn.clone(),
             table_arn: names.table_arn.clone(),
             role_arn: names.role_arn.clone(),

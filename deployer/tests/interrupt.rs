@@ -57,6 +57,7 @@ fn interrupted(f: &Fixture, on: On, signal: i32, args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         calls: f.proxy.take(),
+        function_calls: Vec::new(),
     }
 }
 

@@ -44,7 +44,7 @@ fn python_spec(handler: &str, timeout: Duration) -> Spec {
         ],
         timeout,
         function_arn: ARN.into(),
-        quiet: true,
+        logs: lambda_local::Logs::Discard,
     }
 }
 

@@ -199,9 +199,15 @@ async fn up_from_empty_creates_everything_exactly_as_configured() {
         .unwrap()
         .starts_with("deployer routes="));
 
-    assert!(run.stdout.contains(&format!(
-        "https://{api_id}.execute-api.us-east-1.amazonaws.com/prod"
-    )));
+    // Against an emulator the stage is served at its execute-api path, where `invoke` reaches it.
+    assert!(
+        run.stdout.contains(&format!(
+            "{}/_aws/execute-api/{api_id}/prod",
+            f.proxy.endpoint()
+        )),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Which IAM action a request needs, as AWS's authorization would see it: `dynamodb:UpdateTable`,
 //! `lambda:GetFunction`, `apigateway:DELETE`. The realism layer denies actions by these names.
 
+use crate::policy::{self, Context, Decision, Request};
 use crate::wire::Exchange;
 
 /// The IAM action `ex` is authorized by, or `None` for a request no policy governs
@@ -122,10 +123,8 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// An identity policy, evaluated as IAM does for what the deployer sends: allowed when some
-/// `Allow` statement matches the action and the resource (`*` and `?` as wildcards) and its
-/// conditions hold. Only `StringEquals` on `iam:PassedToService` is known; any other condition
-/// does not hold. There is no `Deny` in the policies under test.
+/// The caller's identity policy, evaluated as IAM does ([`crate::policy`]) for what the
+/// deployer sends, with `iam:PassedToService` in the context of a role passed to a service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub document: serde_json::Value,
@@ -136,60 +135,18 @@ pub struct Policy {
 impl Policy {
     /// Whether `action` on `resource` is allowed; `passed_to` is the service a role is passed to.
     pub fn allows(&self, action: &str, resource: &str, passed_to: Option<&str>) -> bool {
-        let list = |v: &serde_json::Value| -> Vec<String> {
-            match v {
-                serde_json::Value::String(s) => vec![s.clone()],
-                serde_json::Value::Array(a) => a
-                    .iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect(),
-                _ => Vec::new(),
-            }
-        };
-        let statements = list_of(&self.document["Statement"]);
-        statements.iter().any(|s| {
-            s["Effect"] == "Allow"
-                && list(&s["Action"]).iter().any(|a| glob(a, action))
-                && list(&s["Resource"]).iter().any(|r| glob(r, resource))
-                && conditions_hold(&s["Condition"], passed_to)
-        })
-    }
-}
-
-fn list_of(v: &serde_json::Value) -> Vec<serde_json::Value> {
-    match v {
-        serde_json::Value::Array(a) => a.clone(),
-        serde_json::Value::Null => Vec::new(),
-        other => vec![other.clone()],
-    }
-}
-
-fn conditions_hold(condition: &serde_json::Value, passed_to: Option<&str>) -> bool {
-    let Some(operators) = condition.as_object() else {
-        return true;
-    };
-    operators.iter().all(|(op, keys)| {
-        op == "StringEquals"
-            && keys.as_object().is_some_and(|keys| {
-                keys.iter().all(|(key, value)| {
-                    key == "iam:PassedToService" && passed_to.is_some_and(|p| value == p)
-                })
-            })
-    })
-}
-
-/// IAM's wildcard match, case-insensitive on the action's service prefix as IAM is.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &t[1..]),
-            _ => false,
+        let mut context = Context::new();
+        if let Some(service) = passed_to {
+            context.insert("iam:passedtoservice".into(), vec![service.to_string()]);
         }
+        let request = Request {
+            action,
+            resource,
+            context: &context,
+            principal: None,
+        };
+        policy::evaluate(std::slice::from_ref(&self.document), &request) == Decision::Allow
     }
-    go(pattern.as_bytes(), text.as_bytes())
 }
 
 #[cfg(test)]
@@ -198,16 +155,19 @@ mod tests {
 
     #[test]
     fn wildcards_match_as_iam_does() {
+        use crate::policy::glob;
         assert!(glob(
             "arn:aws:apigateway:us-east-1::/restapis/*",
-            "arn:aws:apigateway:us-east-1::/restapis/abc/stages/prod"
+            "arn:aws:apigateway:us-east-1::/restapis/abc/stages/prod",
+            true
         ));
         assert!(!glob(
             "arn:aws:apigateway:us-east-1::/restapis/*",
-            "arn:aws:apigateway:us-east-1::/restapis"
+            "arn:aws:apigateway:us-east-1::/restapis",
+            true
         ));
-        assert!(glob("lambda:Get*", "lambda:GetPolicy"));
-        assert!(!glob("lambda:Get*", "lambda:AddPermission"));
+        assert!(glob("lambda:Get*", "lambda:GetPolicy", false));
+        assert!(!glob("lambda:Get*", "lambda:AddPermission", false));
         assert_eq!(decode("arn%3Aaws%3Alambda"), "arn:aws:lambda");
     }
 

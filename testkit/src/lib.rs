@@ -4,8 +4,10 @@
 //! A test that needs the emulator and cannot start it fails, with the command that fixes it;
 //! it never skips.
 
+pub mod dataplane;
 pub mod faults;
 pub mod iam;
+pub mod policy;
 pub mod proxy;
 pub mod realism;
 pub mod tls;

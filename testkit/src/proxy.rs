@@ -24,6 +24,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::oneshot;
 
+use crate::dataplane::{DataPlane, Principal};
 use crate::faults::{self, Dice, Fault, Faults};
 use crate::realism::{Layer, Realism};
 use crate::wire::{bytes, classify, Exchange, Upstream};
@@ -60,7 +61,6 @@ pub struct Trigger {
 }
 
 /// What every connection task shares.
-#[derive(Debug)]
 struct State {
     /// Every call, numbered in arrival order so that its answer's status can be filled in.
     calls: Mutex<Vec<(usize, Call)>>,
@@ -78,10 +78,12 @@ struct State {
     started: std::time::Instant,
     /// When the armed trigger sent its signal.
     signalled: Mutex<Option<Duration>>,
+    /// What AWS does with what was deployed: the stages, the functions, their credentials.
+    dataplane: DataPlane,
 }
 
-impl Default for State {
-    fn default() -> Self {
+impl State {
+    fn new(upstream: &str) -> Self {
         State {
             calls: Mutex::default(),
             sequence: AtomicUsize::default(),
@@ -94,6 +96,7 @@ impl Default for State {
             realism: Mutex::default(),
             started: std::time::Instant::now(),
             signalled: Mutex::default(),
+            dataplane: DataPlane::new(upstream),
         }
     }
 }
@@ -109,10 +112,18 @@ pub struct Recorder {
 impl Recorder {
     /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) on a free loopback port.
     pub fn start(upstream: &str) -> Recorder {
-        let state = Arc::new(State::default());
+        match Recorder::start_on(upstream, 0) {
+            Ok(recorder) => recorder,
+            Err(why) => panic!("the recording proxy could not start: {why}"),
+        }
+    }
+
+    /// Starts a proxy to `upstream` on loopback port `port` (0: a free one).
+    pub fn start_on(upstream: &str, port: u16) -> Result<Recorder, String> {
+        let upstream = upstream.trim_end_matches('/').to_string();
+        let state = Arc::new(State::new(&upstream));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let upstream = upstream.trim_end_matches('/').to_string();
         let shared = Arc::clone(&state);
         let thread = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
@@ -121,22 +132,30 @@ impl Recorder {
             else {
                 return;
             };
-            runtime.block_on(serve(upstream, shared, addr_tx, stop_rx));
+            runtime.block_on(serve(upstream, shared, port, addr_tx, stop_rx));
         });
         let addr: SocketAddr = match addr_rx.recv() {
-            Ok(addr) => addr,
-            Err(_) => panic!("the recording proxy could not bind a loopback port"),
+            Ok(Ok(addr)) => addr,
+            Ok(Err(why)) => return Err(why),
+            Err(_) => return Err("the proxy's thread ended before it listened".into()),
         };
-        Recorder {
+        state.dataplane.listen_at(&format!("http://{addr}"));
+        Ok(Recorder {
             endpoint: format!("http://{addr}"),
             state,
             stop: Some(stop_tx),
             thread: Some(thread),
-        }
+        })
     }
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Every request the emulated stages served so far (`/_aws/execute-api/…`), forgetting
+    /// them.
+    pub fn served(&self) -> Vec<crate::dataplane::Served> {
+        self.state.dataplane.take_served()
     }
 
     /// Every call so far.
@@ -271,16 +290,21 @@ impl std::error::Error for Reset {}
 async fn serve(
     upstream: String,
     state: Arc<State>,
-    addr_tx: std::sync::mpsc::Sender<SocketAddr>,
+    port: u16,
+    addr_tx: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
     mut stop: oneshot::Receiver<()>,
 ) {
-    let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await else {
-        return;
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            let _ = addr_tx.send(Err(format!("cannot listen on 127.0.0.1:{port}: {e}")));
+            return;
+        }
     };
     let Ok(addr) = listener.local_addr() else {
         return;
     };
-    let _ = addr_tx.send(addr);
+    let _ = addr_tx.send(Ok(addr));
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     let upstream = Upstream {
@@ -292,14 +316,15 @@ async fn serve(
             _ = &mut stop => return,
             accepted = listener.accept() => accepted,
         };
-        let Ok((stream, _)) = accepted else {
+        let Ok((stream, peer)) = accepted else {
             continue;
         };
         // Closing with a zero linger sends RST: a reset is a reset, not a polite FIN.
         let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
         let (state, upstream) = (Arc::clone(&state), upstream.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(req, upstream.clone(), Arc::clone(&state)));
+            let service =
+                service_fn(move |req| handle(req, upstream.clone(), Arc::clone(&state), peer));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -311,10 +336,17 @@ async fn handle(
     req: Request<Incoming>,
     upstream: Upstream,
     state: Arc<State>,
+    peer: SocketAddr,
 ) -> Result<Response<Full<Bytes>>, Reset> {
     let (parts, body) = req.into_parts();
     let body = bytes(body).await;
-    let call = classify(&parts, &body);
+    if DataPlane::is_execute_api(parts.uri.path()) {
+        let ip = peer.ip().to_string();
+        return Ok(full(state.dataplane.execute_api(&parts, body, &ip).await));
+    }
+    let mut call = classify(&parts, &body);
+    let principal = state.dataplane.principal(&parts);
+    call.caller = principal.as_ref().map(|p| p.function.clone());
     let fault = state.dice.lock().ok().and_then(|mut dice| {
         dice.as_mut()
             .and_then(|d| d.roll(&call.service, &call.operation))
@@ -342,7 +374,7 @@ async fn handle(
                 parts: &parts,
                 body: &body,
             };
-            answer(&state, &upstream, &exchange).await
+            answer(&state, &upstream, &exchange, principal.as_ref()).await
         }
     };
     let after_applied = trigger.as_ref().filter(|t| t.when == When::AfterApplied);
@@ -388,16 +420,34 @@ async fn delay(fault: Option<Fault>) {
     }
 }
 
-/// moto's answer, through the realism layer when it is on: it may answer in AWS's place, or
-/// rewrite what moto said.
-async fn answer(state: &State, upstream: &Upstream, ex: &Exchange<'_>) -> Response<Bytes> {
-    let layer = state.realism.lock().ok().and_then(|l| l.clone());
+/// moto's answer, through the realism layer when it is on (it may answer in AWS's place, or
+/// rewrite what moto said), or the data plane's for what moto does not run. A function's own
+/// calls are authorized against its role instead, as in the region, with no added latency.
+async fn answer(
+    state: &State,
+    upstream: &Upstream,
+    ex: &Exchange<'_>,
+    principal: Option<&Principal>,
+) -> Response<Bytes> {
+    let layer = match principal {
+        Some(_) => None,
+        None => state.realism.lock().ok().and_then(|l| l.clone()),
+    };
+    if let Some(who) = principal {
+        if let Some(refusal) = state.dataplane.authorize(ex, who).await {
+            return refusal;
+        }
+    }
     if let Some(layer) = &layer {
         if let Some(refusal) = layer.before(ex, upstream).await {
             return refusal;
         }
     }
+    if let Some(ran) = state.dataplane.before(ex).await {
+        return ran;
+    }
     let answer = upstream.forward(ex.parts, ex.body.clone()).await;
+    state.dataplane.after(ex, &answer).await;
     match &layer {
         Some(layer) => layer.after(ex, answer),
         None => answer,

@@ -26,6 +26,9 @@ pub struct Call {
     pub sent: Duration,
     /// When its answer left the proxy; `None` for a reset.
     pub answered: Option<Duration>,
+    /// The function whose process sent it (through the emulated data plane), or `None` for
+    /// the caller under test.
+    pub caller: Option<String>,
 }
 
 impl Call {
@@ -235,6 +238,7 @@ pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
         status: 0,
         sent: Duration::ZERO,
         answered: None,
+        caller: None,
     }
 }
 
@@ -278,6 +282,7 @@ mod tests {
             status: 200,
             sent: Duration::from_millis(sent),
             answered: Some(Duration::from_millis(answered)),
+            caller: None,
         }
     }
 

@@ -34,6 +34,9 @@ pub struct Target {
 #[derive(Debug, Clone)]
 pub struct Clients {
     pub region: String,
+    /// An emulator's address, when API Gateway's endpoint is one (plain HTTP, or loopback): its
+    /// stages are served under `{emulator}/_aws/execute-api/{api}/{stage}`, not AWS's domain.
+    pub emulator: Option<String>,
     pub sts: aws_sdk_sts::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
@@ -144,6 +147,7 @@ impl Clients {
         }
         Ok(Clients {
             region,
+            emulator: apigateway_endpoint(config).filter(|url| is_emulator(url)),
             sts: client!(aws_sdk_sts),
             dynamodb: client!(aws_sdk_dynamodb),
             iam: client!(aws_sdk_iam),
@@ -165,6 +169,37 @@ impl Clients {
             .account
             .context("sts:GetCallerIdentity returned no account")
     }
+}
+
+/// The endpoint API Gateway's client uses, resolved as the SDK resolves it: `--endpoint-url`,
+/// else `AWS_ENDPOINT_URL_API_GATEWAY` (or the profile's `services` section), else
+/// `AWS_ENDPOINT_URL`.
+fn apigateway_endpoint(config: &SdkConfig) -> Option<String> {
+    if config.get_origin("endpoint_url").is_client_config() {
+        return config.endpoint_url().map(str::to_string);
+    }
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id("API Gateway")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    config
+        .service_config()
+        .and_then(|c| c.load_config(key))
+        .or_else(|| config.endpoint_url().map(str::to_string))
+}
+
+/// Whether an endpoint is an emulator's rather than AWS's (or a VPC endpoint's, which are
+/// HTTPS on AWS's domains): plain HTTP, or a loopback host.
+pub fn is_emulator(url: &str) -> bool {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    url.starts_with("http://") || matches!(host, "localhost" | "127.0.0.1" | "[" | "::1")
 }
 
 /// The configuration override for one attempt only, for the creates that

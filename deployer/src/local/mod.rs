@@ -1,24 +1,22 @@
-//! Running the real function here: a Lambda Runtime API server ([`runtime_api`]), API Gateway
-//! REST v1 event translation ([`events`]), a pool of function processes that grows on demand as
-//! Lambda scales out, and the local API ([`serve`]).
-//!
-//! moto cannot execute Lambda code and its stage URLs do not route, so this is how `invoke
-//! --local` and `serve` prove the built `bootstrap` answers, with the environment `up` gives it.
+//! Running the real function here, as `up` would deploy it: the stack's routes as a stage
+//! ([`stage`]), the built `bootstrap` in warm processes behind the Lambda Runtime API, with the
+//! environment `up` derives ([`spec`]), and the local API ([`serve`]). The runtime itself is
+//! `lambda-local`, which testkit's emulated request path runs too, so `serve` and the emulated
+//! stage cannot answer differently.
 
-pub mod events;
-pub mod runtime_api;
 pub mod serve;
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
+use lambda_local::gateway::{self, GatewayResponses, Integration, Invoked, Stage};
+use lambda_local::{HttpRequest, HttpResponse, Logs, Outcome, Pool, Spec};
+
+pub use lambda_local::runtime_api;
 
 use crate::names::Names;
 use crate::stack::{Architecture, Stack};
-use events::{HttpRequest, HttpResponse, Routes};
-use runtime_api::{Outcome, Sandbox, Spec};
 
 /// Variables passed from the deployer's environment to the function, so that it reaches the same
 /// AWS (or emulator) with the same credentials, trusting the same CA bundle if one is set.
@@ -35,33 +33,9 @@ const PASSED_THROUGH: [&str; 9] = [
 ];
 
 /// How this host runs a `bootstrap` of `arch`: natively (`None`), or under Debian's user-mode
-/// emulator (`qemu-aarch64` or `qemu-x86_64`, from `qemu-user`) with the other architecture's
-/// glibc from the cross toolchain's sysroot, as the program and its first arguments.
+/// emulator, as the program and its first arguments.
 pub fn emulation(arch: Architecture) -> anyhow::Result<Option<(PathBuf, Vec<String>)>> {
-    if arch.rust_target() == crate::package::build::host_target() {
-        return Ok(None);
-    }
-    let (qemu, sysroot) = match arch {
-        Architecture::Arm64 => ("/usr/bin/qemu-aarch64", "/usr/aarch64-linux-gnu"),
-        Architecture::X86_64 => ("/usr/bin/qemu-x86_64", "/usr/x86_64-linux-gnu"),
-    };
-    if !Path::new(qemu).exists() || !Path::new(sysroot).join("lib").exists() {
-        anyhow::bail!(
-            "function.architecture is {} and this host runs {}: running its bootstrap here needs \
-             user-mode emulation ({qemu}) and that architecture's glibc ({sysroot}).\n  hint: \
-             `apt-get install qemu-user {}` (`make setup` does it for this project)",
-            arch.as_str(),
-            crate::package::build::host_target(),
-            match arch {
-                Architecture::Arm64 => "libc6-arm64-cross",
-                Architecture::X86_64 => "libc6-amd64-cross",
-            }
-        );
-    }
-    Ok(Some((
-        PathBuf::from(qemu),
-        vec!["-L".into(), sysroot.into()],
-    )))
+    lambda_local::emulation::emulation(arch.rust_target())
 }
 
 /// The process spec of the stack's function: Lambda's variables, and the function environment
@@ -116,96 +90,101 @@ pub fn spec(
         env,
         timeout: Duration::from_secs(u64::from(stack.function.timeout_s)),
         function_arn: names.function_arn.clone(),
-        quiet: false,
+        logs: Logs::Stderr,
     })
 }
 
-/// What the pool has seen of its processes.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stats {
-    pub spawned: usize,
-    pub init_durations: Vec<Duration>,
-    pub peak_rss_kib: u64,
+/// The stage `up` deploys, as API Gateway serves it: the stack's routes (with the `OPTIONS`
+/// preflights CORS adds), each a Lambda proxy integration, and the gateway responses' headers.
+pub fn stage(stack: &Stack, names: &Names) -> Stage {
+    let uri = names.integration_uri();
+    let routes = stack
+        .api
+        .served_routes()
+        .into_iter()
+        .map(|route| gateway::Served {
+            route,
+            resource_id: "local".into(),
+            uri: uri.clone(),
+        })
+        .collect();
+    let by_type = crate::resources::api::gateway_responses(&stack.api.cors_origins)
+        .into_iter()
+        .filter(|(_, params)| !params.is_empty())
+        .collect();
+    Stage {
+        account_id: names.account.clone(),
+        api_id: "local".into(),
+        stage: stack.stage.clone(),
+        domain_name: "localhost".into(),
+        routes,
+        responses: GatewayResponses { by_type },
+    }
 }
 
-/// Function processes, each serving one invocation at a time; a new one starts whenever all are
-/// busy, as Lambda scales out, and a process that timed out or crashed is replaced.
-pub struct Pool {
-    spec: Spec,
-    idle: tokio::sync::Mutex<Vec<Sandbox>>,
-    stats: Mutex<Stats>,
-}
+/// The pool of function processes behind every route of a local stage.
+struct Local<'a>(&'a Pool);
 
-impl Pool {
-    pub fn new(spec: Spec) -> Pool {
-        Pool {
-            spec,
-            idle: tokio::sync::Mutex::new(Vec::new()),
-            stats: Mutex::new(Stats::default()),
-        }
-    }
-
-    pub async fn invoke(&self, event: Bytes) -> Outcome {
-        let idle = self.idle.lock().await.pop();
-        let mut sandbox = match idle {
-            Some(s) => s,
-            None => match Sandbox::spawn(&self.spec).await {
-                Ok(s) => {
-                    if let Ok(mut stats) = self.stats.lock() {
-                        stats.spawned += 1;
-                    }
-                    s
-                }
-                Err(e) => return Outcome::Crashed(format!("{e:#}")),
-            },
-        };
-        let fresh = sandbox.init_duration().is_none();
-        let outcome = sandbox.invoke(event).await;
-        if let Ok(mut stats) = self.stats.lock() {
-            if let (true, Some(init)) = (fresh, sandbox.init_duration()) {
-                stats.init_durations.push(init);
-            }
-            stats.peak_rss_kib = stats.peak_rss_kib.max(sandbox.peak_rss_kib().unwrap_or(0));
-        }
-        if sandbox.is_alive() {
-            self.idle.lock().await.push(sandbox);
-        } else {
-            sandbox.stop().await;
-        }
-        outcome
-    }
-
-    pub fn stats(&self) -> Stats {
-        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// Stops every process.
-    pub async fn shutdown(&self) {
-        let all: Vec<Sandbox> = self.idle.lock().await.drain(..).collect();
-        for sandbox in all {
-            sandbox.stop().await;
+impl Integration for Local<'_> {
+    async fn invoke(&self, _served: &gateway::Served, event: Bytes) -> Invoked {
+        match self.0.invoke(event).await {
+            Outcome::Response(payload) => Invoked::Response(payload),
+            Outcome::Error(body) => Invoked::Failed(format!(
+                "the function failed: {}",
+                String::from_utf8_lossy(&body)
+            )),
+            Outcome::Timeout => Invoked::Failed("the function timed out and was stopped".into()),
+            Outcome::Crashed(why) => Invoked::Failed(why),
         }
     }
 }
 
-/// One HTTP request through the stage: route, event, function, response, as API Gateway does.
-pub async fn handle(pool: &Pool, routes: &Routes, req: HttpRequest) -> HttpResponse {
-    let Some(route) = routes.find(&req.method, &req.path).cloned() else {
-        return routes.gateway_response(HttpResponse::missing_authentication_token(), &req);
-    };
+/// One HTTP request through the local stage (its path may carry the stage, as stage URLs do):
+/// route, event, function, response, as API Gateway does.
+pub async fn handle(pool: &Pool, stage: &Stage, mut req: HttpRequest) -> HttpResponse {
+    req.path = without_stage(&stage.stage, &req.path).to_string();
     let id = runtime_api::request_id();
-    let event = events::to_event(&req, &route, routes, &id);
-    let failed = |why: String| {
+    let (response, failed) = gateway::handle(stage, &Local(pool), &req, &id).await;
+    if let Some(why) = failed {
         eprintln!("  ! {} {}: {why}", req.method, req.path);
-        routes.gateway_response(HttpResponse::internal_server_error(), &req)
-    };
-    match pool.invoke(Bytes::from(event.to_string())).await {
-        Outcome::Response(payload) => events::from_response(&payload).unwrap_or_else(failed),
-        Outcome::Error(body) => failed(format!(
-            "the function failed: {}",
-            String::from_utf8_lossy(&body)
-        )),
-        Outcome::Timeout => failed("the function timed out and was stopped".into()),
-        Outcome::Crashed(why) => failed(why),
+    }
+    response
+}
+
+/// `/prod/counter` → `/counter` for stage `prod`; any other path as it is.
+pub fn without_stage<'a>(stage: &str, path: &'a str) -> &'a str {
+    match path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stage_prefix_is_dropped_only_when_it_is_the_stage() {
+        assert_eq!(without_stage("prod", "/prod/counter"), "/counter");
+        assert_eq!(without_stage("prod", "/counter"), "/counter");
+        assert_eq!(
+            without_stage("prod", "/production/counter"),
+            "/production/counter"
+        );
+    }
+
+    #[test]
+    fn the_local_stage_serves_the_stacks_routes_and_preflights() {
+        let s = crate::stack::parse(
+            "name: vc\napi:\n  cors_origins: [\"https://a.example\"]\n",
+            std::path::Path::new("stack.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let names = Names::derive(&s, "us-east-1", "123456789012");
+        let stage = stage(&s, &names);
+        assert!(stage.find("GET", "/counter").is_some());
+        assert!(stage.find("OPTIONS", "/counter").is_some());
+        assert!(stage.find("POST", "/counter").is_none());
+        assert!(stage.responses.by_type.contains_key("DEFAULT_4XX"));
     }
 }

@@ -15,8 +15,8 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
-use super::events::{HttpRequest, HttpResponse, Routes};
-use super::Pool;
+use lambda_local::gateway::Stage;
+use lambda_local::{HttpRequest, HttpResponse, Pool};
 
 /// API Gateway's payload limit.
 const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -24,7 +24,7 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 /// Serves until Ctrl-C (or until `stop` resolves, for tests), then stops every process.
 pub async fn serve(
     pool: Arc<Pool>,
-    routes: Arc<Routes>,
+    stage: Arc<Stage>,
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -34,10 +34,10 @@ pub async fn serve(
             _ = &mut stop => break,
             accepted = listener.accept() => accepted?,
         };
-        let (pool, routes) = (Arc::clone(&pool), Arc::clone(&routes));
+        let (pool, stage) = (Arc::clone(&pool), Arc::clone(&stage));
         tokio::spawn(async move {
             let service =
-                service_fn(move |req| one(req, peer, Arc::clone(&pool), Arc::clone(&routes)));
+                service_fn(move |req| one(req, peer, Arc::clone(&pool), Arc::clone(&stage)));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -52,7 +52,7 @@ async fn one(
     req: Request<Incoming>,
     peer: SocketAddr,
     pool: Arc<Pool>,
-    routes: Arc<Routes>,
+    stage: Arc<Stage>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
@@ -97,7 +97,7 @@ async fn one(
         source_ip: peer.ip().to_string(),
     };
     let line = format!("{} {}", request.method, request.path);
-    let response = super::handle(&pool, &routes, request).await;
+    let response = super::handle(&pool, &stage, request).await;
     eprintln!(
         "{line} → {} ({:.1} ms)",
         response.status,

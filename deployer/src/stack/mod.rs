@@ -11,7 +11,6 @@ pub mod rules;
 pub mod validate;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
 pub use error::{Problem, StackError};
@@ -51,29 +50,8 @@ impl Architecture {
     }
 }
 
-/// One API route, `GET /counter`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Route {
-    pub method: String,
-    pub path: String,
-}
-
-impl fmt::Display for Route {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.method, self.path)
-    }
-}
-
-impl Route {
-    /// `"GET /counter"` → the route; `None` unless it is a method and a path.
-    pub fn parse(text: &str) -> Option<Route> {
-        let (method, path) = text.split_once(' ')?;
-        Some(Route {
-            method: method.to_string(),
-            path: path.to_string(),
-        })
-    }
-}
+/// One API route, `GET /counter`: the same type the local stage routes by.
+pub use lambda_local::Route;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Throttle {

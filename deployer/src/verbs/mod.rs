@@ -10,8 +10,7 @@ use crate::aws::{Session, Target};
 use crate::down;
 use crate::interrupt;
 use crate::invoke::{self, Backend};
-use crate::local::events::Routes;
-use crate::local::{self, serve as local_serve, Pool};
+use crate::local::{self, serve as local_serve};
 use crate::names::Names;
 use crate::package;
 use crate::plan::Kind;
@@ -24,6 +23,7 @@ use crate::report::{
 use crate::resources::function::Code;
 use crate::resources::{Ctx, Resource};
 use crate::stack::{self, Stack};
+use lambda_local::Pool;
 
 /// What every verb needs of the command line's global flags.
 #[derive(Debug, Clone)]
@@ -170,7 +170,11 @@ pub async fn up(cli: &Invocation, dry_run: bool, zip: Option<&Path>) -> anyhow::
     }
     cli.print(&UpReport {
         changes: plan.changes.clone(),
-        outputs: Outputs::of(names, api_id.as_deref()),
+        outputs: Outputs::of(
+            names,
+            api_id.as_deref(),
+            session.clients.emulator.as_deref(),
+        ),
         notes: reconcile::notes(&desired, &observed),
         dry_run,
     });
@@ -275,14 +279,16 @@ pub(crate) async fn deployed_url(stack: &Stack, session: &Session<'_>) -> anyhow
             stack.stage
         )
     })?;
-    Ok(session.names.api_url(&id))
+    Ok(session
+        .names
+        .api_url(&id, session.clients.emulator.as_deref()))
 }
 
 pub async fn serve(cli: &Invocation, port: u16, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     let progress = Progress::new();
     let session = cli.session(&stack, &progress).await?;
-    let Backend::Local { pool, routes } = local_backend(cli, &stack, &session.names, zip)? else {
+    let Backend::Local { pool, stage } = local_backend(cli, &stack, &session.names, zip)? else {
         anyhow::bail!("serve needs the local backend");
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -290,7 +296,7 @@ pub async fn serve(cli: &Invocation, port: u16, zip: Option<&Path>) -> anyhow::R
         .map_err(|e| {
             anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}; pass --port to pick another")
         })?;
-    let served: Vec<String> = routes.routes.iter().map(ToString::to_string).collect();
+    let served: Vec<String> = stage.routes.iter().map(|r| r.route.to_string()).collect();
     eprintln!(
         "Serving stage {} of {} on http://127.0.0.1:{port} ({}); Ctrl-C stops.",
         stack.stage,
@@ -300,7 +306,7 @@ pub async fn serve(cli: &Invocation, port: u16, zip: Option<&Path>) -> anyhow::R
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    local_serve::serve(Arc::from(pool), Arc::new(routes), listener, stop).await?;
+    local_serve::serve(Arc::from(pool), Arc::new(stage), listener, stop).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -331,6 +337,6 @@ fn local_backend(
     }
     Ok(Backend::Local {
         pool: Box::new(Pool::new(spec)),
-        routes: Routes::of(stack),
+        stage: local::stage(stack, names),
     })
 }

@@ -85,7 +85,7 @@ pub async fn outputs(cli: &Invocation) -> anyhow::Result<ExitCode> {
             stack.stage
         );
     }
-    let mut outputs = Outputs::of(&session.names, None);
+    let mut outputs = Outputs::of(&session.names, None, None);
     outputs.api_url = Some(url);
     cli.print(&outputs);
     Ok(ExitCode::SUCCESS)

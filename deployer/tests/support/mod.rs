@@ -40,7 +40,7 @@ pub fn rust_spec(env: &[(&str, &str)], timeout: std::time::Duration) -> Spec {
         env: vars,
         timeout,
         function_arn: "arn:aws:lambda:us-east-1:123456789012:function:vc-prod".into(),
-        quiet: true,
+        logs: lambda_local::Logs::Discard,
     }
 }
 
@@ -112,6 +112,9 @@ pub struct Run {
     pub stderr: String,
     /// The AWS requests it sent, in order.
     pub calls: Vec<Call>,
+    /// The AWS requests the deployed function's processes sent meanwhile (through the emulated
+    /// request path), in order.
+    pub function_calls: Vec<Call>,
 }
 
 impl Run {
@@ -193,11 +196,17 @@ impl Fixture {
     pub fn run(&self, args: &[&str]) -> Run {
         self.proxy.take();
         let (code, stdout, stderr) = deployer_at(self.path(), self.proxy.endpoint(), args);
+        let (function_calls, calls) = self
+            .proxy
+            .take()
+            .into_iter()
+            .partition(|c| c.caller.is_some());
         Run {
             code,
             stdout,
             stderr,
-            calls: self.proxy.take(),
+            calls,
+            function_calls,
         }
     }
 

@@ -4,7 +4,9 @@
 //!
 //! Each [`Sandbox`] is one process with its own server, serving one invocation at a time, as a
 //! Lambda execution environment does. It enforces the timeout (a late invocation kills the
-//! process, as Lambda does) and records the init duration and the peak memory.
+//! process, as Lambda does), records the init duration and the peak memory, and, when asked,
+//! captures what the process writes, line by line and phase by phase (init, then each
+//! invocation), as Lambda ships it to CloudWatch Logs.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -24,7 +26,20 @@ use hyper_util::rt::TokioIo;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::capture::{Capture, LogLine};
+
 const PREFIX: &str = "/2018-06-01/runtime";
+
+/// Where a function process's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logs {
+    /// To this process's stderr, so that stdout keeps only a verb's result.
+    Stderr,
+    /// Nowhere.
+    Discard,
+    /// Into the [`Invocation`]s, line by line, as Lambda ships them to CloudWatch Logs.
+    Capture,
+}
 
 /// How to start a function process.
 #[derive(Debug, Clone)]
@@ -37,8 +52,7 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
     pub function_arn: String,
-    /// Where the process's stdout goes: the function's logs. `None` sends them to our stderr.
-    pub quiet: bool,
+    pub logs: Logs,
 }
 
 /// What became of one invocation.
@@ -54,6 +68,27 @@ pub enum Outcome {
     Crashed(String),
 }
 
+/// One invocation, with what Lambda's own log lines and metrics say of it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    /// The execution environment (process) that ran it: see [`Sandbox::id`].
+    pub environment: String,
+    pub outcome: Outcome,
+    /// From the event's delivery to the outcome.
+    pub duration: Duration,
+    /// Whether this invocation started the process: a cold start.
+    pub cold: bool,
+    /// The init duration, on a cold start whose init finished.
+    pub init: Option<Duration>,
+    /// What the process wrote during its init, on a cold start (with [`Logs::Capture`]).
+    pub init_logs: Vec<LogLine>,
+    /// What it wrote during this invocation (with [`Logs::Capture`]).
+    pub logs: Vec<LogLine>,
+    /// The process's peak resident memory so far, in MiB.
+    pub max_memory_mb: u64,
+}
+
 struct Pending {
     id: String,
     event: Bytes,
@@ -66,28 +101,49 @@ struct Shared {
     init_error: Mutex<Option<String>>,
     first_next: OnceLock<Instant>,
     function_arn: String,
+    capture: Option<Mutex<Capture>>,
+}
+
+impl Shared {
+    /// Reads what the process wrote so far into its phase: init until the first `/next`.
+    fn drain(&self) {
+        if let Some(capture) = &self.capture {
+            let in_init = self.first_next.get().is_none();
+            if let Ok(mut c) = capture.lock() {
+                c.drain(in_init);
+            }
+        }
+    }
 }
 
 /// One function process and the Runtime API it talks to.
 pub struct Sandbox {
     child: Child,
     pid: Option<u32>,
+    /// 32 hex digits, fixed for the process's life: the log stream Lambda names after it.
+    id: String,
     queue: mpsc::Sender<Pending>,
     shared: Arc<Shared>,
     spawned: Instant,
     timeout: Duration,
     server: tokio::task::JoinHandle<()>,
     alive: bool,
+    invoked: bool,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-pub fn request_id() -> String {
-    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+fn clock() -> (u128, u64) {
     let t = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos();
+    (t, NEXT_ID.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A Lambda request id: a UUID's shape, unique within this process.
+pub fn request_id() -> String {
+    let (t, n) = clock();
     format!(
         "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
         (t >> 32) as u32,
@@ -98,20 +154,22 @@ pub fn request_id() -> String {
     )
 }
 
+/// 32 hex digits, unique within this process: an execution environment's id.
+fn environment_id() -> String {
+    let (t, n) = clock();
+    format!(
+        "{:016x}{:016x}",
+        t as u64,
+        n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    )
+}
+
 impl Sandbox {
     /// Starts the Runtime API on a free loopback port and the process pointed at it.
     pub async fn spawn(spec: &Spec) -> anyhow::Result<Sandbox> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(1);
-        let shared = Arc::new(Shared {
-            queue: tokio::sync::Mutex::new(rx),
-            waiting: Mutex::new(HashMap::new()),
-            init_error: Mutex::new(None),
-            first_next: OnceLock::new(),
-            function_arn: spec.function_arn.clone(),
-        });
-        let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
         let mut command = Command::new(&spec.program);
         command
             .args(&spec.args)
@@ -126,79 +184,168 @@ impl Sandbox {
         if let Some(cwd) = &spec.cwd {
             command.current_dir(cwd);
         }
-        if spec.quiet {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
-        } else {
-            // The function's logs go to our stderr, so that stdout keeps only the result.
-            command.stdout(std::io::stderr()).stderr(std::io::stderr());
-        }
+        let capture = match spec.logs {
+            Logs::Discard => {
+                command.stdout(Stdio::null()).stderr(Stdio::null());
+                None
+            }
+            Logs::Stderr => {
+                command.stdout(std::io::stderr()).stderr(std::io::stderr());
+                None
+            }
+            Logs::Capture => {
+                let (capture, out, err) = Capture::pipe()?;
+                command.stdout(out).stderr(err);
+                Some(Mutex::new(capture))
+            }
+        };
+        let shared = Arc::new(Shared {
+            queue: tokio::sync::Mutex::new(rx),
+            waiting: Mutex::new(HashMap::new()),
+            init_error: Mutex::new(None),
+            first_next: OnceLock::new(),
+            function_arn: spec.function_arn.clone(),
+            capture,
+        });
+        let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
         let spawned = Instant::now();
         let child = command
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", spec.program.display()))?;
+        // The command, and with it our copy of the pipe's write end, is dropped here: the pipe
+        // ends when the process does.
+        drop(command);
         Ok(Sandbox {
             pid: child.id(),
             child,
+            id: environment_id(),
             queue: tx,
             shared,
             spawned,
             timeout: spec.timeout,
             server,
             alive: true,
+            invoked: false,
         })
     }
 
     /// Invokes the function with `event` and waits for its answer, at most the timeout.
     pub async fn invoke(&mut self, event: Bytes) -> Outcome {
+        self.run(event).await.outcome
+    }
+
+    /// Invokes the function with `event`; the outcome, and what Lambda would report of it.
+    pub async fn run(&mut self, event: Bytes) -> Invocation {
+        let id = request_id();
+        let cold = !self.invoked;
+        self.invoked = true;
+        let started = Instant::now();
+        let outcome = self.deliver(&id, event).await;
+        let duration = started.elapsed();
+        self.shared.drain();
+        let (init_logs, logs) = self.take_logs(!self.alive);
+        Invocation {
+            request_id: id,
+            environment: self.id.clone(),
+            outcome,
+            duration,
+            cold,
+            init: if cold { self.init_duration() } else { None },
+            init_logs: if cold { init_logs } else { Vec::new() },
+            logs,
+            max_memory_mb: self.peak_rss_kib().unwrap_or(0).div_ceil(1024),
+        }
+    }
+
+    async fn deliver(&mut self, id: &str, event: Bytes) -> Outcome {
         if !self.alive {
             return Outcome::Crashed("the process is gone".into());
         }
-        let id = request_id();
         let (tx, rx) = oneshot::channel();
         if let Ok(mut waiting) = self.shared.waiting.lock() {
-            waiting.insert(id.clone(), tx);
+            waiting.insert(id.to_string(), tx);
         }
         let deadline = SystemTime::now() + self.timeout;
         let deadline_ms = deadline
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as u64;
-        if self
-            .queue
-            .send(Pending {
-                id,
-                event,
-                deadline_ms,
-            })
-            .await
-            .is_err()
-        {
+        let pending = Pending {
+            id: id.to_string(),
+            event,
+            deadline_ms,
+        };
+        if self.queue.send(pending).await.is_err() {
             self.alive = false;
             return Outcome::Crashed("the Runtime API stopped".into());
         }
-        tokio::select! {
-            answer = rx => answer.unwrap_or_else(|_| Outcome::Crashed("no answer".into())),
-            status = self.child.wait() => {
-                self.alive = false;
-                let init = self.shared.init_error.lock().ok().and_then(|e| e.clone());
-                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                Outcome::Crashed(match init {
-                    Some(why) => format!("init error: {why} (process {status})"),
-                    None => format!("the process exited ({status}) without answering"),
-                })
+        self.wait(rx).await
+    }
+
+    /// Waits for the answer, the process's death or the timeout, reading its output meanwhile
+    /// (a process whose pipe fills up would block on its next write).
+    async fn wait(&mut self, rx: oneshot::Receiver<Outcome>) -> Outcome {
+        let Sandbox {
+            child,
+            shared,
+            timeout,
+            alive,
+            ..
+        } = self;
+        let late = tokio::time::sleep(*timeout);
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tokio::pin!(late, rx);
+        loop {
+            tokio::select! {
+                answer = &mut rx => {
+                    return answer.unwrap_or_else(|_| Outcome::Crashed("no answer".into()));
+                }
+                status = child.wait() => {
+                    *alive = false;
+                    let init = shared.init_error.lock().ok().and_then(|e| e.clone());
+                    let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                    return Outcome::Crashed(match init {
+                        Some(why) => format!("init error: {why} (process {status})"),
+                        None => format!("the process exited ({status}) without answering"),
+                    });
+                }
+                _ = &mut late => {
+                    // Lambda stops a timed-out environment; so do we.
+                    *alive = false;
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                    return Outcome::Timeout;
+                }
+                _ = tick.tick() => shared.drain(),
             }
-            _ = tokio::time::sleep(self.timeout) => {
-                // Lambda stops a timed-out environment; so do we.
-                self.alive = false;
-                let _ = self.child.start_kill();
-                let _ = self.child.wait().await;
-                Outcome::Timeout
+        }
+    }
+
+    /// The lines captured so far: the init's (once), and the invocation's. A process that is
+    /// gone has written its last, partial line too.
+    fn take_logs(&self, ended: bool) -> (Vec<LogLine>, Vec<LogLine>) {
+        let Some(capture) = &self.shared.capture else {
+            return (Vec::new(), Vec::new());
+        };
+        let in_init = self.shared.first_next.get().is_none();
+        match capture.lock() {
+            Ok(mut c) => {
+                if ended {
+                    c.finish(in_init);
+                }
+                c.take()
             }
+            Err(_) => (Vec::new(), Vec::new()),
         }
     }
 
     pub fn is_alive(&self) -> bool {
         self.alive
+    }
+
+    /// The execution environment's id: 32 hex digits, as Lambda's log stream names end.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// From spawn to the runtime's first request for an invocation.
@@ -288,9 +435,13 @@ fn unknown_path() -> Response<Full<Bytes>> {
     reply(StatusCode::NOT_FOUND, r#"{"errorMessage":"unknown path"}"#)
 }
 
-/// `GET /invocation/next`: the next event, with Lambda's headers, when one comes.
+/// `GET /invocation/next`: the next event, with Lambda's headers, when one comes. The first
+/// call ends the init: what the process wrote before it is the init's.
 async fn next(shared: &Shared) -> Response<Full<Bytes>> {
-    let _ = shared.first_next.set(Instant::now());
+    if shared.first_next.get().is_none() {
+        shared.drain();
+        let _ = shared.first_next.set(Instant::now());
+    }
     let next = shared.queue.lock().await.recv().await;
     let Some(p) = next else {
         return reply(
