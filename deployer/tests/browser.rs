@@ -1,10 +1,11 @@
 //! The counter as a visitor's browser reads it: a web page in headless Chromium (Debian's
-//! package, installed by `make setup`) fetches the count from `deployer serve`, which runs the
-//! real `bootstrap` against moto. The browser, not our code, enforces CORS here:
+//! package, installed by `make setup`) fetches the count from the stage `up` deployed to the
+//! emulator, served by its emulated request path (API Gateway, Lambda running the real
+//! `bootstrap`, DynamoDB). The browser, not our code, enforces CORS here:
 //! - a page on an allowed origin reads the count with a plain request, and with one that needs
 //!   a preflight (a custom header and a JSON body);
-//! - it can read API Gateway's own errors too (a 403 for an unknown path), thanks to the gateway
-//!   responses' CORS headers;
+//! - it can read API Gateway's own errors too (a 403 for an unknown path, a 429 past the stage's
+//!   burst), thanks to the gateway responses' CORS headers;
 //! - a page on another origin is refused by the browser itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,8 +13,7 @@ mod support;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -22,8 +22,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use support::{deployer_command, real_zip};
-use testkit::Moto;
+use support::{real_zip, Fixture, STACK};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -44,13 +43,14 @@ async function probe(url, init) {{
 }}
 (async () => {{
   const out = {{}};
-  out.plain = await probe(api + "/prod/counter");
-  out.preflighted = await probe(api + "/prod/counter", {{
+  out.plain = await probe(api + "/counter");
+  out.preflighted = await probe(api + "/counter", {{
     method: "POST",
     headers: {{"Content-Type": "application/json", "X-Visitor-Id": "v-1"}},
     body: "{{}}"
   }});
-  out.gateway = await probe(api + "/prod/no-such-path");
+  out.gateway = await probe(api + "/no-such-path");
+  out.burst = await Promise.all([1, 2, 3, 4, 5].map(() => probe(api + "/health")));
   document.getElementById("out").textContent = JSON.stringify(out);
 }})();
 </script></body></html>"#
@@ -130,76 +130,28 @@ fn visit(url: &str, profile: &Path) -> Value {
     serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `deployer serve` of a stack whose only CORS origin is `origin`.
-async fn serve(dir: &Path, moto: &Moto, origin: &str, zip: &Path) -> (Serving, String) {
-    std::fs::write(
-        dir.join("stack.yaml"),
-        format!(
-            "name: vc\nregion: us-east-1\nstage: prod\napi:\n  routes: [GET /counter, POST /counter, GET /health]\n  cors_origins: [\"{origin}\"]\n"
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = deployer_command(dir, moto.endpoint())
-        .args(["serve", "--port", &port.to_string()])
-        .arg("--zip")
-        .arg(zip)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let serving = Serving(child);
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("{base}/prod/health"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "serve did not start listening"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (serving, base)
+/// The stack, deployed with `up` to the emulator, whose only CORS origin is `origin` and whose
+/// stage lets a burst of 3 requests through per method; the stage's URL.
+fn deploy(f: &Fixture, origin: &str, zip: &Path) -> String {
+    f.write_stack(&format!(
+        "name: vc\nregion: us-east-1\nstage: prod\napi:\n  routes: [GET /counter, POST /counter, GET /health]\n  cors_origins: [\"{origin}\"]\n  throttle: {{ rate: 1, burst: 3 }}\n"
+    ));
+    let up = f.up(zip).ok();
+    let outputs = f.run(&["--output", "json", "outputs"]).ok().json();
+    assert!(up.stdout.contains("api_url"), "{}", up.stdout);
+    outputs["api_url"].as_str().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_on_an_allowed_origin_reads_the_count_and_another_origin_is_refused_by_the_browser()
 {
-    let moto = Moto::start();
-    let db = aws_sdk_dynamodb::Client::new(&moto.loader().load().await);
-    testkit::create_counter_table(&db, "vc-prod").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new(STACK);
     let zip: PathBuf = real_zip();
 
-    // The allowed origin is the page's own: its port is bound before `serve` starts.
+    // The allowed origin is the page's own: its port is bound before the stack is deployed.
     let (good, good_port) = page_listener().await;
     let (other, other_port) = page_listener().await;
-    let (_serving, api) = serve(
-        dir.path(),
-        &moto,
-        &format!("http://127.0.0.1:{good_port}"),
-        &zip,
-    )
-    .await;
+    let api = deploy(&f, &format!("http://127.0.0.1:{good_port}"), &zip);
     serve_page(good, page(&api));
     serve_page(other, page(&api));
 
@@ -218,7 +170,27 @@ async fn a_page_on_an_allowed_origin_reads_the_count_and_another_origin_is_refus
         seen["gateway"]["body"]["message"], "Missing Authentication Token",
         "{seen:#}"
     );
+    // Past the burst, API Gateway's own 429, readable thanks to DEFAULT_4XX's CORS headers.
+    let burst: Vec<u64> = seen["burst"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(burst.iter().filter(|s| **s == 200).count(), 3, "{seen:#}");
+    assert_eq!(burst.iter().filter(|s| **s == 429).count(), 2, "{seen:#}");
+    let throttled = seen["burst"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == 429)
+        .unwrap();
+    assert_eq!(
+        throttled["body"]["message"], "Too Many Requests",
+        "{seen:#}"
+    );
 
+    let _ = f.proxy.served();
     let profile = tempfile::tempdir().unwrap();
     let refused = visit(&format!("http://127.0.0.1:{other_port}/"), profile.path());
     for probe in ["plain", "preflighted", "gateway"] {
@@ -227,4 +199,13 @@ async fn a_page_on_an_allowed_origin_reads_the_count_and_another_origin_is_refus
         });
         assert!(error.contains("Failed to fetch"), "{probe}: {error}");
     }
+    // Not a dead server: the stage answered the page's plain request, which the browser then
+    // kept from the page.
+    let served = f.proxy.served();
+    assert!(
+        served
+            .iter()
+            .any(|s| s.method == "GET" && s.path == "/counter" && s.status == 200),
+        "{served:?}"
+    );
 }
