@@ -1,11 +1,11 @@
-//! The command line (DESIGN §5): the flags and verbs, and the dispatch to [`crate::verbs`]. Every
-//! verb's result prints as text for people and as one JSON document for CI (`--output json`);
-//! progress goes to stderr, so stdout holds only the result.
+//! The command line: the flags and verbs (one `Args` struct per verb, passed whole), and the
+//! dispatch to [`crate::verbs`]. Every verb's result prints as text for people and as one JSON
+//! document for CI (`--output json`); progress goes to stderr, so stdout holds only the result.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::aws::Target;
 use crate::report::Output;
@@ -43,93 +43,117 @@ pub enum Verb {
     /// Build the function (release) and write the deterministic zip; print its path and sha256.
     Package,
     /// Reconcile everything; print the plan (+ create, ~ update, - delete) and the outputs.
-    Up {
-        /// Print the plan and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Deploy this prebuilt zip instead of building (for pipelines that build once).
-        #[arg(long, value_name = "FILE")]
-        zip: Option<PathBuf>,
-    },
+    Up(UpArgs),
     /// Read-only drift report: exit 0 in sync, 2 drift, 1 error.
-    Diff {
-        /// Compare the live code with this zip instead of building.
-        #[arg(long, value_name = "FILE")]
-        zip: Option<PathBuf>,
-    },
+    Diff(DiffArgs),
     /// Smoke test: /health is healthy, /counter rises by exactly 1 per call, CORS is right, an
     /// unknown path fails. By default against the deployed stage over HTTPS.
-    Invoke {
-        /// Run the built bootstrap here, through the Lambda Runtime API; no listener needed.
-        #[arg(long, conflicts_with = "url")]
-        local: bool,
-        /// Run the checks against this base URL instead (a local `serve`, a custom domain).
-        #[arg(long, value_name = "URL")]
-        url: Option<String>,
-        /// Send this one request and print the response, instead of the checks.
-        #[arg(long, value_name = "P")]
-        path: Option<String>,
-        /// The method of --path.
-        #[arg(long, value_name = "M", default_value = "GET", requires = "path")]
-        method: String,
-        /// With --local: run the bootstrap inside this zip instead of building.
-        #[arg(long, value_name = "FILE", requires = "local")]
-        zip: Option<PathBuf>,
-    },
+    Invoke(InvokeArgs),
     /// A local API that behaves like the stage: HTTP to API Gateway REST v1 proxy events, through
     /// the Lambda Runtime API, into the real bootstrap. Ctrl-C stops it.
-    Serve {
-        #[arg(long, default_value_t = 3000)]
-        port: u16,
-        /// Run the bootstrap inside this zip instead of building.
-        #[arg(long, value_name = "FILE")]
-        zip: Option<PathBuf>,
-    },
+    Serve(ServeArgs),
     /// Remove what `up` made; the table (data) stays unless --delete-table.
-    Down {
-        /// Also delete the table, turning its deletion protection off first.
-        #[arg(long)]
-        delete_table: bool,
-    },
+    Down(DownArgs),
     /// The function's log events from CloudWatch Logs: time, level, request id, message, then
     /// the other fields (--output json: the raw lines).
-    Logs {
-        /// Where to start: a duration back from now (90s, 10m, 2h, 1d) or an RFC 3339 time.
-        #[arg(long, value_name = "WHEN", default_value = crate::logs::DEFAULT_SINCE)]
-        since: String,
-        /// Keep polling for new events until Ctrl-C.
-        #[arg(long)]
-        follow: bool,
-        /// Only the lines of this request (the id an error response shows).
-        #[arg(long, value_name = "ID")]
-        request_id: Option<String>,
-        /// Only errors: level ERROR, and Lambda's "Task timed out".
-        #[arg(long)]
-        errors: bool,
-    },
+    Logs(LogsArgs),
     /// The live stack's api_url, ARNs and table name; changes nothing, fails when not deployed.
     Outputs,
     /// The IAM policy the credentials running `up`, `diff` and `down` need for this stack,
     /// scoped to its own ARNs (JSON, for `aws iam put-role-policy` or Terraform).
-    Policy {
-        /// Only what `diff`, `outputs` and `logs` need: for a nightly drift check.
-        #[arg(long)]
-        read_only: bool,
-    },
+    Policy(PolicyArgs),
     /// Print the shell completion script: `deployer completions bash > /etc/bash_completion.d/deployer`.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Write a commented stack.yaml (at --stack) to start from; never overwrites a file.
-    Init {
-        /// The stack's name: the prefix of every resource.
-        #[arg(long, default_value = "visitor-counter")]
-        name: String,
-        /// The AWS region to deploy to.
-        #[arg(long, default_value = "us-east-1")]
-        region: String,
-    },
+    Init(InitArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Deploy this prebuilt zip instead of building (for pipelines that build once).
+    #[arg(long, value_name = "FILE")]
+    pub zip: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// Compare the live code with this zip instead of building.
+    #[arg(long, value_name = "FILE")]
+    pub zip: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InvokeArgs {
+    /// Run the built bootstrap here, through the Lambda Runtime API; no listener needed.
+    #[arg(long, conflicts_with = "url")]
+    pub local: bool,
+    /// Run the checks against this base URL instead (a local `serve`, a custom domain).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Send this one request and print the response, instead of the checks.
+    #[arg(long, value_name = "P")]
+    pub path: Option<String>,
+    /// The method of --path.
+    #[arg(long, value_name = "M", default_value = "GET", requires = "path")]
+    pub method: String,
+    /// With --local: run the bootstrap inside this zip instead of building.
+    #[arg(long, value_name = "FILE", requires = "local")]
+    pub zip: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Run the bootstrap inside this zip instead of building.
+    #[arg(long, value_name = "FILE")]
+    pub zip: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    /// Also delete the table, turning its deletion protection off first.
+    #[arg(long)]
+    pub delete_table: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Where to start: a duration back from now (90s, 10m, 2h, 1d) or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN", default_value = crate::logs::DEFAULT_SINCE)]
+    pub since: String,
+    /// Keep polling for new events until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+    /// Only the lines of this request (the id an error response shows).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+    /// Only errors: level ERROR, and Lambda's "Task timed out".
+    #[arg(long)]
+    pub errors: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Only what `diff`, `outputs` and `logs` need: for a nightly drift check.
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The stack's name: the prefix of every resource.
+    #[arg(long, default_value = "visitor-counter")]
+    pub name: String,
+    /// The AWS region to deploy to.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
 }
 
 /// A stage name API Gateway accepts, checked before anything is read.
@@ -162,43 +186,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let at = &cli.invocation();
     match &cli.verb {
         Verb::Package => verbs::package(at),
-        Verb::Up { dry_run, zip } => verbs::up(at, *dry_run, zip.as_deref()).await,
-        Verb::Diff { zip } => verbs::diff(at, zip.as_deref()).await,
-        Verb::Invoke {
-            local,
-            url,
-            path,
-            method,
-            zip,
-        } => {
-            let how = verbs::InvokeArgs {
-                local: *local,
-                url: url.as_deref(),
-                path: path.as_deref(),
-                method,
-                zip: zip.as_deref(),
-            };
-            verbs::invoke(at, how).await
-        }
-        Verb::Serve { port, zip } => verbs::serve(at, *port, zip.as_deref()).await,
-        Verb::Down { delete_table } => verbs::down(at, *delete_table).await,
-        Verb::Logs {
-            since,
-            follow,
-            request_id,
-            errors,
-        } => {
-            let args = verbs::LogsArgs {
-                since,
-                follow: *follow,
-                request_id: request_id.as_deref(),
-                errors: *errors,
-            };
-            verbs::logs(at, args).await
-        }
+        Verb::Up(args) => verbs::up(at, args).await,
+        Verb::Diff(args) => verbs::diff(at, args).await,
+        Verb::Invoke(args) => verbs::invoke(at, args).await,
+        Verb::Serve(args) => verbs::serve(at, args).await,
+        Verb::Down(args) => verbs::down(at, args).await,
+        Verb::Logs(args) => verbs::logs(at, args).await,
         Verb::Outputs => verbs::outputs(at).await,
-        Verb::Policy { read_only } => verbs::policy(at, *read_only).await,
-        Verb::Init { name, region } => verbs::init(at, name, region),
+        Verb::Policy(args) => verbs::policy(at, args).await,
+        Verb::Init(args) => verbs::init(at, args),
         Verb::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(

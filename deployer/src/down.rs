@@ -8,16 +8,17 @@
 use serde::Serialize;
 
 use crate::plan::Kind;
-use crate::reconcile::Desired;
 use crate::resources::api::Api;
 use crate::resources::function::Function;
 use crate::resources::logs::LogGroup;
+use crate::resources::permission::Permission;
 use crate::resources::role::Role;
+use crate::resources::stage::Stage;
 use crate::resources::table::Table;
-use crate::resources::{Ctx, Removed, Resource};
+use crate::resources::{Ctx, Desired, Removed, Resource};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Report {
+pub struct Removals {
     /// `kind name` of each resource deleted.
     pub deleted: Vec<String>,
     /// Kept on purpose: the table, unless `--delete-table`.
@@ -26,7 +27,7 @@ pub struct Report {
     pub skipped: Vec<String>,
 }
 
-impl Report {
+impl Removals {
     pub fn nothing_found(&self) -> bool {
         self.deleted.is_empty() && self.retained.is_empty() && self.skipped.is_empty()
     }
@@ -46,7 +47,7 @@ impl Report {
 async fn remove<R: Resource>(
     ctx: Ctx<'_>,
     d: &R::Desired,
-    report: &mut Report,
+    report: &mut Removals,
 ) -> anyhow::Result<()> {
     let removed = R::delete(ctx, d).await?;
     report.record(R::KIND, removed);
@@ -55,10 +56,22 @@ async fn remove<R: Resource>(
 
 /// Deletes, recording each deletion in `report` as it happens, so that a failed or interrupted
 /// run can still say what it removed. The table is deleted only when `d.table.retain` is off.
-pub async fn down(ctx: Ctx<'_>, d: &Desired, report: &mut Report) -> anyhow::Result<()> {
-    remove::<Api>(ctx, &d.api, report).await?;
-    remove::<Function>(ctx, &d.function, report).await?;
-    remove::<LogGroup>(ctx, &d.logs, report).await?;
-    remove::<Role>(ctx, &d.role, report).await?;
-    remove::<Table>(ctx, &d.table, report).await
+pub async fn down(ctx: Ctx<'_>, d: &Desired, report: &mut Removals) -> anyhow::Result<()> {
+    let Desired {
+        table,
+        log_group,
+        role,
+        function,
+        api,
+        permission,
+        stage,
+    } = d;
+    remove::<Api>(ctx, api, report).await?;
+    // The stage goes with its API, the permission with its function: each says so.
+    remove::<Stage>(ctx, stage, report).await?;
+    remove::<Function>(ctx, function, report).await?;
+    remove::<Permission>(ctx, permission, report).await?;
+    remove::<LogGroup>(ctx, log_group, report).await?;
+    remove::<Role>(ctx, role, report).await?;
+    remove::<Table>(ctx, table, report).await
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use function::contract;
+use function::contract::response as key;
 
 use lambda_local::gateway::Stage;
 use lambda_local::{HttpRequest, HttpResponse, Pool};
@@ -207,7 +208,7 @@ fn count_of(r: &HttpResponse) -> Result<u64, String> {
             String::from_utf8_lossy(&r.body)
         ));
     }
-    body_json(r)["count"]
+    body_json(r)[key::COUNT]
         .as_u64()
         .ok_or_else(|| format!("no count in {}", String::from_utf8_lossy(&r.body)))
 }
@@ -230,8 +231,12 @@ async fn health(backend: &Backend) -> Check {
     let health = probe(backend, "GET", path, &[]).await;
     check(&format!("GET {path} is 200 and healthy"), &health, |r| {
         let body = body_json(r);
-        if r.status == 200 && body["status"] == "healthy" {
-            Ok(format!("counter_value {}", body["counter_value"]))
+        if r.status == 200 && body[key::STATUS] == key::HEALTHY {
+            Ok(format!(
+                "{} {}",
+                key::COUNTER_VALUE,
+                body[key::COUNTER_VALUE]
+            ))
         } else {
             Err(format!(
                 "{}: {}",

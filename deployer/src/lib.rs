@@ -2,12 +2,14 @@
 //! and removes the whole stack. Data flows one way:
 //! `stack.yaml` → [`stack`] → [`names`] → [`resources`] (observe) → [`plan`] → apply or print.
 
+pub mod arns;
 pub mod aws;
 pub mod cli;
 pub mod down;
 pub mod init;
 pub mod interrupt;
 pub mod invoke;
+pub mod kind;
 pub mod local;
 pub mod logs;
 pub mod names;

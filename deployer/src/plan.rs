@@ -3,7 +3,8 @@
 //! Each resource module's pure `plan` yields typed changes of its own (`TableChange::Pitr`,
 //! `ApiChange::Route`…), and its `apply` consumes exactly those. Each typed change [`Describe`]s
 //! itself as a generic [`Change`]; a [`Plan`] of those renders as text for people (`+` create,
-//! `~` update, `-` delete) and serialises to the JSON of DESIGN §5. Both verbs show the same
+//! `~` update, `-` delete) and serialises to the contract's JSON (`resource`, `action`, `field`,
+//! `expected`, `actual`). Both verbs show the same
 //! list, so what `diff` reports is exactly what `up` would change.
 
 use std::fmt;
@@ -11,32 +12,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-/// The kinds of resource the deployer manages, in the order `up` applies them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Table,
-    LogGroup,
-    Role,
-    Function,
-    Api,
-    Permission,
-    Stage,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Table => "table",
-            Kind::LogGroup => "log_group",
-            Kind::Role => "role",
-            Kind::Function => "function",
-            Kind::Api => "api",
-            Kind::Permission => "permission",
-            Kind::Stage => "stage",
-        }
-    }
-}
+pub use crate::kind::Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,12 +82,6 @@ impl Change {
             actual,
             blocked: None,
         }
-    }
-
-    /// Marks a change that `up` must refuse, with the reason and the way out.
-    pub fn blocked(mut self, why: &str) -> Change {
-        self.blocked = Some(why.to_string());
-        self
     }
 
     /// Whether this change is about `field` (or the whole resource, for `None`).
@@ -191,11 +161,24 @@ impl<C> Differ<C> {
 /// that instead.
 pub trait Describe {
     fn describe(&self, name: &str) -> Change;
+
+    /// Why `up` must refuse this change, if it must (a key schema cannot change in place).
+    fn blocked(&self) -> Option<&'static str> {
+        None
+    }
 }
 
-/// The generic changes of a resource named `name`.
+/// The changes of a resource named `name`, as `diff` shows them, with the reason of any
+/// change that cannot be applied.
 pub fn describe_all<C: Describe>(name: &str, changes: &[C]) -> Vec<Change> {
-    changes.iter().map(|c| c.describe(name)).collect()
+    changes
+        .iter()
+        .map(|c| {
+            let mut change = c.describe(name);
+            change.blocked = c.blocked().map(str::to_string);
+            change
+        })
+        .collect()
 }
 
 /// Every change for the stack, in apply order.
@@ -234,13 +217,6 @@ impl Plan {
             }
         }
         out
-    }
-
-    pub fn blocked(&self) -> Vec<&Change> {
-        self.changes
-            .iter()
-            .filter(|c| c.blocked.is_some())
-            .collect()
     }
 
     fn count(&self, action: Action) -> usize {

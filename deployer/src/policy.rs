@@ -1,5 +1,5 @@
 //! `policy`: the IAM policy that the credentials running the deployer need for this stack, and no
-//! more. Every resource is one of the same derived ARNs the deployer acts on ([`Names`]), so the
+//! more. Every resource is one of the same derived ARNs the deployer acts on ([`Arns`]), so the
 //! policy cannot name another table, role or function than the stack's.
 //!
 //! - the table, the log group, the role and the function: by ARN;
@@ -15,7 +15,7 @@
 
 use serde_json::{json, Value};
 
-use crate::names::Names;
+use crate::arns::Arns;
 
 /// One statement: its id, its actions, and the resources they act on.
 struct Statement {
@@ -26,7 +26,7 @@ struct Statement {
     condition: Option<Value>,
 }
 
-fn statements(n: &Names) -> Vec<Statement> {
+fn statements(n: &Arns) -> Vec<Statement> {
     let mut all = vec![table(n)];
     all.extend(log_group(n));
     all.extend(role(n));
@@ -35,7 +35,7 @@ fn statements(n: &Names) -> Vec<Statement> {
     all
 }
 
-fn table(n: &Names) -> Statement {
+fn table(n: &Arns) -> Statement {
     Statement {
         sid: "Table",
         writes: &[
@@ -51,13 +51,13 @@ fn table(n: &Names) -> Statement {
             "dynamodb:DescribeContinuousBackups",
             "dynamodb:ListTagsOfResource",
         ],
-        resources: vec![n.table_arn.clone()],
+        resources: vec![n.table.clone()],
         condition: None,
     }
 }
 
 /// The group itself (and its streams, for `logs`), and the listing that finds it.
-fn log_group(n: &Names) -> [Statement; 2] {
+fn log_group(n: &Arns) -> [Statement; 2] {
     let (p, region, account) = (n.partition.as_str(), &n.region, &n.account);
     [
         Statement {
@@ -70,7 +70,7 @@ fn log_group(n: &Names) -> [Statement; 2] {
                 "logs:UntagResource",
             ],
             reads: &["logs:ListTagsForResource", "logs:FilterLogEvents"],
-            resources: vec![n.log_group_arn.clone(), format!("{}:*", n.log_group_arn)],
+            resources: vec![n.log_group.clone(), format!("{}:*", n.log_group)],
             condition: None,
         },
         Statement {
@@ -84,7 +84,7 @@ fn log_group(n: &Names) -> [Statement; 2] {
 }
 
 /// The function's role, and passing it to Lambda only.
-fn role(n: &Names) -> [Statement; 2] {
+fn role(n: &Arns) -> [Statement; 2] {
     [
         Statement {
             sid: "Role",
@@ -104,14 +104,14 @@ fn role(n: &Names) -> [Statement; 2] {
                 "iam:ListAttachedRolePolicies",
                 "iam:ListRoleTags",
             ],
-            resources: vec![n.role_arn.clone()],
+            resources: vec![n.role.clone()],
             condition: None,
         },
         Statement {
             sid: "PassRoleToLambda",
             writes: &["iam:PassRole"],
             reads: &[],
-            resources: vec![n.role_arn.clone()],
+            resources: vec![n.role.clone()],
             condition: Some(
                 json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}),
             ),
@@ -119,7 +119,7 @@ fn role(n: &Names) -> [Statement; 2] {
     ]
 }
 
-fn function(n: &Names) -> Statement {
+fn function(n: &Arns) -> Statement {
     Statement {
         sid: "Function",
         writes: &[
@@ -138,12 +138,12 @@ fn function(n: &Names) -> Statement {
             "lambda:GetPolicy",
             "lambda:ListTags",
         ],
-        resources: vec![n.function_arn.clone()],
+        resources: vec![n.function.clone()],
         condition: None,
     }
 }
 
-fn rest_api(n: &Names) -> Statement {
+fn rest_api(n: &Arns) -> Statement {
     let (p, region) = (n.partition.as_str(), &n.region);
     Statement {
         sid: "RestApi",
@@ -164,8 +164,8 @@ fn rest_api(n: &Names) -> Statement {
 }
 
 /// The policy document for `names`; with `read_only`, only the reads.
-pub fn document(names: &Names, read_only: bool) -> Value {
-    let statements: Vec<Value> = statements(names)
+pub fn document(arns: &Arns, read_only: bool) -> Value {
+    let statements: Vec<Value> = statements(arns)
         .into_iter()
         .filter_map(|s| {
             let mut actions: Vec<&str> = s.reads.to_vec();
@@ -196,10 +196,13 @@ mod tests {
     use super::*;
     use crate::stack;
 
-    fn names() -> Names {
+    fn names() -> Arns {
         let s = stack::parse("name: vc\n", std::path::Path::new("stack.yaml"))
             .unwrap_or_else(|e| panic!("{e}"));
-        Names::derive(&s, "us-east-1", "123456789012")
+        Arns::of(
+            &crate::names::Names::derive(&s, "us-east-1"),
+            "123456789012",
+        )
     }
 
     #[test]
@@ -214,7 +217,7 @@ mod tests {
             .filter_map(Value::as_str)
             .collect();
         for r in &resources {
-            let ours = [&n.table_arn, &n.role_arn, &n.function_arn, &n.log_group_arn]
+            let ours = [&n.table, &n.role, &n.function, &n.log_group]
                 .iter()
                 .any(|arn| r.starts_with(arn.as_str()))
                 || r.starts_with("arn:aws:apigateway:us-east-1::/")
@@ -249,7 +252,7 @@ mod tests {
             .find(|s| s["Sid"] == "PassRoleToLambda")
             .cloned()
             .unwrap_or_default();
-        assert_eq!(pass["Resource"], json!([n.role_arn]));
+        assert_eq!(pass["Resource"], json!([n.role]));
         assert_eq!(
             pass["Condition"]["StringEquals"]["iam:PassedToService"],
             "lambda.amazonaws.com"

@@ -1,6 +1,6 @@
 //! What each verb prints: one value per verb, shown as text for people ([`Display`]) and as one
-//! JSON document for pipelines (serde), from the same value. The JSON keys of DESIGN §5 are the
-//! contract.
+//! JSON document for pipelines (serde), from the same value. The JSON keys (`changes`,
+//! `outputs`, `in_sync`, `checks`…) are a contract that pipelines rely on.
 
 use std::fmt::{self, Display};
 use std::io::IsTerminal;
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use serde::Serialize;
 
+use crate::arns::Arns;
 use crate::down;
 use crate::invoke;
 use crate::names::Names;
@@ -61,10 +62,10 @@ pub fn colour(text: &str) -> String {
 }
 
 /// `Stack vc (prod) in us-east-1, account 123456789012:`
-pub fn header(names: &Names) -> String {
+pub fn header(names: &Names, arns: &Arns) -> String {
     format!(
         "Stack {} ({}) in {}, account {}:",
-        names.stack, names.stage, names.region, names.account
+        names.stack, names.stage, names.region, arns.account
     )
 }
 
@@ -93,7 +94,8 @@ impl Display for PackageReport {
     }
 }
 
-/// The stack's addresses after `up`: the contract keys of DESIGN §5.
+/// The stack's addresses after `up`: `api_url`, `function_arn`, `table_arn`, `role_arn` are a
+/// contract that pipelines rely on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outputs {
     pub api_url: Option<String>,
@@ -105,12 +107,12 @@ pub struct Outputs {
 
 impl Outputs {
     /// The outputs of the stack whose API is `api_id`, served by AWS or by `emulator`.
-    pub fn of(names: &Names, api_id: Option<&str>, emulator: Option<&str>) -> Outputs {
+    pub fn of(names: &Names, arns: &Arns, api_id: Option<&str>, emulator: Option<&str>) -> Outputs {
         Outputs {
-            api_url: api_id.map(|id| names.api_url(id, emulator)),
-            function_arn: names.function_arn.clone(),
-            table_arn: names.table_arn.clone(),
-            role_arn: names.role_arn.clone(),
+            api_url: api_id.map(|id| arns.api_url(id, emulator)),
+            function_arn: arns.function.clone(),
+            table_arn: arns.table.clone(),
+            role_arn: arns.role.clone(),
             table_name: names.table.clone(),
         }
     }
@@ -225,8 +227,8 @@ impl std::error::Error for Interrupted {}
 #[derive(Debug, Serialize)]
 pub struct DiffReport {
     pub in_sync: bool,
-    pub changes: Vec<Change>,
-    #[serde(skip)]
+    /// Its changes, serialised as `changes`.
+    #[serde(flatten)]
     pub plan: Plan,
     #[serde(skip)]
     pub header: String,
@@ -245,7 +247,7 @@ impl Display for DiffReport {
 
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
-pub struct DownReport(pub down::Report);
+pub struct DownReport(pub down::Removals);
 
 impl Display for DownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

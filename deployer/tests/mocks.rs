@@ -14,6 +14,7 @@ use aws_sdk_lambda::types::error::{InvalidParameterValueException, ResourceConfl
 use aws_sdk_lambda::types::{LastUpdateStatus, State};
 use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use deployer::arns::Arns;
 use deployer::aws::Clients;
 use deployer::names::Names;
 use deployer::package::Artifact;
@@ -21,8 +22,8 @@ use deployer::plan::{Describe, Update};
 use deployer::progress::Progress;
 use deployer::resources::function::{self, Code, Function, FunctionChange};
 use deployer::resources::stage::{self, Stage, StageChange};
-use deployer::resources::table::{self, Table};
-use deployer::resources::{Ctx, Resource};
+use deployer::resources::table::Table;
+use deployer::resources::{Ctx, Needs, Resource};
 use deployer::wait::Waits;
 use serde_json::json;
 
@@ -31,6 +32,7 @@ const ROLE_MESSAGE: &str = "The role defined for the function cannot be assumed 
 struct World {
     clients: Clients,
     names: Names,
+    arns: Arns,
     progress: Progress,
     waits: Waits,
     desired: function::Desired,
@@ -59,7 +61,8 @@ impl World {
             clients.dynamodb = dynamodb;
         }
         let stack = deployer::stack::parse("name: vc\n", Path::new("stack.yaml")).unwrap();
-        let names = Names::derive(&stack, "us-east-1", "123456789012");
+        let names = Names::derive(&stack, "us-east-1");
+        let arns = Arns::of(&names, "123456789012");
         let zip = deployer::package::zip_bootstrap(b"binary").unwrap();
         let artifact = Artifact {
             path: "f.zip".into(),
@@ -68,9 +71,10 @@ impl World {
             built: true,
         };
         World {
-            desired: function::Desired::of(&stack, &names, Code::of(&artifact)),
+            desired: function::Desired::of(&stack, &names, &arns, Code::of(&artifact)),
             clients,
             names,
+            arns,
             progress: Progress::silent(),
             waits: Waits::fast(),
         }
@@ -80,19 +84,15 @@ impl World {
         Ctx {
             clients: &self.clients,
             names: &self.names,
+            arns: &self.arns,
             progress: &self.progress,
             waits: &self.waits,
         }
     }
 
     async fn create(&self) -> anyhow::Result<()> {
-        let changes = Function::plan(&self.desired, None);
-        Function::apply(self.ctx(), &self.desired, &changes).await
-    }
-
-    fn table(&self) -> table::Desired {
-        let stack = deployer::stack::parse("name: vc\n", Path::new("stack.yaml")).unwrap();
-        table::Desired::of(&stack, &self.names)
+        let changes = Function::plan(&self.desired, None, Needs::NONE);
+        Function::apply(self.ctx(), &self.desired, &changes, Needs::NONE).await
     }
 }
 
@@ -207,7 +207,7 @@ async fn an_update_in_progress_is_waited_for_not_failed() {
         want: 128,
         live: 256,
     });
-    Function::apply(world.ctx(), &world.desired, &[change])
+    Function::apply(world.ctx(), &world.desired, &[change], Needs::NONE)
         .await
         .unwrap();
     assert_eq!(update.num_calls(), 3, "two conflicts, then the update");
@@ -252,7 +252,7 @@ async fn throttling_is_retried_by_the_client() {
             .time_source(SharedTimeSource::new(SystemTimeSource::new()))
     );
     let world = World::new(None, Some(dynamodb));
-    let observed = Table::observe(&world.clients, &world.table())
+    let observed = Table::observe(&world.clients, &world.names, Needs::NONE)
         .await
         .unwrap();
     assert!(observed.is_some());
@@ -304,10 +304,10 @@ async fn architecture_drift_is_seen_and_repaired_with_the_code_call() {
         )),
         None,
     );
-    let observed = Function::observe(&world.clients, &world.desired)
+    let observed = Function::observe(&world.clients, &world.names, Needs::NONE)
         .await
         .unwrap();
-    let changes = Function::plan(&world.desired, observed.as_ref());
+    let changes = Function::plan(&world.desired, observed.as_ref(), Needs::NONE);
     assert_eq!(changes.len(), 1, "{changes:?}");
     let described = changes[0].describe("vc-prod");
     assert!(described.is(function::ARCHITECTURE));
@@ -315,7 +315,7 @@ async fn architecture_drift_is_seen_and_repaired_with_the_code_call() {
         (described.expected, described.actual),
         (json!("x86_64"), json!("arm64"))
     );
-    Function::apply(world.ctx(), &world.desired, &changes)
+    Function::apply(world.ctx(), &world.desired, &changes, Needs::NONE)
         .await
         .unwrap();
     assert_eq!(
@@ -357,7 +357,7 @@ async fn access_denied_on_a_read_is_an_error_never_a_missing_resource() {
     );
     let error = format!(
         "{:#}",
-        Table::observe(&world.clients, &world.table())
+        Table::observe(&world.clients, &world.names, Needs::NONE)
             .await
             .unwrap_err()
     );
@@ -382,7 +382,7 @@ async fn access_denied_on_a_read_is_an_error_never_a_missing_resource() {
     );
     let error = format!(
         "{:#}",
-        Function::observe(&world.clients, &world.desired)
+        Function::observe(&world.clients, &world.names, Needs::NONE)
             .await
             .unwrap_err()
     );
@@ -418,12 +418,14 @@ async fn a_new_deployment_updates_the_stage_the_plan_found_without_reading_it_ag
         [&deployment, &denied, &update, &create]
     ));
     let stack = deployer::stack::parse("name: vc\n", Path::new("stack.yaml")).unwrap();
-    let d = stage::Desired::of(&stack, &world.names, "new").with_api(Some("a1"));
+    let d = stage::Desired::of(&stack, &world.names, "new");
     let change = StageChange::Deployment(Update {
         want: Some("new".into()),
         live: Some("old".into()),
     });
-    Stage::apply(world.ctx(), &d, &[change]).await.unwrap();
+    Stage::apply(world.ctx(), &d, &[change], Needs::api(Some("a1")))
+        .await
+        .unwrap();
     assert_eq!(deployment.num_calls(), 1);
     assert_eq!(
         update.num_calls(),

@@ -65,6 +65,43 @@ pub const CREATED: &str = "created_date";
 /// The item counted when `COUNTER_ID` is not set.
 pub const DEFAULT_COUNTER_ID: &str = "main_counter";
 
+/// The DynamoDB operations the function calls, and nothing else: the role's policy grants
+/// exactly these actions (`dynamodb:GetItem`, `dynamodb:UpdateItem`), derived from here.
+pub mod calls {
+    /// `counter::read`: `/health`'s read of the count.
+    pub const READ: &str = "GetItem";
+    /// `counter::increment`: a visit, one atomic `ADD`.
+    pub const COUNT: &str = "UpdateItem";
+    /// Every call, as its service names it.
+    pub const ALL: [&str; 2] = [READ, COUNT];
+
+    /// The IAM action of a call: `dynamodb:GetItem`.
+    pub fn action(call: &str) -> String {
+        format!("dynamodb:{call}")
+    }
+}
+
+/// The keys and values of the function's JSON responses: the function writes them, `deployer
+/// invoke` reads them.
+pub mod response {
+    /// `/counter`: the count after this visit.
+    pub const COUNT: &str = "count";
+    /// `/health`: `healthy` or `unhealthy`; `error` on a failure.
+    pub const STATUS: &str = "status";
+    pub const HEALTHY: &str = "healthy";
+    pub const UNHEALTHY: &str = "unhealthy";
+    pub const ERROR: &str = "error";
+    /// `/health`: `connected` or `error`.
+    pub const DATABASE: &str = "database";
+    pub const CONNECTED: &str = "connected";
+    /// `/health`: the count, read.
+    pub const COUNTER_VALUE: &str = "counter_value";
+    /// Every answer the function makes itself: Lambda's request id, for `deployer logs`.
+    pub const REQUEST_ID: &str = "requestId";
+    /// A failure's message for people.
+    pub const MESSAGE: &str = "message";
+}
+
 /// The environment variables the function reads at init.
 pub mod env {
     /// The table that holds the counter. Required.

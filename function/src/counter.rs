@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
-use crate::contract::{COUNT, CREATED, KEY, LAST_UPDATED};
+use crate::contract::{calls, COUNT, CREATED, KEY, LAST_UPDATED};
 use crate::error::Error;
 
 /// Which item to count, in which table.
@@ -24,7 +24,8 @@ pub struct Item {
     pub id: String,
 }
 
-/// Adds one to the count and returns the new value, in a single `UpdateItem`.
+/// Adds one to the count and returns the new value, in a single `UpdateItem`
+/// ([`calls::COUNT`]: the role may call nothing the contract does not name).
 pub async fn increment(db: &Client, item: &Item) -> Result<u64, Error> {
     let now = now_rfc3339();
     let output = db
@@ -46,7 +47,7 @@ pub async fn increment(db: &Client, item: &Item) -> Result<u64, Error> {
         )
         .send()
         .await
-        .map_err(|e| Error::dynamodb("UpdateItem", e))?;
+        .map_err(|e| Error::dynamodb(calls::COUNT, e))?;
     match output.attributes().and_then(|a| a.get(COUNT)) {
         Some(value) => count_of(value),
         None => Err(Error::BadItem(format!(
@@ -104,7 +105,7 @@ pub async fn read(db: &Client, item: &Item) -> Result<u64, Error> {
         .consistent_read(true)
         .send()
         .await
-        .map_err(|e| Error::dynamodb("GetItem", e))?;
+        .map_err(|e| Error::dynamodb(calls::READ, e))?;
     match output.item().and_then(|i| i.get(COUNT)) {
         Some(value) => count_of(value),
         None => Ok(0),

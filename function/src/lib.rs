@@ -24,6 +24,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
 
+use crate::contract::response as key;
 use crate::cors::{AllowHeaders, Cors};
 use crate::counter::Item;
 use crate::error::Error;
@@ -185,7 +186,7 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
         Dispatch::MethodNotAllowed(route) => {
             let mut r = json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
-                json!({"status": "error", "message": "Method not allowed", "requestId": meta.request_id}),
+                json!({key::STATUS: key::ERROR, key::MESSAGE: "Method not allowed", key::REQUEST_ID: meta.request_id}),
             );
             r.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(route.allow()));
@@ -193,7 +194,7 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
         }
         Dispatch::NotFound => json_response(
             StatusCode::NOT_FOUND,
-            json!({"status": "error", "message": "Not found", "requestId": meta.request_id}),
+            json!({key::STATUS: key::ERROR, key::MESSAGE: "Not found", key::REQUEST_ID: meta.request_id}),
         ),
     };
     finish_headers(&mut response, &state.config, &meta, dispatch);
@@ -215,17 +216,17 @@ async fn serve(state: &State, route: Route, meta: &Meta<'_>) -> Result<Response<
     match route {
         Route::Counter => {
             let count = within_budget(meta.budget, counter::increment(&state.db, item)).await?;
-            Ok(json_response(StatusCode::OK, json!({"count": count})))
+            Ok(json_response(StatusCode::OK, json!({ key::COUNT: count })))
         }
         Route::Health => {
             let count = within_budget(meta.budget, counter::read(&state.db, item)).await?;
             Ok(json_response(
                 StatusCode::OK,
                 json!({
-                    "status": "healthy",
-                    "database": "connected",
-                    "counter_value": count,
-                    "requestId": meta.request_id,
+                    key::STATUS: key::HEALTHY,
+                    key::DATABASE: key::CONNECTED,
+                    key::COUNTER_VALUE: count,
+                    key::REQUEST_ID: meta.request_id,
                 }),
             ))
         }
@@ -254,11 +255,11 @@ fn failure_response(route: Route, request_id: &str) -> Response<Body> {
     match route {
         Route::Health => json_response(
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unhealthy", "database": "error", "requestId": request_id}),
+            json!({key::STATUS: key::UNHEALTHY, key::DATABASE: key::ERROR, key::REQUEST_ID: request_id}),
         ),
         Route::Counter => json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
-            json!({"status": "error", "message": error::PUBLIC_MESSAGE, "requestId": request_id}),
+            json!({key::STATUS: key::ERROR, key::MESSAGE: error::PUBLIC_MESSAGE, key::REQUEST_ID: request_id}),
         ),
     }
 }

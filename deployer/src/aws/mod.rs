@@ -16,6 +16,7 @@ use crate::interrupt;
 
 pub mod error;
 
+use crate::arns::Arns;
 use crate::names::Names;
 use crate::progress::Progress;
 use crate::stack::Stack;
@@ -45,10 +46,11 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
-/// Clients, the account, and every derived name: what a verb talking to AWS needs.
+/// Clients, the account, and every derived name and ARN: what a verb talking to AWS needs.
 pub struct Session<'p> {
     pub clients: Clients,
     pub names: Names,
+    pub arns: Arns,
     pub progress: &'p Progress,
     pub waits: Waits,
 }
@@ -64,12 +66,18 @@ impl<'p> Session<'p> {
         let clients = Clients::load(target, stack.region.as_deref()).await?;
         Session::check_region(&clients)?;
         let account = clients.account().await?;
-        let names = Names::derive(stack, &clients.region, &account);
-        Ok(Session::new(clients, names, progress))
+        let names = Names::derive(stack, &clients.region);
+        Ok(Session::new(clients, names, &account, progress))
     }
 
-    pub fn new(clients: Clients, names: Names, progress: &'p Progress) -> Session<'p> {
+    pub fn new(
+        clients: Clients,
+        names: Names,
+        account: &str,
+        progress: &'p Progress,
+    ) -> Session<'p> {
         Session {
+            arns: Arns::of(&names, account),
             clients,
             names,
             progress,

@@ -15,6 +15,7 @@ use lambda_local::{HttpRequest, HttpResponse, Logs, Outcome, Pool, Spec};
 
 pub use lambda_local::runtime_api;
 
+use crate::arns::Arns;
 use crate::names::Names;
 use crate::stack::{Architecture, Stack};
 
@@ -44,6 +45,7 @@ pub fn emulation(arch: Architecture) -> anyhow::Result<Option<(PathBuf, Vec<Stri
 pub fn spec(
     stack: &Stack,
     names: &Names,
+    arns: &Arns,
     bootstrap: PathBuf,
     endpoint_url: Option<&str>,
 ) -> anyhow::Result<Spec> {
@@ -70,12 +72,7 @@ pub fn spec(
         env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
         env.push(("AWS_ENDPOINT_URL".into(), url.to_string()));
     }
-    env.extend(
-        names
-            .environment
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
+    env.extend(crate::resources::function::environment_of(stack, names));
     let (program, args) = match emulation(stack.function.architecture)? {
         None => (bootstrap, Vec::new()),
         Some((emulator, mut args)) => {
@@ -89,15 +86,15 @@ pub fn spec(
         cwd: None,
         env,
         timeout: Duration::from_secs(u64::from(stack.function.timeout_s)),
-        function_arn: names.function_arn.clone(),
+        function_arn: arns.function.clone(),
         logs: Logs::Stderr,
     })
 }
 
 /// The stage `up` deploys, as API Gateway serves it: the stack's routes (with the `OPTIONS`
 /// preflights CORS adds), each a Lambda proxy integration, and the gateway responses' headers.
-pub fn stage(stack: &Stack, names: &Names) -> Stage {
-    let uri = names.integration_uri();
+pub fn stage(stack: &Stack, arns: &Arns) -> Stage {
+    let uri = arns.integration_uri();
     let routes = stack
         .api
         .served_routes()
@@ -113,7 +110,7 @@ pub fn stage(stack: &Stack, names: &Names) -> Stage {
         .filter(|(_, params)| !params.is_empty())
         .collect();
     Stage {
-        account_id: names.account.clone(),
+        account_id: arns.account.clone(),
         api_id: "local".into(),
         stage: stack.stage.clone(),
         domain_name: "localhost".into(),
@@ -180,8 +177,8 @@ mod tests {
             std::path::Path::new("stack.yaml"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let names = Names::derive(&s, "us-east-1", "123456789012");
-        let stage = stage(&s, &names);
+        let names = Names::derive(&s, "us-east-1");
+        let stage = stage(&s, &Arns::of(&names, "123456789012"));
         assert!(stage.find("GET", "/counter").is_some());
         assert!(stage.find("OPTIONS", "/counter").is_some());
         assert!(stage.find("POST", "/counter").is_none());

@@ -19,7 +19,8 @@ use function::contract;
 use serde_json::json;
 
 use super::tags::{self, Tags, TAGS};
-use super::{Ctx, Removed, Resource};
+use super::{Ctx, Needs, Removed, Resource};
+use crate::arns::Arns;
 use crate::aws::{self, AwsContext, Clients, Found};
 use crate::names::Names;
 use crate::naming::{HANDLER, RUNTIME};
@@ -46,6 +47,31 @@ const SUCCESSFUL: &str = "Successful";
 
 /// What Lambda says while a role is not yet visible to it.
 const ROLE_NOT_ASSUMABLE: &str = "cannot be assumed by Lambda";
+
+/// The function's environment: the names its contract reads, from the same derivation as the
+/// role's policy (`TABLE_NAME` is [`Names::table`], whose ARN the policy grants), so the two
+/// cannot disagree.
+pub fn environment_of(stack: &Stack, names: &Names) -> Tags {
+    let env = contract::env::TABLE_NAME;
+    let mut vars = Tags::from([
+        (env.to_string(), names.table.clone()),
+        (
+            contract::env::COUNTER_ID.to_string(),
+            stack.function.counter_id.clone(),
+        ),
+        (
+            contract::env::CORS_ORIGINS.to_string(),
+            stack.api.cors_origins.join(","),
+        ),
+    ]);
+    if !stack.api.cors_headers.is_empty() {
+        vars.insert(
+            contract::env::CORS_HEADERS.to_string(),
+            stack.api.cors_headers.join(","),
+        );
+    }
+    vars
+}
 
 /// The zip to deploy and its `base64(sha256)`, as Lambda reports `CodeSha256`.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +113,7 @@ pub struct Desired {
 }
 
 impl Desired {
-    pub fn of(stack: &Stack, names: &Names, code: Code) -> Desired {
+    pub fn of(stack: &Stack, names: &Names, arns: &Arns, code: Code) -> Desired {
         Desired {
             name: names.function.clone(),
             runtime: RUNTIME.to_string(),
@@ -95,8 +121,8 @@ impl Desired {
             architecture: stack.function.architecture.as_str().to_string(),
             memory_mb: i32::try_from(stack.function.memory_mb).unwrap_or(128),
             timeout_s: i32::try_from(stack.function.timeout_s).unwrap_or(3),
-            role_arn: names.role_arn.clone(),
-            environment: names.environment.clone(),
+            role_arn: arns.role.clone(),
+            environment: environment_of(stack, names),
             code,
             tags: names.tags.clone(),
             description: format!("Visitor counter of stack {} ({})", names.stack, names.stage),
@@ -202,14 +228,17 @@ impl Resource for Function {
     type Desired = Desired;
     type Observed = Observed;
     type Change = FunctionChange;
-    type Applied = ();
 
     fn name(d: &Desired) -> &str {
         &d.name
     }
 
-    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
-        let name = &d.name;
+    async fn observe(
+        clients: &Clients,
+        names: &Names,
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<Option<Observed>> {
+        let name = &names.function;
         let Some(out) = clients
             .lambda
             .get_function()
@@ -236,7 +265,7 @@ impl Resource for Function {
         Ok(out.configuration.map(|c| observed(&c, tags)))
     }
 
-    fn plan(d: &Desired, o: Option<&Observed>) -> Vec<FunctionChange> {
+    fn plan(d: &Desired, o: Option<&Observed>, _needs: Needs<'_>) -> Vec<FunctionChange> {
         use FunctionChange as F;
         let Some(o) = o else {
             return vec![F::Create {
@@ -268,18 +297,17 @@ impl Resource for Function {
         diff.done()
     }
 
-    async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[FunctionChange]) -> anyhow::Result<()> {
+    async fn apply(
+        ctx: Ctx<'_>,
+        d: &Desired,
+        changes: &[FunctionChange],
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
-        let created = changes
-            .iter()
-            .any(|c| matches!(c, FunctionChange::Create { .. }));
-        let step = ctx.progress.step(format!(
-            "{} function {}",
-            if created { "creating" } else { "updating" },
-            d.name
-        ));
+        let created = super::creates(changes);
+        let step = ctx.step(created, "function", &d.name);
         if created {
             create(ctx, d, &step).await?;
         } else {
@@ -292,7 +320,7 @@ impl Resource for Function {
 
     /// Deletes the function (its resource policy goes with it).
     async fn delete(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Removed> {
-        let Some(live) = Function::observe(ctx.clients, d).await? else {
+        let Some(live) = Function::observe(ctx.clients, ctx.names, Needs::NONE).await? else {
             return Ok(Removed::Absent);
         };
         if !tags::ours(ctx.names, &live.tags) {

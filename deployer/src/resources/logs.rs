@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use super::tags::{self, Tags, TAGS};
-use super::{Ctx, Removed, Resource};
+use super::{Ctx, Needs, Removed, Resource};
+use crate::arns::Arns;
 use crate::aws::{AwsContext, Clients, Found};
 use crate::names::Names;
 use crate::plan::{Change, Describe, Differ, Kind, Update};
@@ -21,10 +22,10 @@ pub struct Desired {
 }
 
 impl Desired {
-    pub fn of(stack: &Stack, names: &Names) -> Desired {
+    pub fn of(stack: &Stack, names: &Names, arns: &Arns) -> Desired {
         Desired {
             name: names.log_group.clone(),
-            arn: names.log_group_arn.clone(),
+            arn: arns.log_group.clone(),
             retention_days: i32::try_from(stack.function.log_retention_days).unwrap_or(14),
             tags: names.tags.clone(),
         }
@@ -65,14 +66,17 @@ impl Resource for LogGroup {
     type Desired = Desired;
     type Observed = Observed;
     type Change = LogsChange;
-    type Applied = ();
 
     fn name(d: &Desired) -> &str {
         &d.name
     }
 
-    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
-        let name = &d.name;
+    async fn observe(
+        clients: &Clients,
+        names: &Names,
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<Option<Observed>> {
+        let name = &names.log_group;
         // A prefix search: /aws/lambda/vc-prod also finds /aws/lambda/vc-prod-old. The exact name
         // sorts first, so the first page holds it.
         let page = clients
@@ -89,12 +93,12 @@ impl Resource for LogGroup {
         else {
             return Ok(None);
         };
-        // The group's own ARN, without the `:*` of its streams: the account is not known yet
-        // when this runs (see `reconcile::survey`).
+        // The group's own ARN, without the `:*` of its streams, as DescribeLogGroups gives it:
+        // the account is not known yet when this runs.
         let arn = group
             .arn()
             .map(|a| a.trim_end_matches(":*").to_string())
-            .unwrap_or_else(|| d.arn.clone());
+            .ok_or_else(|| anyhow::anyhow!("DescribeLogGroups gave log group {name} no ARN"))?;
         let tags = clients
             .logs
             .list_tags_for_resource()
@@ -112,7 +116,7 @@ impl Resource for LogGroup {
         }))
     }
 
-    fn plan(d: &Desired, o: Option<&Observed>) -> Vec<LogsChange> {
+    fn plan(d: &Desired, o: Option<&Observed>, _needs: Needs<'_>) -> Vec<LogsChange> {
         let Some(o) = o else {
             return vec![LogsChange::Create {
                 retention_days: d.retention_days,
@@ -128,19 +132,19 @@ impl Resource for LogGroup {
         diff.done()
     }
 
-    async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[LogsChange]) -> anyhow::Result<()> {
+    async fn apply(
+        ctx: Ctx<'_>,
+        d: &Desired,
+        changes: &[LogsChange],
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
         let logs = &ctx.clients.logs;
         let name = &d.name;
-        let created = changes
-            .iter()
-            .any(|c| matches!(c, LogsChange::Create { .. }));
-        let step = ctx.progress.step(format!(
-            "{} log group {name}",
-            if created { "creating" } else { "updating" }
-        ));
+        let created = super::creates(changes);
+        let step = ctx.step(created, "log group", name);
         if created {
             create(ctx, d).await?;
         }
@@ -165,7 +169,7 @@ impl Resource for LogGroup {
     }
 
     async fn delete(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Removed> {
-        let Some(live) = LogGroup::observe(ctx.clients, d).await? else {
+        let Some(live) = LogGroup::observe(ctx.clients, ctx.names, Needs::NONE).await? else {
             return Ok(Removed::Absent);
         };
         if !tags::ours(ctx.names, &live.tags) {
@@ -235,19 +239,19 @@ mod tests {
     fn missing_matching_and_drifted_groups() {
         let d = desired();
         assert_eq!(
-            LogGroup::plan(&d, None),
+            LogGroup::plan(&d, None, Needs::NONE),
             [LogsChange::Create { retention_days: 14 }]
         );
         let live = Observed {
             retention_days: Some(14),
             tags: d.tags.clone(),
         };
-        assert!(LogGroup::plan(&d, Some(&live)).is_empty());
+        assert!(LogGroup::plan(&d, Some(&live), Needs::NONE).is_empty());
         let never = Observed {
             retention_days: None,
             ..live
         };
-        let changes = LogGroup::plan(&d, Some(&never));
+        let changes = LogGroup::plan(&d, Some(&never), Needs::NONE);
         assert_eq!(changes.len(), 1);
         let c = changes[0].describe(&d.name);
         assert_eq!((c.expected, c.actual), (json!(14), json!(null)));

@@ -9,7 +9,8 @@
 
 use serde_json::{json, Value};
 
-use super::{Ctx, Removed, Resource};
+use super::{Ctx, Needs, Removed, Resource};
+use crate::arns::Arns;
 use crate::aws::{Clients, Found};
 use crate::names::Names;
 use crate::plan::{Change, Describe, Differ, Kind, Update};
@@ -32,24 +33,22 @@ const NEW_API: &str = "(the new API's ARN)";
 pub struct Desired {
     pub sid: String,
     pub function: String,
-    /// `None` while the API does not exist yet: its id, and so the ARN, come with its creation,
-    /// and are filled in with [`Desired::with_api`].
-    pub source_arn: Option<String>,
+    /// Where the source ARN is made, from the API's id (see [`Desired::source_arn`]).
+    pub arns: Arns,
 }
 
 impl Desired {
-    pub fn of(names: &Names) -> Desired {
+    pub fn of(names: &Names, arns: &Arns) -> Desired {
         Desired {
             sid: names.permission_sid.clone(),
             function: names.function.clone(),
-            source_arn: None,
+            arns: arns.clone(),
         }
     }
 
-    /// The same, now that the API's id is known.
-    pub fn with_api(mut self, names: &Names, api_id: Option<&str>) -> Desired {
-        self.source_arn = api_id.map(|id| names.execute_api_arn(id));
-        self
+    /// The statement's `SourceArn`: the API's, once it exists.
+    pub fn source_arn(&self, needs: Needs<'_>) -> Option<String> {
+        needs.api_id.map(|id| self.arns.execute_api(id))
     }
 }
 
@@ -110,15 +109,18 @@ impl Resource for Permission {
     type Desired = Desired;
     type Observed = Vec<Statement>;
     type Change = PermissionChange;
-    type Applied = ();
 
     fn name(d: &Desired) -> &str {
         &d.sid
     }
 
     /// The function's resource policy; `None` when there is no function or no policy yet.
-    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Vec<Statement>>> {
-        let function = &d.function;
+    async fn observe(
+        clients: &Clients,
+        names: &Names,
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<Option<Vec<Statement>>> {
+        let function = &names.function;
         let policy = clients
             .lambda
             .get_policy()
@@ -129,13 +131,14 @@ impl Resource for Permission {
         Ok(policy.map(|p| parse(p.policy().unwrap_or_default())))
     }
 
-    fn plan(d: &Desired, live: Option<&Vec<Statement>>) -> Vec<PermissionChange> {
+    fn plan(d: &Desired, live: Option<&Vec<Statement>>, needs: Needs<'_>) -> Vec<PermissionChange> {
         let live = live.map(Vec::as_slice).unwrap_or_default();
+        let source_arn = d.source_arn(needs);
         let mut diff = Differ::new();
         match live.iter().find(|s| s.sid == d.sid) {
             None => {
                 diff.push(PermissionChange::Create {
-                    source_arn: d.source_arn.clone(),
+                    source_arn: source_arn.clone(),
                 });
             }
             Some(ours) => {
@@ -148,9 +151,9 @@ impl Resource for Permission {
                 .field(&ACTION.to_string(), &ours.action, PermissionChange::Action)
                 .field(&None, &ours.source_account, PermissionChange::SourceAccount)
                 .field(&1, &copies, PermissionChange::Copies);
-                if d.source_arn.is_none() || d.source_arn != ours.source_arn {
+                if source_arn.is_none() || source_arn != ours.source_arn {
                     diff.push(PermissionChange::SourceArn(Update {
-                        want: d.source_arn.clone(),
+                        want: source_arn.clone(),
                         live: ours.source_arn.clone(),
                     }));
                 }
@@ -165,13 +168,19 @@ impl Resource for Permission {
         diff.done()
     }
 
-    async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[PermissionChange]) -> anyhow::Result<()> {
+    async fn apply(
+        ctx: Ctx<'_>,
+        d: &Desired,
+        changes: &[PermissionChange],
+        needs: Needs<'_>,
+    ) -> anyhow::Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
-        let source_arn = d.source_arn.as_deref().ok_or_else(|| {
+        let source_arn = d.source_arn(needs).ok_or_else(|| {
             anyhow::anyhow!("the invoke permission needs the API's id, which is not known yet")
         })?;
+        let source_arn = source_arn.as_str();
         let step = ctx.progress.step(format!(
             "granting {source_arn} the right to invoke {}",
             d.function
@@ -237,7 +246,7 @@ async fn add(ctx: Ctx<'_>, d: &Desired, source_arn: &str, step: &Step) -> anyhow
             .map_err(|e| CreateError::of(&what, e))
     };
     let look = || async {
-        let live = Permission::observe(ctx.clients, d)
+        let live = Permission::observe(ctx.clients, ctx.names, Needs::NONE)
             .await?
             .unwrap_or_default();
         Ok(live
@@ -298,23 +307,26 @@ mod tests {
          "Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:execute-api:us-east-1:1:abc/*"}}},
         {"Sid":"open-to-all","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Resource":"arn:f"}]}"#;
 
-    fn desired(api: Option<&str>) -> Desired {
-        Desired {
-            sid: "vc-apigateway-invoke".into(),
-            function: "f".into(),
-            source_arn: api.map(|id| format!("arn:aws:execute-api:us-east-1:1:{id}/*")),
-        }
+    fn desired() -> Desired {
+        let s = crate::stack::parse("name: vc\n", std::path::Path::new("stack.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names = Names::derive(&s, "us-east-1");
+        Desired::of(&names, &Arns::of(&names, "1"))
     }
 
-    fn plan(d: &Desired, live: &[Statement]) -> Vec<Change> {
-        describe_all(&d.sid, &Permission::plan(d, Some(&live.to_vec())))
+    fn plan(api: Option<&str>, live: &[Statement]) -> Vec<Change> {
+        let d = desired();
+        describe_all(
+            &d.sid,
+            &Permission::plan(&d, Some(&live.to_vec()), Needs::api(api)),
+        )
     }
 
     #[test]
     fn our_statement_matches_and_a_stranger_is_deleted() {
         let live = parse(POLICY);
         assert_eq!(live.len(), 2);
-        let changes = plan(&desired(Some("abc")), &live);
+        let changes = plan(Some("abc"), &live);
         assert_eq!(changes.len(), 1);
         assert_eq!(
             (changes[0].action, changes[0].name.as_str()),
@@ -325,15 +337,15 @@ mod tests {
     #[test]
     fn a_statement_for_another_api_is_updated_and_a_missing_one_created() {
         let live = parse(POLICY);
-        let changes = plan(&desired(Some("xyz")), &live[..1]);
+        let changes = plan(Some("xyz"), &live[..1]);
         assert_eq!(changes.len(), 1);
         assert!(changes[0].is(SOURCE_ARN));
         assert_eq!(
             changes[0].actual,
             json!("arn:aws:execute-api:us-east-1:1:abc/*")
         );
-        assert_eq!(plan(&desired(None), &[])[0].action, Action::Create);
-        assert_eq!(plan(&desired(None), &[])[0].expected[SOURCE_ARN], NEW_API);
+        assert_eq!(plan(None, &[])[0].action, Action::Create);
+        assert_eq!(plan(None, &[])[0].expected[SOURCE_ARN], NEW_API);
     }
 
     #[test]
@@ -342,21 +354,21 @@ mod tests {
             "Principal":{"Service":"apigateway.amazonaws.com"},"Action":"lambda:InvokeFunction",
             "Condition":{"StringEquals":{"AWS:SourceAccount":"1"},
                          "ArnLike":{"AWS:SourceArn":"arn:aws:execute-api:us-east-1:1:abc/*"}}}]}"#;
-        let changes = plan(&desired(Some("abc")), &parse(old));
+        let changes = plan(Some("abc"), &parse(old));
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert!(changes[0].is(SOURCE_ACCOUNT));
         assert_eq!(
             (changes[0].expected.clone(), changes[0].actual.clone()),
             (json!(null), json!("1"))
         );
-        assert!(plan(&desired(Some("abc")), &parse(POLICY)[..1]).is_empty());
+        assert!(plan(Some("abc"), &parse(POLICY)[..1]).is_empty());
     }
 
     #[test]
     fn two_copies_of_our_statement_are_drift() {
         let live = parse(POLICY);
         let twice = [live[0].clone(), live[0].clone()];
-        let changes = plan(&desired(Some("abc")), &twice);
+        let changes = plan(Some("abc"), &twice);
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert!(changes[0].is(COPIES));
         assert_eq!(

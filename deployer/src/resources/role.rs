@@ -8,7 +8,10 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
 use super::tags::{self, Tags, TAGS};
-use super::{Ctx, Removed, Resource};
+use function::contract::calls;
+
+use super::{Ctx, Needs, Removed, Resource};
+use crate::arns::Arns;
 use crate::aws::{AwsContext, Clients, Found};
 use crate::names::Names;
 use crate::plan::{Change, Describe, Differ, Kind, Update};
@@ -32,16 +35,54 @@ pub struct Desired {
 }
 
 impl Desired {
-    pub fn of(names: &Names) -> Desired {
+    pub fn of(names: &Names, arns: &Arns) -> Desired {
         Desired {
             name: names.role.clone(),
-            trust: names.trust_policy(),
+            trust: trust_policy(arns),
             policy_name: names.policy.clone(),
-            policy: names.counter_policy(),
+            policy: counter_policy(arns),
             tags: names.tags.clone(),
             function: names.function.clone(),
         }
     }
+}
+
+/// The role's trust policy: only Lambda, and only on behalf of this account (AWS's
+/// confused-deputy guidance).
+pub fn trust_policy(arns: &Arns) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": arns.account}},
+        }],
+    })
+}
+
+/// The role's one inline policy: exactly the calls the function's contract names, on exactly
+/// its table, and its log streams. The table's ARN and the function's `TABLE_NAME` come from
+/// the same name, so they cannot disagree.
+pub fn counter_policy(arns: &Arns) -> Value {
+    let actions: Vec<String> = calls::ALL.iter().map(|c| calls::action(c)).collect();
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Counter",
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": arns.table,
+            },
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": arns.log_streams(),
+            },
+        ],
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,19 +144,25 @@ impl Resource for Role {
     type Desired = Desired;
     type Observed = Observed;
     type Change = RoleChange;
-    type Applied = ();
 
     fn name(d: &Desired) -> &str {
         &d.name
     }
 
     /// Every read at once: the role, its inline policies (ours by name), its managed ones.
-    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
+    async fn observe(
+        clients: &Clients,
+        names: &Names,
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<Option<Observed>> {
         let iam = &clients.iam;
-        let name = &d.name;
+        let name = &names.role;
         let role = iam.get_role().role_name(name).send();
-        let (role, inline, managed) =
-            tokio::join!(role, read_inline(clients, d), read_managed(clients, d));
+        let (role, inline, managed) = tokio::join!(
+            role,
+            read_inline(clients, names),
+            read_managed(clients, name)
+        );
         let Some(role) = role
             .found(|| format!("reading role {name}"))?
             .and_then(|r| r.role)
@@ -136,7 +183,7 @@ impl Resource for Role {
         }))
     }
 
-    fn plan(d: &Desired, o: Option<&Observed>) -> Vec<RoleChange> {
+    fn plan(d: &Desired, o: Option<&Observed>, _needs: Needs<'_>) -> Vec<RoleChange> {
         let Some(o) = o else {
             return vec![RoleChange::Create {
                 trust: d.trust.clone(),
@@ -168,18 +215,17 @@ impl Resource for Role {
         diff.done()
     }
 
-    async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[RoleChange]) -> anyhow::Result<()> {
+    async fn apply(
+        ctx: Ctx<'_>,
+        d: &Desired,
+        changes: &[RoleChange],
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
-        let created = changes
-            .iter()
-            .any(|c| matches!(c, RoleChange::Create { .. }));
-        let step = ctx.progress.step(format!(
-            "{} role {}",
-            if created { "creating" } else { "updating" },
-            d.name
-        ));
+        let created = super::creates(changes);
+        let step = ctx.step(created, "role", &d.name);
         if created {
             create(ctx, d, &step).await?;
             put_policy(ctx, d).await?;
@@ -193,32 +239,29 @@ impl Resource for Role {
 
     /// Deletes the role with everything on it.
     async fn delete(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Removed> {
-        let Some(live) = Role::observe(ctx.clients, d).await? else {
+        let Some(live) = Role::observe(ctx.clients, ctx.names, Needs::NONE).await? else {
             return Ok(Removed::Absent);
         };
         if !tags::ours(ctx.names, &live.tags) {
             return Ok(Removed::NotOurs(d.name.clone()));
         }
-        let step = ctx.progress.step(format!("deleting role {}", d.name));
-        for policy in live.inline.keys() {
-            apply_one(ctx, d, &RoleChange::ExtraInline(policy.clone())).await?;
-        }
-        for arn in &live.managed {
-            apply_one(ctx, d, &RoleChange::Managed(arn.clone())).await?;
-        }
-        let deleted = ctx
-            .clients
-            .iam
-            .delete_role()
-            .role_name(&d.name)
-            .send()
-            .await
-            .found(|| format!("deleting role {}", d.name))?;
-        step.done("");
-        Ok(match deleted {
-            Some(_) => Removed::Deleted(vec![d.name.clone()]),
-            None => Removed::Absent,
+        super::removed(ctx, "role", &d.name, || async {
+            // IAM refuses to delete a role that still has policies.
+            for policy in live.inline.keys() {
+                apply_one(ctx, d, &RoleChange::ExtraInline(policy.clone())).await?;
+            }
+            for arn in &live.managed {
+                apply_one(ctx, d, &RoleChange::Managed(arn.clone())).await?;
+            }
+            ctx.clients
+                .iam
+                .delete_role()
+                .role_name(&d.name)
+                .send()
+                .await
+                .found(|| format!("deleting role {}", d.name))
         })
+        .await
     }
 }
 
@@ -226,9 +269,9 @@ impl Resource for Role {
 /// time as the listing: its name is known).
 async fn read_inline(
     clients: &Clients,
-    d: &Desired,
+    names: &Names,
 ) -> anyhow::Result<BTreeMap<String, Option<Value>>> {
-    let (iam, name) = (&clients.iam, &d.name);
+    let (iam, name, policy) = (&clients.iam, &names.role, &names.policy);
     let listed = iam
         .list_role_policies()
         .role_name(name)
@@ -239,7 +282,7 @@ async fn read_inline(
     let ours = iam
         .get_role_policy()
         .role_name(name)
-        .policy_name(&d.policy_name)
+        .policy_name(policy)
         .send();
     let (listed, ours) = tokio::join!(listed, ours);
     let mut inline: BTreeMap<String, Option<Value>> = listed
@@ -248,27 +291,24 @@ async fn read_inline(
         .into_iter()
         .map(|p| (p, None))
         .collect();
-    let ours = ours.found(|| format!("reading policy {} of role {name}", d.policy_name))?;
-    if let (Some(doc), true) = (ours, inline.contains_key(&d.policy_name)) {
-        inline.insert(
-            d.policy_name.clone(),
-            Some(parse_policy(doc.policy_document())?),
-        );
+    let ours = ours.found(|| format!("reading policy {policy} of role {name}"))?;
+    if let (Some(doc), true) = (ours, inline.contains_key(policy)) {
+        inline.insert(policy.clone(), Some(parse_policy(doc.policy_document())?));
     }
     Ok(inline)
 }
 
-async fn read_managed(clients: &Clients, d: &Desired) -> anyhow::Result<Vec<String>> {
+async fn read_managed(clients: &Clients, role: &str) -> anyhow::Result<Vec<String>> {
     let listed = clients
         .iam
         .list_attached_role_policies()
-        .role_name(&d.name)
+        .role_name(role)
         .into_paginator()
         .items()
         .send()
         .try_collect()
         .await
-        .found(|| format!("listing the managed policies of role {}", d.name))?;
+        .found(|| format!("listing the managed policies of role {role}"))?;
     Ok(listed
         .unwrap_or_default()
         .into_iter()
@@ -439,6 +479,43 @@ mod tests {
         }
     }
 
+    fn arns() -> Arns {
+        let s = crate::stack::parse(
+            "name: visitor-counter\ntable:\n  name: resume-visitors\n",
+            std::path::Path::new("stack.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        Arns::of(&Names::derive(&s, "us-east-1"), "123456789012")
+    }
+
+    #[test]
+    fn the_policy_is_exactly_the_contracts_calls_on_the_table_and_the_log_streams() {
+        assert_eq!(
+            counter_policy(&arns()),
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "Counter",
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                        "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/resume-visitors",
+                    },
+                    {
+                        "Sid": "Logs",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/visitor-counter-prod:*",
+                    },
+                ],
+            })
+        );
+        assert_eq!(
+            trust_policy(&arns())["Statement"][0]["Condition"],
+            json!({"StringEquals": {"aws:SourceAccount": "123456789012"}})
+        );
+    }
+
     #[test]
     fn url_encoded_documents_parse() {
         let v = parse_policy("%7B%22Version%22%3A%222012-10-17%22%7D").unwrap_or_default();
@@ -453,7 +530,7 @@ mod tests {
             Some(json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"], "Resource": ["arn:t"]}})),
         );
         o.trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}]});
-        assert_eq!(Role::plan(&desired(), Some(&o)), vec![]);
+        assert_eq!(Role::plan(&desired(), Some(&o), Needs::NONE), vec![]);
     }
 
     #[test]
@@ -463,7 +540,8 @@ mod tests {
         o.inline.insert("hotfix".into(), None);
         o.managed
             .push("arn:aws:iam::aws:policy/AdministratorAccess".into());
-        let changes = crate::plan::describe_all("r", &Role::plan(&desired(), Some(&o)));
+        let changes =
+            crate::plan::describe_all("r", &Role::plan(&desired(), Some(&o), Needs::NONE));
         let summary: Vec<_> = changes
             .iter()
             .map(|c| (c.action, c.field.clone().unwrap_or_default()))
@@ -483,12 +561,12 @@ mod tests {
     #[test]
     fn a_missing_role_is_created_and_a_missing_policy_is_put() {
         assert!(matches!(
-            Role::plan(&desired(), None)[..],
+            Role::plan(&desired(), None, Needs::NONE)[..],
             [RoleChange::Create { .. }]
         ));
         let mut o = live();
         o.inline.clear();
-        let changes = Role::plan(&desired(), Some(&o));
+        let changes = Role::plan(&desired(), Some(&o), Needs::NONE);
         assert_eq!(changes.len(), 1);
         assert!(matches!(&changes[0], RoleChange::Policy(u) if u.live == Value::Null));
     }

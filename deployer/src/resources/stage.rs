@@ -7,7 +7,7 @@ use aws_sdk_apigateway::types::{Op, PatchOperation};
 use serde_json::json;
 
 use super::tags::{self, Tags, TAGS};
-use super::{Ctx, Removed, Resource};
+use super::{Ctx, Needs, Removed, Resource};
 use crate::aws::{AwsContext, Clients, Found};
 use crate::names::Names;
 use crate::plan::{Change, Describe, Differ, Kind, Update};
@@ -27,38 +27,29 @@ const ALL_METHODS: &str = "*/*";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub name: String,
-    /// The API the stage belongs to; `None` until it exists (see [`Desired::with_api`]).
-    pub api_id: Option<String>,
-    /// What its deployment must serve: see [`crate::names::routes_hash`].
-    pub routes_hash: String,
+    /// What its deployment must serve: see [`crate::names::deployment_hash`].
+    pub deployment_hash: String,
     pub throttle_rate: f64,
     pub throttle_burst: i32,
     pub tags: Tags,
 }
 
 impl Desired {
-    pub fn of(stack: &Stack, names: &Names, routes_hash: &str) -> Desired {
+    pub fn of(stack: &Stack, names: &Names, deployment_hash: &str) -> Desired {
         Desired {
             name: names.stage.clone(),
-            api_id: None,
-            routes_hash: routes_hash.to_string(),
+            deployment_hash: deployment_hash.to_string(),
             throttle_rate: stack.api.throttle.rate,
             throttle_burst: i32::try_from(stack.api.throttle.burst).unwrap_or(i32::MAX),
             tags: names.tags.clone(),
         }
-    }
-
-    /// The same, now that the API's id is known.
-    pub fn with_api(mut self, api_id: Option<&str>) -> Desired {
-        self.api_id = api_id.map(str::to_string);
-        self
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
     pub deployment_id: String,
-    pub routes_hash: Option<String>,
+    pub deployment_hash: Option<String>,
     pub throttle_rate: Option<f64>,
     pub throttle_burst: Option<i32>,
     pub tags: Tags,
@@ -97,31 +88,35 @@ impl Resource for Stage {
     type Desired = Desired;
     type Observed = Observed;
     type Change = StageChange;
-    type Applied = ();
 
     fn name(d: &Desired) -> &str {
         &d.name
     }
 
-    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
-        match &d.api_id {
-            Some(api_id) => read(clients, api_id, &d.name).await,
+    /// The stage of the stack's API, once there is one.
+    async fn observe(
+        clients: &Clients,
+        names: &Names,
+        needs: Needs<'_>,
+    ) -> anyhow::Result<Option<Observed>> {
+        match needs.api_id {
+            Some(api_id) => read(clients, api_id, &names.stage).await,
             None => Ok(None),
         }
     }
 
-    fn plan(d: &Desired, o: Option<&Observed>) -> Vec<StageChange> {
+    fn plan(d: &Desired, o: Option<&Observed>, _needs: Needs<'_>) -> Vec<StageChange> {
         let Some(o) = o else {
             return vec![StageChange::Create {
-                hash: d.routes_hash.clone(),
+                hash: d.deployment_hash.clone(),
                 rate: d.throttle_rate,
                 burst: d.throttle_burst,
             }];
         };
         let mut diff = Differ::new();
         diff.field(
-            &Some(d.routes_hash.clone()),
-            &o.routes_hash,
+            &Some(d.deployment_hash.clone()),
+            &o.deployment_hash,
             StageChange::Deployment,
         )
         .field(
@@ -138,23 +133,21 @@ impl Resource for Stage {
         diff.done()
     }
 
-    async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[StageChange]) -> anyhow::Result<()> {
+    async fn apply(
+        ctx: Ctx<'_>,
+        d: &Desired,
+        changes: &[StageChange],
+        needs: Needs<'_>,
+    ) -> anyhow::Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
-        let api_id = d
+        let api_id = needs
             .api_id
-            .as_deref()
             .ok_or_else(|| anyhow::anyhow!("stage {} has no API to belong to", d.name))?;
         // The plan says whether the stage exists; a second look could only be less sure.
-        let created = changes
-            .iter()
-            .any(|c| matches!(c, StageChange::Create { .. }));
-        let step = ctx.progress.step(format!(
-            "{} stage {}",
-            if created { "deploying" } else { "updating" },
-            d.name
-        ));
+        let created = super::creates(changes);
+        let step = ctx.step(created, "stage", &d.name);
         let redeploy = changes
             .iter()
             .any(|c| matches!(c, StageChange::Deployment(_)));
@@ -209,7 +202,7 @@ pub async fn read(
         return Ok(None);
     };
     let deployment_id = live.deployment_id().unwrap_or_default().to_string();
-    let routes_hash = if deployment_id.is_empty() {
+    let deployment_hash = if deployment_id.is_empty() {
         None
     } else {
         gw.get_deployment()
@@ -227,7 +220,7 @@ pub async fn read(
     let all = live.method_settings().and_then(|m| m.get(ALL_METHODS));
     Ok(Some(Observed {
         deployment_id,
-        routes_hash,
+        deployment_hash,
         throttle_rate: all.map(|s| s.throttling_rate_limit()),
         throttle_burst: all.map(|s| s.throttling_burst_limit()),
         tags: live
@@ -245,7 +238,7 @@ async fn create_deployment(ctx: Ctx<'_>, d: &Desired, api_id: &str) -> anyhow::R
         .apigateway
         .create_deployment()
         .rest_api_id(api_id)
-        .description(format!("{HASH_PREFIX}{}", d.routes_hash))
+        .description(format!("{HASH_PREFIX}{}", d.deployment_hash))
         .send()
         .await
         .doing(|| format!("creating a deployment of API {api_id}"))?;
@@ -318,7 +311,7 @@ async fn tag(ctx: Ctx<'_>, d: &Desired, api_id: &str, update: &Update<Tags>) -> 
         ctx.clients
             .apigateway
             .tag_resource()
-            .resource_arn(ctx.names.stage_arn(api_id))
+            .resource_arn(ctx.arns.stage(api_id))
             .set_tags(Some(missing.into_iter().collect()))
             .send()
             .await
@@ -343,8 +336,7 @@ mod tests {
     fn desired() -> Desired {
         Desired {
             name: "prod".into(),
-            api_id: Some("a1".into()),
-            routes_hash: "h1".into(),
+            deployment_hash: "h1".into(),
             throttle_rate: 10.0,
             throttle_burst: 20,
             tags: Tags::new(),
@@ -354,28 +346,30 @@ mod tests {
     #[test]
     fn a_missing_stage_is_created_and_drift_is_one_change_per_field() {
         assert!(matches!(
-            Stage::plan(&desired(), None)[..],
+            Stage::plan(&desired(), None, Needs::NONE)[..],
             [StageChange::Create { .. }]
         ));
         let live = Observed {
             deployment_id: "d1".into(),
-            routes_hash: Some("h1".into()),
+            deployment_hash: Some("h1".into()),
             throttle_rate: Some(10.0),
             throttle_burst: Some(20),
             tags: Tags::new(),
         };
-        assert!(Stage::plan(&desired(), Some(&live)).is_empty());
+        assert!(Stage::plan(&desired(), Some(&live), Needs::NONE).is_empty());
         let drifted = Observed {
-            routes_hash: Some("h0".into()),
+            deployment_hash: Some("h0".into()),
             throttle_rate: Some(1000.0),
             throttle_burst: None,
             ..live
         };
-        let fields: Vec<_> =
-            crate::plan::describe_all("prod", &Stage::plan(&desired(), Some(&drifted)))
-                .into_iter()
-                .map(|c| c.field.unwrap_or_default())
-                .collect();
+        let fields: Vec<_> = crate::plan::describe_all(
+            "prod",
+            &Stage::plan(&desired(), Some(&drifted), Needs::NONE),
+        )
+        .into_iter()
+        .map(|c| c.field.unwrap_or_default())
+        .collect();
         assert_eq!(fields, [DEPLOYMENT, THROTTLE_RATE, THROTTLE_BURST]);
     }
 }

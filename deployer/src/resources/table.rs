@@ -17,7 +17,8 @@ use function::contract;
 use serde_json::json;
 
 use super::tags::{self, Tags, TAGS};
-use super::{Ctx, Removed, Resource};
+use super::{Ctx, Needs, Removed, Resource};
+use crate::arns::Arns;
 use crate::aws::{AwsContext, Clients, Found};
 use crate::names::Names;
 use crate::plan::{Change, Describe, Differ, Kind, Update};
@@ -53,10 +54,10 @@ pub struct Desired {
 }
 
 impl Desired {
-    pub fn of(stack: &Stack, names: &Names) -> Desired {
+    pub fn of(stack: &Stack, names: &Names, arns: &Arns) -> Desired {
         Desired {
             name: names.table.clone(),
-            arn: names.table_arn.clone(),
+            arn: arns.table.clone(),
             point_in_time_recovery: stack.table.point_in_time_recovery,
             deletion_protection: stack.table.deletion_protection,
             tags: names.tags.clone(),
@@ -101,16 +102,20 @@ impl Describe for TableChange {
                 name,
                 json!({KEY_SCHEMA: [key()], BILLING_MODE: ON_DEMAND, PITR: pitr, DELETION_PROTECTION: protection}),
             ),
-            TableChange::KeySchema(u) => u.change(k, name, KEY_SCHEMA).blocked(
-                "replacement needed: a key schema cannot change in place, and the deployer never \
-                 deletes a table with data. Set table.name to a new table in stack.yaml (the old \
-                 one is retained), or migrate the data yourself",
-            ),
+            TableChange::KeySchema(u) => u.change(k, name, KEY_SCHEMA),
             TableChange::Billing(u) => u.change(k, name, BILLING_MODE),
             TableChange::Pitr(u) => u.change(k, name, PITR),
             TableChange::Protection(u) => u.change(k, name, DELETION_PROTECTION),
             TableChange::Tags(u) => u.change(k, name, TAGS),
         }
+    }
+
+    fn blocked(&self) -> Option<&'static str> {
+        matches!(self, TableChange::KeySchema(_)).then_some(
+            "replacement needed: a key schema cannot change in place, and the deployer never \
+             deletes a table with data. Set table.name to a new table in stack.yaml (the old \
+             one is retained), or migrate the data yourself",
+        )
     }
 }
 
@@ -121,17 +126,19 @@ impl Resource for Table {
     type Desired = Desired;
     type Observed = Observed;
     type Change = TableChange;
-    type Applied = ();
 
     fn name(d: &Desired) -> &str {
         &d.name
     }
 
     /// DescribeTable and DescribeContinuousBackups at once (both by name); then the tags, by the
-    /// ARN DescribeTable gave (the account is not known yet when this runs: see
-    /// [`crate::reconcile::survey`]).
-    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
-        let name = &d.name;
+    /// ARN DescribeTable gave (the account is not known yet when this runs).
+    async fn observe(
+        clients: &Clients,
+        names: &Names,
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<Option<Observed>> {
+        let name = &names.table;
         let described = clients.dynamodb.describe_table().table_name(name).send();
         let (described, pitr) = tokio::join!(described, pitr_status(clients, name));
         let Some(table) = described
@@ -163,7 +170,7 @@ impl Resource for Table {
         }))
     }
 
-    fn plan(d: &Desired, o: Option<&Observed>) -> Vec<TableChange> {
+    fn plan(d: &Desired, o: Option<&Observed>, _needs: Needs<'_>) -> Vec<TableChange> {
         let Some(o) = o else {
             return vec![TableChange::Create {
                 pitr: d.point_in_time_recovery,
@@ -191,18 +198,17 @@ impl Resource for Table {
         diff.done()
     }
 
-    async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[TableChange]) -> anyhow::Result<()> {
+    async fn apply(
+        ctx: Ctx<'_>,
+        d: &Desired,
+        changes: &[TableChange],
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
-        let created = changes
-            .iter()
-            .any(|c| matches!(c, TableChange::Create { .. }));
-        let step = ctx.progress.step(format!(
-            "{} table {}",
-            if created { "creating" } else { "updating" },
-            d.name
-        ));
+        let created = super::creates(changes);
+        let step = ctx.step(created, "table", &d.name);
         if created {
             create(ctx, d, &step).await?;
         }
@@ -250,7 +256,7 @@ impl Resource for Table {
     /// table is only reported.
     async fn delete(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Removed> {
         let name = &d.name;
-        let Some(live) = Table::observe(ctx.clients, d).await? else {
+        let Some(live) = Table::observe(ctx.clients, ctx.names, Needs::NONE).await? else {
             return Ok(Removed::Absent);
         };
         if !tags::ours(ctx.names, &live.tags) {

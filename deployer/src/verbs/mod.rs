@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use lambda_local::Pool;
+
+use crate::arns::Arns;
 use crate::aws::{Session, Target};
+use crate::cli::{DiffArgs, DownArgs, InitArgs, InvokeArgs, ServeArgs, UpArgs};
 use crate::down;
 use crate::interrupt;
 use crate::invoke::{self, Backend};
@@ -15,15 +19,14 @@ use crate::names::Names;
 use crate::package;
 use crate::plan::Kind;
 use crate::progress::Progress;
-use crate::reconcile::{self, Desired, Observed};
+use crate::reconcile;
 use crate::report::{
     self, colour, DiffReport, DownReport, Interrupted, Output, Outputs, PackageReport, PlanText,
     Report, UpReport,
 };
 use crate::resources::function::Code;
-use crate::resources::{Ctx, Resource};
+use crate::resources::{Ctx, Desired, Needs, Observed, Resource};
 use crate::stack::{self, Stack};
-use lambda_local::Pool;
 
 /// What every verb needs of the command line's global flags.
 #[derive(Debug, Clone)]
@@ -59,15 +62,15 @@ impl Invocation {
 
 mod read;
 
-pub use read::{logs, outputs, policy, LogsArgs};
+pub use read::{logs, outputs, policy};
 
 /// Reads the stack; a bad file fails here, before any AWS call.
 fn stack(cli: &Invocation) -> anyhow::Result<Stack> {
     stack::load(&cli.stack, cli.stage.as_deref())
 }
 
-pub fn init(cli: &Invocation, name: &str, region: &str) -> anyhow::Result<ExitCode> {
-    crate::init::write(&cli.stack, name, region)?;
+pub fn init(cli: &Invocation, args: &InitArgs) -> anyhow::Result<ExitCode> {
+    crate::init::write(&cli.stack, &args.name, &args.region)?;
     eprintln!(
         "Wrote {}. Next: `deployer up --dry-run` shows what it would create; `deployer up` creates it.",
         cli.stack.display()
@@ -87,9 +90,8 @@ pub fn package(cli: &Invocation) -> anyhow::Result<ExitCode> {
 
 /// Builds the zip and reads the live stack at the same time: nothing needs the zip's hash until
 /// the function is planned. A prebuilt zip (`--zip`) is read and checked first, so that a bad
-/// one costs no AWS call. Returns the session, what is live, and the desired state with the
-/// code and the API's id filled in.
-async fn survey<'p>(
+/// one costs no AWS call. Returns the session, what is live, and the desired state.
+async fn prepare<'p>(
     cli: &Invocation,
     stack: &Stack,
     zip: Option<&Path>,
@@ -118,27 +120,29 @@ async fn survey<'p>(
         }
     };
     let (session, observed) = surveyed?;
-    let names = &session.names;
-    let desired = Desired::of(stack, names, Code::of(&artifact)).with_api(names, observed.api_id());
+    let (names, arns) = (&session.names, &session.arns);
+    let desired = reconcile::desired(stack, names, arns, Code::of(&artifact));
     Ok((session, observed, desired))
 }
 
-pub async fn up(cli: &Invocation, dry_run: bool, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn up(cli: &Invocation, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
+    let dry_run = args.dry_run;
     if !dry_run {
         interrupt::listen()?;
     }
     let progress = Progress::new();
-    let (session, observed, desired) = match survey(cli, &stack, zip, &progress).await {
-        Ok(found) => found,
-        Err(_) if interrupt::requested() => return stopped(cli, &Default::default(), &[]),
-        Err(e) => return Err(e),
-    };
-    let names = &session.names;
+    let (session, observed, desired) =
+        match prepare(cli, &stack, args.zip.as_deref(), &progress).await {
+            Ok(found) => found,
+            Err(_) if interrupt::requested() => return stopped(cli, &Default::default(), &[]),
+            Err(e) => return Err(e),
+        };
+    let (names, arns) = (&session.names, &session.arns);
     let planned = reconcile::plan(&desired, &observed);
     let plan = planned.describe(&desired);
     if cli.output == Output::Text {
-        let header = report::header(names);
+        let header = report::header(names, arns);
         print!(
             "{}",
             colour(
@@ -172,6 +176,7 @@ pub async fn up(cli: &Invocation, dry_run: bool, zip: Option<&Path>) -> anyhow::
         changes: plan.changes.clone(),
         outputs: Outputs::of(
             names,
+            arns,
             api_id.as_deref(),
             session.clients.emulator.as_deref(),
         ),
@@ -187,15 +192,14 @@ fn stopped(cli: &Invocation, plan: &crate::plan::Plan, done: &[Kind]) -> anyhow:
     Ok(ExitCode::from(interrupt::exit_code()))
 }
 
-pub async fn diff(cli: &Invocation, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn diff(cli: &Invocation, args: &DiffArgs) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     let progress = Progress::new();
-    let (session, observed, desired) = survey(cli, &stack, zip, &progress).await?;
+    let (session, observed, desired) = prepare(cli, &stack, args.zip.as_deref(), &progress).await?;
     let plan = reconcile::plan(&desired, &observed).describe(&desired);
     let report = DiffReport {
         in_sync: plan.is_empty(),
-        changes: plan.changes.clone(),
-        header: report::header(&session.names),
+        header: report::header(&session.names, &session.arns),
         plan,
     };
     cli.print(&report);
@@ -206,46 +210,37 @@ pub async fn diff(cli: &Invocation, zip: Option<&Path>) -> anyhow::Result<ExitCo
     })
 }
 
-pub async fn down(cli: &Invocation, delete_table: bool) -> anyhow::Result<ExitCode> {
+pub async fn down(cli: &Invocation, args: &DownArgs) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     interrupt::listen()?;
     let progress = Progress::new();
     let session = cli.session(&stack, &progress).await?;
-    let mut desired = Desired::of(&stack, &session.names, Code::none());
-    desired.table.retain = !delete_table;
-    let mut report = down::Report::default();
+    let mut desired = reconcile::desired(&stack, &session.names, &session.arns, Code::none());
+    desired.table.retain = !args.delete_table;
+    let mut report = down::Removals::default();
     let result = down::down(Ctx::of(&session), &desired, &mut report).await;
     // What was removed before a stop or a failure is still worth knowing.
     cli.print(&DownReport(report));
     result.map(|()| ExitCode::SUCCESS)
 }
 
-/// How `invoke` was asked to run.
-pub struct InvokeArgs<'a> {
-    pub local: bool,
-    pub url: Option<&'a str>,
-    pub path: Option<&'a str>,
-    pub method: &'a str,
-    pub zip: Option<&'a Path>,
-}
-
-pub async fn invoke(cli: &Invocation, how: InvokeArgs<'_>) -> anyhow::Result<ExitCode> {
+pub async fn invoke(cli: &Invocation, how: &InvokeArgs) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     let progress = Progress::new();
-    let backend = match (how.url, how.local) {
+    let backend = match (how.url.as_deref(), how.local) {
         (Some(url), _) => Backend::http(url)?,
         (None, true) => {
             let session = cli.session(&stack, &progress).await?;
-            local_backend(cli, &stack, &session.names, how.zip)?
+            local_backend(cli, &stack, &session, how.zip.as_deref())?
         }
         (None, false) => {
             let session = cli.session(&stack, &progress).await?;
             Backend::http(&deployed_url(&stack, &session).await?)?
         }
     };
-    let passed = match how.path {
+    let passed = match how.path.as_deref() {
         Some(path) => {
-            let one = invoke::single(&backend, how.method, path).await;
+            let one = invoke::single(&backend, &how.method, path).await;
             backend.shutdown().await;
             let one = one?;
             let ok = one.status < 400;
@@ -270,9 +265,8 @@ pub async fn invoke(cli: &Invocation, how: InvokeArgs<'_>) -> anyhow::Result<Exi
 
 /// The deployed stage's URL, from the API found by its tags.
 pub(crate) async fn deployed_url(stack: &Stack, session: &Session<'_>) -> anyhow::Result<String> {
-    let d = crate::resources::api::Desired::of(stack, &session.names);
-    let api = crate::resources::api::Api::observe(&session.clients, &d).await?;
-    let id = api.map(|a| a.ours.id).ok_or_else(|| {
+    let api = crate::resources::api::Api::observe(&session.clients, &session.names, Needs::NONE);
+    let id = api.await?.map(|a| a.ours.id).ok_or_else(|| {
         anyhow::anyhow!(
             "no API of stack {} ({}) is deployed: run `deployer up`, or pass --url or --local",
             stack.name,
@@ -280,15 +274,17 @@ pub(crate) async fn deployed_url(stack: &Stack, session: &Session<'_>) -> anyhow
         )
     })?;
     Ok(session
-        .names
+        .arns
         .api_url(&id, session.clients.emulator.as_deref()))
 }
 
-pub async fn serve(cli: &Invocation, port: u16, zip: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn serve(cli: &Invocation, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
+    let port = args.port;
     let progress = Progress::new();
     let session = cli.session(&stack, &progress).await?;
-    let Backend::Local { pool, stage } = local_backend(cli, &stack, &session.names, zip)? else {
+    let Backend::Local { pool, stage } = local_backend(cli, &stack, &session, args.zip.as_deref())?
+    else {
         anyhow::bail!("serve needs the local backend");
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -314,9 +310,10 @@ pub async fn serve(cli: &Invocation, port: u16, zip: Option<&Path>) -> anyhow::R
 fn local_backend(
     cli: &Invocation,
     stack: &Stack,
-    names: &Names,
+    session: &Session<'_>,
     zip: Option<&Path>,
 ) -> anyhow::Result<Backend> {
+    let (names, arns): (&Names, &Arns) = (&session.names, &session.arns);
     let bootstrap = match zip {
         Some(zip) => package::extract(
             &package::load(zip, stack.function.architecture)?,
@@ -327,7 +324,8 @@ fn local_backend(
             package::bootstrap(name, arch, &cli.root())?.path
         }
     };
-    let spec = local::spec(stack, names, bootstrap, cli.target.endpoint_url.as_deref())?;
+    let endpoint = cli.target.endpoint_url.as_deref();
+    let spec = local::spec(stack, names, arns, bootstrap, endpoint)?;
     if let Some((emulator, _)) = local::emulation(stack.function.architecture)? {
         eprintln!(
             "  running the {} bootstrap under {} (user-mode emulation): slower than on Lambda",
@@ -337,6 +335,6 @@ fn local_backend(
     }
     Ok(Backend::Local {
         pool: Box::new(Pool::new(spec)),
-        stage: local::stage(stack, names),
+        stage: local::stage(stack, arns),
     })
 }

@@ -5,25 +5,17 @@ use std::time::SystemTime;
 
 use super::{stack, Invocation};
 use crate::aws::Found as _;
+use crate::cli::{LogsArgs, PolicyArgs};
 use crate::logs::{self, Cursor, Query};
 use crate::progress::Progress;
 use crate::report::{Output, Outputs};
 
-/// What `logs` was asked for.
-#[derive(Debug, Clone, Copy)]
-pub struct LogsArgs<'a> {
-    pub since: &'a str,
-    pub follow: bool,
-    pub request_id: Option<&'a str>,
-    pub errors: bool,
-}
-
-pub async fn logs(cli: &Invocation, args: LogsArgs<'_>) -> anyhow::Result<ExitCode> {
+pub async fn logs(cli: &Invocation, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
-    let start_ms = logs::parse_since(args.since, SystemTime::now()).map_err(anyhow::Error::msg)?;
+    let start_ms = logs::parse_since(&args.since, SystemTime::now()).map_err(anyhow::Error::msg)?;
     let query = Query {
         start_ms,
-        request_id: args.request_id.map(str::to_string),
+        request_id: args.request_id.clone(),
         errors: args.errors,
     };
     let progress = Progress::new();
@@ -85,7 +77,7 @@ pub async fn outputs(cli: &Invocation) -> anyhow::Result<ExitCode> {
             stack.stage
         );
     }
-    let mut outputs = Outputs::of(&session.names, None, None);
+    let mut outputs = Outputs::of(&session.names, &session.arns, None, None);
     outputs.api_url = Some(url);
     cli.print(&outputs);
     Ok(ExitCode::SUCCESS)
@@ -93,11 +85,12 @@ pub async fn outputs(cli: &Invocation) -> anyhow::Result<ExitCode> {
 
 /// The deployer's own least-privilege policy for this stack: always JSON, the document itself.
 /// It needs the account (from STS, which needs no permission) for the ARNs.
-pub async fn policy(cli: &Invocation, read_only: bool) -> anyhow::Result<ExitCode> {
+pub async fn policy(cli: &Invocation, args: &PolicyArgs) -> anyhow::Result<ExitCode> {
+    let read_only = args.read_only;
     let stack = stack(cli)?;
     let progress = Progress::new();
     let session = cli.session(&stack, &progress).await?;
-    let document = crate::policy::document(&session.names, read_only);
+    let document = crate::policy::document(&session.arns, read_only);
     println!("{}", serde_json::to_string_pretty(&document)?);
     Ok(ExitCode::SUCCESS)
 }

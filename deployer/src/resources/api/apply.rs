@@ -5,43 +5,34 @@ use std::time::Duration;
 
 use aws_sdk_apigateway::operation::create_rest_api::CreateRestApiError;
 use aws_sdk_apigateway::operation::delete_rest_api::DeleteRestApiError;
-use aws_sdk_apigateway::types::{
-    EndpointConfiguration, EndpointType, GatewayResponseType, IntegrationType,
-};
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, GatewayResponseType};
 
-use super::{tagged, ApiChange, Desired, Method, Params, Resources};
+use super::routes::{put_routes, remove_route, RoutePut};
+use super::{tagged, ApiChange, Desired, Params, Resources};
 use crate::aws::{self, AwsContext, Found};
 use crate::progress::{Progress, Step};
 use crate::resources::{stage, tags, Ctx};
-use crate::stack::Route;
 use crate::wait::{self, Attempt, Bound, CreateError};
 
-/// Carries out `changes`; returns the id of the API it created, if it created one. Duplicates
-/// go first, one at a time (DeleteRestApi's quota); the rest runs side by side where API
-/// Gateway allows it (see [`put_routes`]).
-pub async fn apply(
-    ctx: Ctx<'_>,
-    d: &Desired,
-    changes: &[ApiChange],
-) -> anyhow::Result<Option<String>> {
+/// Carries out `changes` on the API: every change but its creation, which is [`create`]'s
+/// (the stage and the permission need the id it gives). Duplicates go first, one at a time
+/// (DeleteRestApi's quota); the rest runs side by side where API Gateway allows it (see
+/// [`put_routes`]).
+pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[ApiChange]) -> anyhow::Result<()> {
+    let changes: Vec<&ApiChange> = changes
+        .iter()
+        .filter(|c| !matches!(c, ApiChange::Create { .. }))
+        .collect();
     if changes.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
-    let step = ctx.progress.step(format!("reconciling API {}", d.name));
-    for change in changes {
+    let step = ctx.step(false, "API", &d.name);
+    for change in &changes {
         if let ApiChange::Duplicate { id, .. } = change {
             step.waiting(&format!("deleting duplicate API {id}"));
             delete_api(ctx, id, &step).await?;
         }
     }
-    let created = if changes
-        .iter()
-        .any(|c| matches!(c, ApiChange::Create { .. }))
-    {
-        Some(create(ctx, d, &step).await?)
-    } else {
-        None
-    };
     let mut routes = Vec::new();
     let mut known = Resources::new();
     let mut rest = Vec::new();
@@ -51,12 +42,12 @@ pub async fn apply(
                 api,
                 route,
                 update,
-                resources,
+                path_ids,
             } => {
-                known.extend(resources.clone());
+                known.extend(path_ids.clone());
                 if let Some(want) = &update.want {
                     let live = update.live.as_ref();
-                    routes.push(Planned {
+                    routes.push(RoutePut {
                         api,
                         route,
                         want,
@@ -70,9 +61,8 @@ pub async fn apply(
     }
     put_routes(ctx, &mut known, &routes, &step).await?;
     futures_util::future::try_join_all(rest.into_iter().map(|c| other_change(ctx, c))).await?;
-    let shown = created.as_deref().map(|id| format!("[{id}] "));
-    step.done(&shown.unwrap_or_default());
-    Ok(created)
+    step.done("");
+    Ok(())
 }
 
 /// A route removal, a gateway response or the tags: each independent of the others.
@@ -92,23 +82,23 @@ async fn other_change(ctx: Ctx<'_>, change: &ApiChange) -> anyhow::Result<()> {
     }
 }
 
-/// A route to put: its API, what it must be, and what it is.
-struct Planned<'a> {
-    api: &'a str,
-    route: &'a Route,
-    want: &'a Method,
-    live: Option<&'a Method>,
+/// A new API with every route and gateway response of the stack; its id. Afterwards,
+/// GetRestApis must list it (so that the next `diff` finds it), and APIs left by an interrupted
+/// run are removed.
+pub async fn create(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<String> {
+    let step = ctx.step(true, "API", &d.name);
+    let id = create_configured(ctx, d, &step).await?;
+    step.done(&format!("[{id}] "));
+    Ok(id)
 }
 
-/// A new API with every route and gateway response of the stack. Afterwards, GetRestApis must
-/// list it (so that the next `diff` finds it), and APIs left by an interrupted run are removed.
-async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<String> {
+async fn create_configured(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<String> {
     let (id, root) = create_api(ctx, d, step).await?;
     let mut known = Resources::from([("/".to_string(), root)]);
-    let routes: Vec<Planned> = d
+    let routes: Vec<RoutePut> = d
         .routes
         .iter()
-        .map(|(route, want)| Planned {
+        .map(|(route, want)| RoutePut {
             api: &id,
             route,
             want,
@@ -129,33 +119,6 @@ async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<String
     let listed = wait_listed(ctx, d, &id, step).await?;
     remove_orphans(ctx, d, &id, listed, step).await?;
     Ok(id)
-}
-
-/// Puts `routes`, side by side: first every missing resource, level by level (a parent before
-/// its children), then each route's method and integration, all routes at once. API Gateway
-/// allows 5 CreateResource a second per account, so at most 5 are sent a second; PutMethod and
-/// PutIntegration only count toward the account's 10 requests a second (burst 40), and a stack
-/// has a handful of routes (its function's contract names three).
-async fn put_routes(
-    ctx: Ctx<'_>,
-    known: &mut Resources,
-    routes: &[Planned<'_>],
-    step: &Step,
-) -> anyhow::Result<()> {
-    let Some(api) = routes.first().map(|r| r.api) else {
-        return Ok(());
-    };
-    let paths: Vec<&str> = routes.iter().map(|r| r.route.path.as_str()).collect();
-    ensure_paths(ctx, api, known, &paths, step).await?;
-    let known = &*known;
-    let each = routes.iter().map(|r| async move {
-        let resource = known
-            .get(&r.route.path)
-            .ok_or_else(|| anyhow::anyhow!("API {api} has no resource {}", r.route.path))?;
-        put_route(ctx, r, resource, step).await
-    });
-    futures_util::future::try_join_all(each).await?;
-    Ok(())
 }
 
 /// CreateRestApi is not idempotent: had the SDK retried it after a lost answer, the stack would
@@ -272,118 +235,6 @@ async fn remove_orphans(
     Ok(())
 }
 
-/// Makes the route what it should be: its method open, its integration a Lambda proxy to the
-/// function. PutMethod is refused on a method that exists (ConflictException), so a method whose
-/// own settings drifted (an authorization type, an API key) is deleted first; an integration
-/// alone is overwritten by PutIntegration. Neither touches live traffic: the stage serves a
-/// deployment, a snapshot, until the next one.
-async fn put_route(
-    ctx: Ctx<'_>,
-    r: &Planned<'_>,
-    resource: &str,
-    step: &Step,
-) -> anyhow::Result<()> {
-    let (api, route, want) = (r.api, r.route, r.want);
-    if let Some(existing) = r.live.filter(|m| want.method_differs(m)) {
-        step.waiting(&format!(
-            "replacing method {route} (authorization {})",
-            existing.authorization_type
-        ));
-        remove_route(ctx, api, route, resource).await?;
-    }
-    if r.live.is_none_or(|m| want.method_differs(m)) {
-        put_method(ctx, api, resource, route, want, step).await?;
-    }
-    ctx.clients
-        .apigateway
-        .put_integration()
-        .rest_api_id(api)
-        .resource_id(resource)
-        .http_method(&route.method)
-        .r#type(IntegrationType::AwsProxy)
-        .integration_http_method(want.integration_http_method.as_deref().unwrap_or("POST"))
-        .set_uri(want.uri.clone())
-        .send()
-        .await
-        .doing(|| format!("integrating {route} of API {api} with the function"))?;
-    Ok(())
-}
-
-async fn remove_route(
-    ctx: Ctx<'_>,
-    api: &str,
-    route: &Route,
-    resource: &str,
-) -> anyhow::Result<()> {
-    ctx.clients
-        .apigateway
-        .delete_method()
-        .rest_api_id(api)
-        .resource_id(resource)
-        .http_method(&route.method)
-        .send()
-        .await
-        .found(|| format!("removing route {route} from API {api}"))?;
-    Ok(())
-}
-
-/// PutMethod creates: on a method that exists, API Gateway answers ConflictException. So a
-/// retry after a lost answer would fail although the first attempt worked; like every create,
-/// it is sent without the SDK's retries, and after an ambiguous failure (or a conflict) the
-/// method is read back: one with the wanted settings is done.
-async fn put_method(
-    ctx: Ctx<'_>,
-    api: &str,
-    resource: &str,
-    route: &Route,
-    want: &Method,
-    step: &Step,
-) -> anyhow::Result<()> {
-    let gw = &ctx.clients.apigateway;
-    let what = format!("adding method {route} to API {api}");
-    let send = || async {
-        let sent = gw
-            .put_method()
-            .rest_api_id(api)
-            .resource_id(resource)
-            .http_method(&route.method)
-            .authorization_type(&want.authorization_type)
-            .api_key_required(want.api_key_required)
-            .customize()
-            .config_override(crate::single_attempt!(aws_sdk_apigateway))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conflict_exception()) =>
-            {
-                Err(CreateError::Ambiguous(anyhow::anyhow!(
-                    "{what}: {}",
-                    aws::describe(&e)
-                )))
-            }
-            Err(e) => Err(CreateError::of(&what, e)),
-        }
-    };
-    let look = || async {
-        let found = gw
-            .get_method()
-            .rest_api_id(api)
-            .resource_id(resource)
-            .http_method(&route.method)
-            .send()
-            .await;
-        Ok(found.ok().and_then(|m| {
-            let same = m.authorization_type() == Some(want.authorization_type.as_str())
-                && m.api_key_required().unwrap_or(false) == want.api_key_required;
-            same.then_some(())
-        }))
-    };
-    wait::create_once(&what, ctx.waits.create, step, send, look).await
-}
-
 /// Puts the CORS headers on one of API Gateway's own responses, or resets it to AWS's
 /// default when the stack has no CORS origins.
 async fn put_gateway_response(
@@ -413,101 +264,6 @@ async fn put_gateway_response(
     Ok(())
 }
 
-/// Creates every missing resource of `paths` (and their parents), level by level: the
-/// resources of one level side by side, at most 5 a second (CreateResource's quota).
-async fn ensure_paths(
-    ctx: Ctx<'_>,
-    api: &str,
-    known: &mut Resources,
-    paths: &[&str],
-    step: &Step,
-) -> anyhow::Result<()> {
-    let mut missing: Vec<String> = paths
-        .iter()
-        .flat_map(|p| prefixes(p))
-        .filter(|p| !known.contains_key(p))
-        .collect();
-    missing.sort_by_key(|p| (p.matches('/').count(), p.clone()));
-    missing.dedup();
-    let depth = missing.iter().map(|p| p.matches('/').count()).max();
-    for level in 1..=depth.unwrap_or(0) {
-        let at: Vec<&String> = missing
-            .iter()
-            .filter(|p| p.matches('/').count() == level)
-            .collect();
-        for (i, chunk) in at.chunks(5).enumerate() {
-            if i > 0 {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            let made = chunk
-                .iter()
-                .map(|path| create_under(ctx, api, known, path, step));
-            known.extend(futures_util::future::try_join_all(made).await?);
-        }
-    }
-    Ok(())
-}
-
-/// Creates the resource `path`, whose parent is known; returns the path and its id.
-async fn create_under(
-    ctx: Ctx<'_>,
-    api: &str,
-    known: &Resources,
-    path: &str,
-    step: &Step,
-) -> anyhow::Result<(String, String)> {
-    let (parent, part) = path.rsplit_once('/').unwrap_or(("", path));
-    let parent = known
-        .get(if parent.is_empty() { "/" } else { parent })
-        .ok_or_else(|| anyhow::anyhow!("API {api} has no parent of {path}"))?;
-    let id = create_resource(ctx, api, parent, part, path, step).await?;
-    Ok((path.to_string(), id))
-}
-
-/// `/a/b` → `/a`, `/a/b`.
-fn prefixes(path: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for part in path.trim_start_matches('/').split('/') {
-        current = format!("{current}/{part}");
-        out.push(current.clone());
-    }
-    out
-}
-
-async fn create_resource(
-    ctx: Ctx<'_>,
-    api: &str,
-    parent: &str,
-    part: &str,
-    path: &str,
-    step: &Step,
-) -> anyhow::Result<String> {
-    let what = format!("creating resource {path} in API {api}");
-    let send = || async {
-        let created = ctx
-            .clients
-            .apigateway
-            .create_resource()
-            .rest_api_id(api)
-            .parent_id(parent)
-            .path_part(part)
-            .customize()
-            .config_override(crate::single_attempt!(aws_sdk_apigateway))
-            .send()
-            .await
-            .map_err(|e| CreateError::of(&what, e))?;
-        created
-            .id
-            .ok_or_else(|| CreateError::Refused(anyhow::anyhow!("CreateResource returned no id")))
-    };
-    let look = || async {
-        let (resources, _) = super::read_routes(ctx.clients, api).await?;
-        Ok(resources.get(path).cloned())
-    };
-    wait::create_once(&what, ctx.waits.create, step, send, look).await
-}
-
 async fn tag(
     ctx: Ctx<'_>,
     api: &str,
@@ -517,7 +273,7 @@ async fn tag(
         ctx.clients
             .apigateway
             .tag_resource()
-            .resource_arn(ctx.names.api_arn(api))
+            .resource_arn(ctx.arns.api(api))
             .set_tags(Some(missing.into_iter().collect()))
             .send()
             .await

@@ -11,6 +11,7 @@
 //! answers 429 with `Retry-After`, which [`apply`] honours, and says in the progress.
 
 mod apply;
+mod routes;
 
 use std::collections::BTreeMap;
 
@@ -19,14 +20,15 @@ use serde_json::json;
 
 use super::stage;
 use super::tags::{self, Tags, TAGS};
-use super::{Ctx, Removed, Resource};
+use super::{Ctx, Needs, Removed, Resource};
+use crate::arns::Arns;
 use crate::aws::{AwsContext, Clients};
 use crate::names::{self, Names};
 use crate::naming::{STACK_TAG, STAGE_TAG};
 use crate::plan::{Change, Describe, Differ, Kind, Update};
 use crate::stack::{Route, Stack};
 
-pub use apply::delete_api;
+pub use apply::{create, delete_api};
 
 /// Route changes are one per route: `routes.GET /counter`.
 pub const ROUTES: &str = "routes";
@@ -85,16 +87,16 @@ pub struct Desired {
     pub routes: BTreeMap<Route, Method>,
     /// `DEFAULT_4XX` → the headers it carries; empty when the stack has no CORS origins.
     pub gateway_responses: BTreeMap<String, Params>,
-    /// What a deployment of this API serves, hashed: see [`crate::names::routes_hash`].
-    pub routes_hash: String,
+    /// What a deployment of this API serves, hashed: see [`crate::names::deployment_hash`].
+    pub deployment_hash: String,
     pub tags: Tags,
     pub description: String,
 }
 
 impl Desired {
-    pub fn of(stack: &Stack, names: &Names) -> Desired {
+    pub fn of(stack: &Stack, names: &Names, arns: &Arns) -> Desired {
         let routes = stack.api.served_routes();
-        let uri = names.integration_uri();
+        let uri = arns.integration_uri();
         let gateway_responses = gateway_responses(&stack.api.cors_origins);
         let snapshot: Vec<String> = gateway_responses
             .iter()
@@ -103,7 +105,7 @@ impl Desired {
         Desired {
             name: names.api.clone(),
             stage: names.stage.clone(),
-            routes_hash: names::routes_hash(&routes, &uri, &snapshot),
+            deployment_hash: names::deployment_hash(&routes, &uri, &snapshot),
             routes: routes
                 .into_iter()
                 .map(|r| (r, Method::proxy(&uri)))
@@ -191,7 +193,8 @@ pub enum ApiChange {
         api: String,
         route: Route,
         update: Update<Option<Method>>,
-        resources: Resources,
+        /// The ids of the route's path and of its parents, those that exist.
+        path_ids: Resources,
     },
     /// A route the stack does not have: removed.
     Remove {
@@ -241,18 +244,20 @@ impl Resource for Api {
     type Desired = Desired;
     type Observed = Observed;
     type Change = ApiChange;
-    /// The id of the API `apply` created, if it created one.
-    type Applied = Option<String>;
 
     fn name(d: &Desired) -> &str {
         &d.name
     }
 
-    async fn observe(clients: &Clients, d: &Desired) -> anyhow::Result<Option<Observed>> {
-        details(clients, find(clients, d).await?).await
+    async fn observe(
+        clients: &Clients,
+        names: &Names,
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<Option<Observed>> {
+        details(clients, find(clients, names).await?).await
     }
 
-    fn plan(d: &Desired, o: Option<&Observed>) -> Vec<ApiChange> {
+    fn plan(d: &Desired, o: Option<&Observed>, _needs: Needs<'_>) -> Vec<ApiChange> {
         let Some(o) = o else {
             return vec![ApiChange::Create {
                 routes: d.routes.keys().cloned().collect(),
@@ -278,7 +283,7 @@ impl Resource for Api {
                     api: api.id.clone(),
                     route: route.clone(),
                     update,
-                    resources: api.resources.clone(),
+                    path_ids: path_ids(&api.resources, &route.path),
                 },
             );
         }
@@ -298,11 +303,13 @@ impl Resource for Api {
         diff.done()
     }
 
+    /// Every change but the API's creation, which [`create`] makes first.
     async fn apply(
         ctx: Ctx<'_>,
         d: &Desired,
         changes: &[ApiChange],
-    ) -> anyhow::Result<Option<String>> {
+        _needs: Needs<'_>,
+    ) -> anyhow::Result<()> {
         apply::apply(ctx, d, changes).await
     }
 
@@ -328,11 +335,11 @@ impl Resource for Api {
 /// The APIs tagged as the stack's, the stack's own first: the one serving the stage, so that
 /// removing a duplicate never takes the live API down; then the oldest (creation times tie
 /// within a second). The stage is read only when there are duplicates to choose from.
-pub async fn find(clients: &Clients, d: &Desired) -> anyhow::Result<Vec<LiveApi>> {
-    let mut apis = tagged(clients, &d.tags).await?;
+pub async fn find(clients: &Clients, names: &Names) -> anyhow::Result<Vec<LiveApi>> {
+    let mut apis = tagged(clients, &names.tags).await?;
     if apis.len() > 1 {
         for api in &mut apis {
-            api.serves_stage = stage::read(clients, &api.id, &d.stage).await?.is_some();
+            api.serves_stage = stage::read(clients, &api.id, &names.stage).await?.is_some();
         }
     }
     apis.sort_by(|a, b| {
@@ -357,6 +364,16 @@ pub async fn details(clients: &Clients, found: Vec<LiveApi>) -> anyhow::Result<O
         ours,
         duplicates: apis.collect(),
     }))
+}
+
+/// The ids of `path` and of its parents (the root included), among `resources`: what putting
+/// the route needs of the API's live resources.
+fn path_ids(resources: &Resources, path: &str) -> Resources {
+    resources
+        .iter()
+        .filter(|(p, _)| *p == "/" || path == p.as_str() || path.starts_with(&format!("{p}/")))
+        .map(|(p, id)| (p.clone(), id.clone()))
+        .collect()
 }
 
 fn plan_removals(d: &Desired, api: &LiveApi, diff: &mut Differ<ApiChange>) {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::plan::{describe_all, Action};
+use crate::resources::Needs;
 
 fn route(text: &str) -> Route {
     Route::parse(text).unwrap_or_else(|| panic!("{text}"))
@@ -17,7 +18,7 @@ fn desired() -> Desired {
             (route("GET /health"), Method::proxy("uri")),
         ]),
         gateway_responses: gateway_responses(&["https://a.example".into()]),
-        routes_hash: "h1".into(),
+        deployment_hash: "h1".into(),
         tags: Tags::from([
             (STACK_TAG.into(), "vc".into()),
             (STAGE_TAG.into(), "prod".into()),
@@ -47,7 +48,7 @@ fn observed(ours: LiveApi) -> Observed {
 }
 
 fn summary(o: Option<&Observed>) -> Vec<(Action, String, String)> {
-    describe_all("vc-prod", &Api::plan(&desired(), o))
+    describe_all("vc-prod", &Api::plan(&desired(), o, Needs::NONE))
         .into_iter()
         .map(|c| (c.action, c.name, c.field.unwrap_or_default()))
         .collect()
@@ -55,7 +56,7 @@ fn summary(o: Option<&Observed>) -> Vec<(Action, String, String)> {
 
 #[test]
 fn no_api_means_an_api_to_create_with_every_route() {
-    let changes = Api::plan(&desired(), None);
+    let changes = Api::plan(&desired(), None, Needs::NONE);
     assert_eq!(
         changes,
         [ApiChange::Create {
@@ -71,7 +72,10 @@ fn no_api_means_an_api_to_create_with_every_route() {
 
 #[test]
 fn a_matching_api_needs_nothing() {
-    assert_eq!(Api::plan(&desired(), Some(&observed(live()))), vec![]);
+    assert_eq!(
+        Api::plan(&desired(), Some(&observed(live())), Needs::NONE),
+        vec![]
+    );
 }
 
 #[test]
@@ -110,7 +114,7 @@ fn route_drift_and_duplicates_are_each_reported() {
             ),
         ]
     );
-    let changes = describe_all("vc-prod", &Api::plan(&desired(), Some(&o)));
+    let changes = describe_all("vc-prod", &Api::plan(&desired(), Some(&o), Needs::NONE));
     assert_eq!(changes[1].actual["uri"], json!("arn:other-function"));
     assert_eq!(changes[2].actual, json!(null));
 }
@@ -186,8 +190,8 @@ fn cors_adds_a_preflight_route_per_path() {
         std::path::Path::new("stack.yaml"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let names = Names::derive(&stack, "us-east-1", "1");
-    let d = Desired::of(&stack, &names);
+    let names = Names::derive(&stack, "us-east-1");
+    let d = Desired::of(&stack, &names, &crate::arns::Arns::of(&names, "1"));
     assert_eq!(
         d.routes.keys().map(Route::to_string).collect::<Vec<_>>(),
         ["GET /counter", "OPTIONS /counter", "POST /counter"]

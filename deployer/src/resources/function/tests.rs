@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::plan::describe_all;
+use crate::resources::Needs;
 
 fn desired() -> Desired {
     Desired {
@@ -46,7 +47,7 @@ fn live() -> Observed {
 }
 
 fn fields(o: &Observed) -> Vec<(String, Value, Value)> {
-    describe_all("f", &Function::plan(&desired(), Some(o)))
+    describe_all("f", &Function::plan(&desired(), Some(o), Needs::NONE))
         .into_iter()
         .map(|c| (c.field.unwrap_or_default(), c.expected, c.actual))
         .collect()
@@ -54,9 +55,12 @@ fn fields(o: &Observed) -> Vec<(String, Value, Value)> {
 
 #[test]
 fn a_matching_function_needs_nothing() {
-    assert_eq!(Function::plan(&desired(), Some(&live())), vec![]);
+    assert_eq!(
+        Function::plan(&desired(), Some(&live()), Needs::NONE),
+        vec![]
+    );
     assert!(matches!(
-        Function::plan(&desired(), None)[..],
+        Function::plan(&desired(), None, Needs::NONE)[..],
         [FunctionChange::Create { .. }]
     ));
 }
@@ -135,6 +139,6 @@ fn a_failed_last_update_is_drift_that_resends_code_and_configuration() {
             json!("Failed: the KMS key is invalid")
         )]
     );
-    let changes = Function::plan(&desired(), Some(&o));
+    let changes = Function::plan(&desired(), Some(&o), Needs::NONE);
     assert!(!changes[0].is_code() && !changes[0].is_configuration());
 }

@@ -41,7 +41,7 @@ pub async fn apply(
                 ctx.clients
                     .lambda
                     .tag_resource()
-                    .resource(&ctx.names.function_arn)
+                    .resource(&ctx.arns.function)
                     .set_tags(Some(missing.into_iter().collect()))
                     .send()
                     .await

@@ -1,6 +1,7 @@
 //! The table's plan on plain structs, described as `diff` shows it.
 
 use super::*;
+use crate::resources::Needs;
 
 fn desired() -> Desired {
     Desired {
@@ -31,13 +32,13 @@ fn live() -> Observed {
 #[test]
 fn a_missing_table_is_created_and_a_matching_one_needs_nothing() {
     assert!(matches!(
-        Table::plan(&desired(), None)[..],
+        Table::plan(&desired(), None, Needs::NONE)[..],
         [TableChange::Create {
             pitr: true,
             protection: true
         }]
     ));
-    assert_eq!(Table::plan(&desired(), Some(&live())), vec![]);
+    assert_eq!(Table::plan(&desired(), Some(&live()), Needs::NONE), vec![]);
     assert_eq!(key(), "id:S:HASH");
 }
 
@@ -48,7 +49,7 @@ fn each_field_that_differs_is_one_change_described_as_before() {
     o.point_in_time_recovery = false;
     o.deletion_protection = false;
     o.tags.clear();
-    let fields: Vec<_> = Table::plan(&desired(), Some(&o))
+    let fields: Vec<_> = Table::plan(&desired(), Some(&o), Needs::NONE)
         .iter()
         .map(|c| c.describe("t"))
         .map(|c| (c.field.unwrap_or_default(), c.expected, c.actual))
@@ -72,9 +73,12 @@ fn each_field_that_differs_is_one_change_described_as_before() {
 fn a_different_key_schema_is_blocked_not_replaced() {
     let mut o = live();
     o.key_schema = vec!["pk:S:HASH".into(), "sk:S:RANGE".into()];
-    let changes = Table::plan(&desired(), Some(&o));
+    let changes = Table::plan(&desired(), Some(&o), Needs::NONE);
     assert_eq!(changes.len(), 1);
-    let c = changes[0].describe("t");
+    let c = crate::plan::describe_all("t", &changes).remove(0);
     assert!(c.is(KEY_SCHEMA));
     assert!(c.blocked.unwrap_or_default().contains("replacement needed"));
+    assert!(changes[0]
+        .blocked()
+        .is_some_and(|why| why.contains("replacement needed")));
 }
