@@ -122,7 +122,6 @@ pub async fn through_runtime_api(root: &Path, floor_p50: f64) -> Result<Value, E
     let event = bytes::Bytes::from(std::fs::read(
         root.join("function/tests/data/rest-post-counter.json"),
     )?);
-    let ok = |o: &Outcome| matches!(o, Outcome::Response(b) if b.windows(16).any(|w| w == b"\"statusCode\":200"));
 
     // Cold starts: a fresh process each time, from spawn to the first answer; `bootstrap` and the
     // bare "hello" alternate, so that the machine's drift hits both alike.
@@ -144,23 +143,8 @@ pub async fn through_runtime_api(root: &Path, floor_p50: f64) -> Result<Value, E
     let (cold, inits) = (median(cold), median(inits));
     let (hello_cold, hello_inits) = (median(hello_cold), median(hello_inits));
 
-    // Warm: one process, 1,000 sequential requests.
-    let mut sandbox = Sandbox::spawn(&spec(root, moto.endpoint(), "visitors")).await?;
-    for _ in 0..50 {
-        sandbox.invoke(event.clone()).await;
-    }
-    let mut warm = Vec::with_capacity(REQUESTS);
-    for _ in 0..REQUESTS {
-        let started = Instant::now();
-        let outcome = sandbox.invoke(event.clone()).await;
-        warm.push(started.elapsed());
-        if !ok(&outcome) {
-            return Err(format!("warm invocation failed: {outcome:?}").into());
-        }
-    }
-    rss = rss.max(sandbox.peak_rss_kib().unwrap_or(0));
-    sandbox.stop().await;
-    let warm = summary(warm);
+    let (warm, warm_rss) = warm(&spec(root, moto.endpoint(), "visitors"), &event).await?;
+    rss = rss.max(warm_rss);
 
     let exactness = exactness(root, &moto, &db, &event).await?;
     Ok(json!({
@@ -177,6 +161,32 @@ pub async fn through_runtime_api(root: &Path, floor_p50: f64) -> Result<Value, E
         "peak_rss_kib": rss,
         "exactness": exactness,
     }))
+}
+
+/// Whether an invocation answered 200.
+fn ok(o: &Outcome) -> bool {
+    matches!(o, Outcome::Response(b) if b.windows(16).any(|w| w == b"\"statusCode\":200"))
+}
+
+/// Warm: one process, after 50 to warm it up, `REQUESTS` sequential requests; their latency
+/// summary and the process's peak RSS.
+async fn warm(spec: &Spec, event: &bytes::Bytes) -> Result<(Value, u64), Error> {
+    let mut sandbox = Sandbox::spawn(spec).await?;
+    for _ in 0..50 {
+        sandbox.invoke(event.clone()).await;
+    }
+    let mut warm = Vec::with_capacity(REQUESTS);
+    for _ in 0..REQUESTS {
+        let started = Instant::now();
+        let outcome = sandbox.invoke(event.clone()).await;
+        warm.push(started.elapsed());
+        if !ok(&outcome) {
+            return Err(format!("warm invocation failed: {outcome:?}").into());
+        }
+    }
+    let rss = sandbox.peak_rss_kib().unwrap_or(0);
+    sandbox.stop().await;
+    Ok((summary(warm), rss))
 }
 
 /// Fresh processes of `spec` per cold-start measure, alternating with the "hello".

@@ -1,8 +1,8 @@
 //! Every ARN and address of the stack, formatted in one place, from its [`Names`] and the
 //! account STS names. An [`Arns`] exists only once the account is known.
 
+use crate::conventions::Partition;
 use crate::names::Names;
-use crate::naming::Partition;
 
 /// The stack's ARNs in one account.
 #[derive(Debug, Clone, PartialEq)]

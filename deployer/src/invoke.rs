@@ -109,7 +109,7 @@ impl Backend {
     }
 }
 
-/// One check's result: the JSON of DESIGN §5.
+/// One check's result: `name`, `passed`, `status`, `latency_ms` are a contract pipelines rely on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub name: String,

@@ -2,9 +2,11 @@
 //! and removes the whole stack. Data flows one way:
 //! `stack.yaml` → [`stack`] → [`names`] → [`resources`] (observe) → [`plan`] → apply or print.
 
+pub mod args;
 pub mod arns;
 pub mod aws;
 pub mod cli;
+pub mod conventions;
 pub mod down;
 pub mod init;
 pub mod interrupt;
@@ -13,7 +15,6 @@ pub mod kind;
 pub mod local;
 pub mod logs;
 pub mod names;
-pub mod naming;
 pub mod package;
 pub mod plan;
 pub mod policy;
@@ -21,6 +22,7 @@ pub mod progress;
 pub mod reconcile;
 pub mod report;
 pub mod resources;
+pub mod session;
 pub mod stack;
 pub mod verbs;
 pub mod wait;

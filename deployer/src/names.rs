@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::naming;
+use crate::conventions;
 use crate::stack::{Route, Stack};
 
-use crate::naming::{Partition, STACK_TAG, STAGE_TAG};
+use crate::conventions::{Partition, STACK_TAG, STAGE_TAG};
 
 /// Every name derived from the stack and the region.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,7 @@ impl Names {
     /// Derives every name from `stack`, in `region` (already validated).
     pub fn derive(stack: &Stack, region: &str) -> Names {
         let partition = Partition::of_region(region).unwrap_or(Partition::Aws);
-        let function = naming::function_name(&stack.name, &stack.stage);
+        let function = conventions::function_name(&stack.name, &stack.stage);
         let mut tags = stack.tags.clone();
         tags.insert(STACK_TAG.to_string(), stack.name.clone());
         tags.insert(STAGE_TAG.to_string(), stack.stage.clone());
@@ -49,7 +49,7 @@ impl Names {
             stack: stack.name.clone(),
             stage: stack.stage.clone(),
             table: stack.table.name.clone(),
-            role: naming::role_name(&stack.name, &stack.stage),
+            role: conventions::role_name(&stack.name, &stack.stage),
             policy: format!("{}-counter-access", stack.name),
             log_group: format!("/aws/lambda/{function}"),
             api: function.clone(),

@@ -3,7 +3,7 @@
 //! `up` would do.
 
 use crate::arns::Arns;
-use crate::aws::{Clients, Session, Target};
+use crate::aws::{Clients, Target};
 use crate::names::Names;
 use crate::plan::Kind;
 use crate::progress::Progress;
@@ -15,6 +15,7 @@ use crate::resources::role::{self, Role};
 use crate::resources::stage::{self, Stage};
 use crate::resources::table::{self, Table};
 use crate::resources::{Ctx, Desired, Needs, Observed, Planned, Resource};
+use crate::session::Session;
 use crate::stack::Stack;
 
 /// What the stack wants of each kind, in this account.

@@ -19,7 +19,7 @@ fn load(text: &str) {
     match stack::parse(text, Path::new("stack.yaml")) {
         Ok(s) => {
             // A valid stack really is valid: the derived names fit AWS's limits.
-            assert!(deployer::naming::function_name(&s.name, &s.stage).len() <= 64);
+            assert!(deployer::conventions::function_name(&s.name, &s.stage).len() <= 64);
             assert!((128..=10_240).contains(&s.function.memory_mb));
         }
         Err(e) => {

@@ -28,7 +28,7 @@ use crate::contract::response as key;
 use crate::cors::{AllowHeaders, Cors};
 use crate::counter::Item;
 use crate::error::Error;
-use crate::routes::{Dispatch, Route};
+use crate::routes::{Dispatch, Endpoint};
 
 /// TCP connect to DynamoDB's regional endpoint takes a millisecond or two from inside the
 /// region; half a second means the network is broken, and leaves room for a retry.
@@ -211,14 +211,14 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
     response
 }
 
-async fn serve(state: &State, route: Route, meta: &Meta<'_>) -> Result<Response<Body>, Error> {
+async fn serve(state: &State, route: Endpoint, meta: &Meta<'_>) -> Result<Response<Body>, Error> {
     let item = &state.config.item;
     match route {
-        Route::Counter => {
+        Endpoint::Counter => {
             let count = within_budget(meta.budget, counter::increment(&state.db, item)).await?;
             Ok(json_response(StatusCode::OK, json!({ key::COUNT: count })))
         }
-        Route::Health => {
+        Endpoint::Health => {
             let count = within_budget(meta.budget, counter::read(&state.db, item)).await?;
             Ok(json_response(
                 StatusCode::OK,
@@ -251,20 +251,20 @@ async fn within_budget<T>(
     }
 }
 
-fn failure_response(route: Route, request_id: &str) -> Response<Body> {
+fn failure_response(route: Endpoint, request_id: &str) -> Response<Body> {
     match route {
-        Route::Health => json_response(
+        Endpoint::Health => json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({key::STATUS: key::UNHEALTHY, key::DATABASE: key::ERROR, key::REQUEST_ID: request_id}),
         ),
-        Route::Counter => json_response(
+        Endpoint::Counter => json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({key::STATUS: key::ERROR, key::MESSAGE: error::PUBLIC_MESSAGE, key::REQUEST_ID: request_id}),
         ),
     }
 }
 
-fn preflight(route: Route) -> Response<Body> {
+fn preflight(route: Endpoint) -> Response<Body> {
     let mut r = response(StatusCode::NO_CONTENT, Body::Empty);
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(route.allow()));

@@ -8,15 +8,13 @@ use function::{log, Config, State};
 use lambda_http::{service_fn, Request};
 
 // One invocation at a time per execution environment: a multi-threaded scheduler has nothing to
-// run in parallel, and starting its worker threads cost 0.8–1.0 ms of init (medians of 40
-// processes, three rounds: 4.2–4.8 ms multi-threaded, 3.3–3.9 ms current-thread; README).
+// run in parallel, and starting its worker threads costs init time (`bench/src/bin/init_steps.rs`
+// measures each step; the README has the figures).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    // Init steps, measured by `target/release/init_steps` (medians of 40 fresh processes): the
-    // JSON log subscriber 0.08 ms, the configuration 0.004 ms, the HTTPS client with compiled-in
-    // roots 0.02 ms, aws-config's chain and the client 1.2 ms. All kept: the logs are the
-    // function's contract, and the standard chain (environment credentials, AWS_ENDPOINT_URL*,
-    // FIPS and dual-stack settings) is worth its 1.2 ms over a hand-built configuration.
+    // Every init step is kept (`init_steps` measures each): the logs are the function's
+    // contract, and the standard chain (environment credentials, AWS_ENDPOINT_URL*, FIPS and
+    // dual-stack settings), the costliest step, is worth it over a hand-built configuration.
     log::init();
     let config = match Config::from_env() {
         Ok(config) => config,

@@ -8,9 +8,9 @@ use lambda_http::http::Method;
 
 use crate::contract::{self, Served};
 
-/// A path the function serves.
+/// A path the function serves: an endpoint of its own (a stack's `Route` is a method on a path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub enum Endpoint {
     Counter,
     Health,
 }
@@ -19,22 +19,22 @@ pub enum Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatch {
     /// The route exists and takes this method.
-    Serve(Route),
+    Serve(Endpoint),
     /// A CORS preflight (`OPTIONS`) on a known route.
-    Preflight(Route),
+    Preflight(Endpoint),
     /// The route exists but not with this method; the `Allow` header lists what does.
-    MethodNotAllowed(Route),
+    MethodNotAllowed(Endpoint),
     NotFound,
 }
 
-impl Route {
-    fn from_path(path: &str) -> Option<Route> {
+impl Endpoint {
+    fn from_path(path: &str) -> Option<Endpoint> {
         // API Gateway passes `/counter/` through as written; treat it as `/counter`.
         let path = match path.strip_suffix('/') {
             Some(trimmed) if !trimmed.is_empty() => trimmed,
             _ => path,
         };
-        [Route::Counter, Route::Health]
+        [Endpoint::Counter, Endpoint::Health]
             .into_iter()
             .find(|r| r.served().path == path)
     }
@@ -42,8 +42,8 @@ impl Route {
     /// What the contract says of this route.
     pub fn served(self) -> Served {
         match self {
-            Route::Counter => contract::COUNTER,
-            Route::Health => contract::HEALTH,
+            Endpoint::Counter => contract::COUNTER,
+            Endpoint::Health => contract::HEALTH,
         }
     }
 
@@ -74,7 +74,7 @@ pub fn strip_stage<'a>(path: &'a str, stage: Option<&str>) -> &'a str {
 
 /// Decides what to do with `method` on `path` (the path already stripped of its stage).
 pub fn dispatch(method: &Method, path: &str) -> Dispatch {
-    let Some(route) = Route::from_path(path) else {
+    let Some(route) = Endpoint::from_path(path) else {
         return Dispatch::NotFound;
     };
     if method.as_str() == contract::PREFLIGHT {
@@ -125,31 +125,31 @@ mod tests {
     fn routes_take_their_methods_and_nothing_else() {
         assert_eq!(
             dispatch(&Method::GET, "/counter"),
-            Dispatch::Serve(Route::Counter)
+            Dispatch::Serve(Endpoint::Counter)
         );
         assert_eq!(
             dispatch(&Method::POST, "/counter"),
-            Dispatch::Serve(Route::Counter)
+            Dispatch::Serve(Endpoint::Counter)
         );
         assert_eq!(
             dispatch(&Method::GET, "/counter/"),
-            Dispatch::Serve(Route::Counter)
+            Dispatch::Serve(Endpoint::Counter)
         );
         assert_eq!(
             dispatch(&Method::GET, "/health"),
-            Dispatch::Serve(Route::Health)
+            Dispatch::Serve(Endpoint::Health)
         );
         assert_eq!(
             dispatch(&Method::POST, "/health"),
-            Dispatch::MethodNotAllowed(Route::Health)
+            Dispatch::MethodNotAllowed(Endpoint::Health)
         );
         assert_eq!(
             dispatch(&Method::DELETE, "/counter"),
-            Dispatch::MethodNotAllowed(Route::Counter)
+            Dispatch::MethodNotAllowed(Endpoint::Counter)
         );
         assert_eq!(
             dispatch(&Method::OPTIONS, "/health"),
-            Dispatch::Preflight(Route::Health)
+            Dispatch::Preflight(Endpoint::Health)
         );
         assert_eq!(dispatch(&Method::GET, "/"), Dispatch::NotFound);
         assert_eq!(dispatch(&Method::GET, "//"), Dispatch::NotFound);

@@ -170,20 +170,7 @@ impl Sandbox {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(1);
-        let mut command = Command::new(&spec.program);
-        command
-            .args(&spec.args)
-            .env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        if let Ok(path) = std::env::var("PATH") {
-            command.env("PATH", path);
-        }
-        if let Some(cwd) = &spec.cwd {
-            command.current_dir(cwd);
-        }
+        let mut command = command(spec, addr);
         let capture = match spec.logs {
             Logs::Discard => {
                 command.stdout(Stdio::null()).stderr(Stdio::null());
@@ -371,6 +358,26 @@ impl Sandbox {
         let _ = self.child.wait().await;
         self.server.abort();
     }
+}
+
+/// The process of `spec`, pointed at the Runtime API on `addr`, with nothing of this process's
+/// environment but `PATH`.
+fn command(spec: &Spec, addr: std::net::SocketAddr) -> Command {
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if let Ok(path) = std::env::var("PATH") {
+        command.env("PATH", path);
+    }
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    command
 }
 
 async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {

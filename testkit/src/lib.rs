@@ -11,6 +11,7 @@ pub mod policy;
 pub mod proxy;
 pub mod realism;
 pub mod tls;
+pub mod trigger;
 pub mod wire;
 
 pub use faults::{Fault, Faults};

@@ -29,36 +29,8 @@ use crate::faults::{self, Dice, Fault, Faults};
 use crate::realism::{Layer, Realism};
 use crate::wire::{bytes, classify, Exchange, Upstream};
 
+pub use crate::trigger::{On, Trigger, When};
 pub use crate::wire::Call;
-
-/// When an armed signal is sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum On {
-    /// At the n-th request (1-based) after [`Recorder::arm`].
-    Nth(usize),
-    /// At the first request for this operation after [`Recorder::arm`] (a `*` path segment
-    /// matches any one segment).
-    Operation(String),
-}
-
-/// Where, in the life of the matched request, the signal goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum When {
-    /// The request is applied by the emulator, then the signal is sent and the connection
-    /// reset: the process dies (SIGKILL) not knowing that its last request succeeded.
-    AfterApplied,
-    /// The signal is sent, then the request is held for this long and forwarded: it is in
-    /// flight when the process learns of the signal.
-    InFlight(Duration),
-}
-
-/// A signal to send to a process when a request arrives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trigger {
-    pub on: On,
-    pub signal: i32,
-    pub when: When,
-}
 
 /// What every connection task shares.
 struct State {
@@ -491,37 +463,12 @@ async fn signal(state: &State, signal: i32) {
     for _ in 0..200 {
         let pid = state.target.load(Ordering::SeqCst);
         if pid != 0 {
-            let Ok(pid) = i32::try_from(pid) else { return };
             if let Ok(mut at) = state.signalled.lock() {
                 *at = Some(state.started.elapsed());
             }
-            // SAFETY: kill(2) takes plain integers and touches no memory of ours.
-            unsafe {
-                libc::kill(pid, signal);
-            }
-            if signal == libc::SIGKILL {
-                // Wait until it is gone, so that it cannot read the answer.
-                for _ in 0..500 {
-                    // SAFETY: as above; signal 0 only asks whether the process exists.
-                    let alive = unsafe { libc::kill(pid, 0) } == 0 && !zombie(pid);
-                    if !alive {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            }
+            crate::trigger::kill(pid, signal).await;
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// A killed child stays a zombie until its parent waits for it: dead enough.
-fn zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            stat.rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('Z'))
-        })
-        .unwrap_or(true)
 }

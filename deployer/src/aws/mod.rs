@@ -16,11 +16,6 @@ use crate::interrupt;
 
 pub mod error;
 
-use crate::arns::Arns;
-use crate::names::Names;
-use crate::progress::Progress;
-use crate::stack::Stack;
-use crate::wait::Waits;
 pub use error::{ambiguous, describe, iam_action, is_not_found, operation_of, AwsContext, Found};
 
 /// Where to deploy, as the CLI's global flags say.
@@ -44,55 +39,6 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigateway::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
-}
-
-/// Clients, the account, and every derived name and ARN: what a verb talking to AWS needs.
-pub struct Session<'p> {
-    pub clients: Clients,
-    pub names: Names,
-    pub arns: Arns,
-    pub progress: &'p Progress,
-    pub waits: Waits,
-}
-
-impl<'p> Session<'p> {
-    /// Loads the configuration, checks the region, and asks STS for the account, from which
-    /// every name and ARN of `stack` is derived.
-    pub async fn open(
-        target: &Target,
-        stack: &Stack,
-        progress: &'p Progress,
-    ) -> anyhow::Result<Session<'p>> {
-        let clients = Clients::load(target, stack.region.as_deref()).await?;
-        Session::check_region(&clients)?;
-        let account = clients.account().await?;
-        let names = Names::derive(stack, &clients.region);
-        Ok(Session::new(clients, names, &account, progress))
-    }
-
-    pub fn new(
-        clients: Clients,
-        names: Names,
-        account: &str,
-        progress: &'p Progress,
-    ) -> Session<'p> {
-        Session {
-            arns: Arns::of(&names, account),
-            clients,
-            names,
-            progress,
-            waits: Waits::aws(),
-        }
-    }
-
-    /// Refuses a region of an unsupported partition, or a name that is not a region.
-    pub fn check_region(clients: &Clients) -> anyhow::Result<()> {
-        crate::naming::Partition::check(&clients.region)
-            .map(|_| ())
-            .map_err(|why| {
-                anyhow::anyhow!("{why} (from --region, stack.yaml or the AWS configuration)")
-            })
-    }
 }
 
 /// Throttling (`ThrottlingException`, `TooManyRequestsException`), 5xx and dropped connections

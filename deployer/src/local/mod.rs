@@ -61,7 +61,7 @@ pub fn spec(
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
         ("AWS_REGION".into(), names.region.clone()),
         ("AWS_DEFAULT_REGION".into(), names.region.clone()),
-        ("_HANDLER".into(), crate::naming::HANDLER.into()),
+        ("_HANDLER".into(), crate::conventions::HANDLER.into()),
     ];
     for (k, v) in std::env::vars() {
         if PASSED_THROUGH.contains(&k.as_str()) || k.starts_with("AWS_ENDPOINT_URL_") {

@@ -46,6 +46,29 @@ pub fn build(package: &str, arch: Architecture, root: &Path) -> anyhow::Result<B
         format!("running `{cargo} build`: is Rust installed (https://rustup.rs)?")
     })?;
     let stdout = child.stdout.take().context("cargo's stdout is not piped")?;
+    let (executable, mut sources) = read_messages(stdout)?;
+    let status = child.wait().context("waiting for cargo")?;
+    if !status.success() {
+        anyhow::bail!(
+            "`cargo build --release -p {package}` failed ({status}); its errors are above"
+        );
+    }
+    let executable = executable.with_context(|| {
+        format!(
+            "package {package} built no binary named `{ENTRY}`; add [[bin]] name = \"{ENTRY}\" to its Cargo.toml"
+        )
+    })?;
+    sources.sort();
+    Ok(Built {
+        executable,
+        sources,
+    })
+}
+
+/// From cargo's JSON messages: the `bootstrap` it built, and the local packages compiled in.
+fn read_messages(
+    stdout: std::process::ChildStdout,
+) -> anyhow::Result<(Option<PathBuf>, Vec<PathBuf>)> {
     let (mut executable, mut sources) = (None, Vec::new());
     for line in BufReader::new(stdout).lines() {
         let line = line.context("reading cargo's output")?;
@@ -66,22 +89,7 @@ pub fn build(package: &str, arch: Architecture, root: &Path) -> anyhow::Result<B
             executable = message["executable"].as_str().map(PathBuf::from);
         }
     }
-    let status = child.wait().context("waiting for cargo")?;
-    if !status.success() {
-        anyhow::bail!(
-            "`cargo build --release -p {package}` failed ({status}); its errors are above"
-        );
-    }
-    let executable = executable.with_context(|| {
-        format!(
-            "package {package} built no binary named `{ENTRY}`; add [[bin]] name = \"{ENTRY}\" to its Cargo.toml"
-        )
-    })?;
-    sources.sort();
-    Ok(Built {
-        executable,
-        sources,
-    })
+    Ok((executable, sources))
 }
 
 /// The directory of a compiled package that lives in the workspace (`path+file://…` ids).

@@ -57,10 +57,11 @@ pub mod table;
 pub mod tags;
 
 use crate::arns::Arns;
-use crate::aws::{Clients, Session};
+use crate::aws::Clients;
 use crate::names::Names;
 use crate::plan::{describe_all, Describe, Kind, Plan};
 use crate::progress::{Progress, Step};
+use crate::session::Session;
 use crate::wait::Waits;
 
 /// What every `apply` and `delete` needs, in one place.

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use crate::conventions::{STACK_TAG, STAGE_TAG};
 use crate::names::Names;
-use crate::naming::{STACK_TAG, STAGE_TAG};
 use crate::plan::{Differ, Update};
 
 pub type Tags = BTreeMap<String, String>;

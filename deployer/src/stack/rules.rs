@@ -2,7 +2,7 @@
 //! origins, header names, routes and tags. Pure predicates, each a sentence of the rule.
 
 use super::Route;
-use crate::naming;
+use crate::conventions;
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -13,10 +13,10 @@ pub fn tag_key_problem(k: &str) -> Option<String> {
     if k.to_ascii_lowercase().starts_with("aws:") {
         return Some("keys starting with aws: are reserved by AWS".into());
     }
-    k.starts_with(naming::TAG_PREFIX).then(|| {
+    k.starts_with(conventions::TAG_PREFIX).then(|| {
         format!(
             "keys starting with {} are set by the deployer",
-            naming::TAG_PREFIX
+            conventions::TAG_PREFIX
         )
     })
 }

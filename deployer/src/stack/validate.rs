@@ -1,4 +1,4 @@
-//! From the raw file to the validated [`Stack`]: every rule of DESIGN §2, each problem located
+//! From the raw file to the validated [`Stack`]: every rule of the stack file, each problem located
 //! at its line. Numeric limits are data ([`LIMITS`]), not code, and routes are checked against
 //! the function's own contract, so a route it cannot serve never reaches AWS.
 
@@ -13,7 +13,7 @@ use super::rules::{
     is_header_name, is_name, is_origin, is_stage, parse_route, tag_key_problem, tag_text_problem,
 };
 use super::{Api, Architecture, Function, Route, Stack, Table, Throttle};
-use crate::naming;
+use crate::conventions;
 
 /// A whole number a key must hold, its bounds and its default.
 struct Limit {
@@ -80,7 +80,7 @@ pub fn stack(raw: RawStack, stage: Option<&str>, c: &mut Checker) -> Stack {
     };
     derived_names(&raw.name, &stage, c);
     let region = raw.region.as_ref().map(|r| {
-        if let Err(why) = naming::Partition::check(&r.value) {
+        if let Err(why) = conventions::Partition::check(&r.value) {
             c.hint(
                 r,
                 "region",
@@ -109,10 +109,10 @@ fn derived_names(name: &Spanned<String>, stage: &str, c: &mut Checker) {
     for (what, derived, service) in [
         (
             "function",
-            naming::function_name(&name.value, stage),
+            conventions::function_name(&name.value, stage),
             "Lambda",
         ),
-        ("role", naming::role_name(&name.value, stage), "IAM"),
+        ("role", conventions::role_name(&name.value, stage), "IAM"),
     ] {
         if derived.len() > 64 {
             c.at(
@@ -167,7 +167,7 @@ fn table(raw: RawTable, name: &str, stage: &str, overridden: bool, c: &mut Check
             }
             filled
         }
-        None => naming::default_table_name(name, stage),
+        None => conventions::default_table_name(name, stage),
     };
     Table {
         name: table_name,

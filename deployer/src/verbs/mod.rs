@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use lambda_local::Pool;
 
+use crate::args::{DiffArgs, DownArgs, InitArgs, InvokeArgs, ServeArgs, UpArgs};
 use crate::arns::Arns;
-use crate::aws::{Session, Target};
-use crate::cli::{DiffArgs, DownArgs, InitArgs, InvokeArgs, ServeArgs, UpArgs};
+use crate::aws::Target;
 use crate::down;
 use crate::interrupt;
 use crate::invoke::{self, Backend};
@@ -26,6 +26,7 @@ use crate::report::{
 };
 use crate::resources::function::Code;
 use crate::resources::{Ctx, Desired, Needs, Observed, Resource};
+use crate::session::Session;
 use crate::stack::{self, Stack};
 
 /// What every verb needs of the command line's global flags.

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use super::{stack, Invocation};
+use crate::args::{LogsArgs, PolicyArgs};
 use crate::aws::Found as _;
-use crate::cli::{LogsArgs, PolicyArgs};
 use crate::logs::{self, Cursor, Query};
 use crate::progress::Progress;
 use crate::report::{Output, Outputs};

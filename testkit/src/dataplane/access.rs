@@ -293,7 +293,7 @@ pub(super) async fn may_invoke(
     function_arn: &str,
     source_arn: &str,
 ) -> Result<(), String> {
-    let (name, qualifier) = super::function::split_arn(function_arn);
+    let (name, qualifier) = super::split_arn(function_arn);
     let policy = dp
         .moto
         .lambda

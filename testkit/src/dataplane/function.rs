@@ -3,7 +3,7 @@
 //! where it cannot be fetched), and the `bootstrap` in it runs in warm `lambda-local` processes,
 //! one pool per version and configuration, so that a change of either starts cold, as on Lambda.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use lambda_local::{Invocation, Logs, Outcome, Pool, Spec};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{logs, DataPlane, ACCOUNT, REGION};
+use super::{logs, split_arn, DataPlane, Version, ACCOUNT, REGION};
 use crate::wire::Exchange;
 
 /// The code seen deployed, and the processes kept warm.
@@ -29,26 +29,6 @@ pub(super) struct Functions {
     dir: Mutex<Option<tempfile::TempDir>>,
     /// `name:version` → the configuration's fingerprint and its pool.
     pools: tokio::sync::Mutex<HashMap<String, (String, Arc<Pool>)>>,
-}
-
-/// A function version as Lambda runs it.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Version {
-    pub(super) name: String,
-    /// `$LATEST` or a number.
-    pub(super) version: String,
-    pub(super) code_sha256: String,
-    pub(super) environment: BTreeMap<String, String>,
-    pub(super) memory_mb: i32,
-    pub(super) timeout: Duration,
-    pub(super) role_arn: String,
-    pub(super) architecture: String,
-}
-
-impl Version {
-    fn fingerprint(&self) -> String {
-        format!("{self:?}")
-    }
 }
 
 /// What one invocation came to, with the lines Lambda logged for it.
@@ -173,15 +153,6 @@ fn extract(zip: &[u8], path: &std::path::Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| e.to_string())
-}
-
-/// `arn:aws:lambda:R:A:function:NAME[:QUALIFIER]` (or a bare name) → the name and qualifier.
-pub(super) fn split_arn(arn: &str) -> (String, Option<String>) {
-    let rest = arn.split_once(":function:").map_or(arn, |(_, rest)| rest);
-    match rest.split_once(':') {
-        Some((name, q)) => (name.to_string(), Some(q.to_string())),
-        None => (rest.to_string(), None),
-    }
 }
 
 /// An error from Lambda's API, as the SDK reads it.
@@ -401,7 +372,7 @@ mod tests {
             name: "f".into(),
             version: "$LATEST".into(),
             code_sha256: String::new(),
-            environment: BTreeMap::new(),
+            environment: std::collections::BTreeMap::new(),
             memory_mb: 128,
             timeout: Duration::from_secs(3),
             role_arn: String::new(),

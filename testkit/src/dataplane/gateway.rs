@@ -311,7 +311,7 @@ impl Integration for Lambda<'_> {
         if let Err(why) = access::may_invoke(self.dp, function_arn, &source_arn).await {
             return Invoked::Forbidden(why);
         }
-        let (name, qualifier) = function::split_arn(function_arn);
+        let (name, qualifier) = super::split_arn(function_arn);
         match function::run(self.dp, &name, qualifier.as_deref(), event).await {
             Ok(ran) => {
                 if let Ok(mut invoked) = self.invoked.lock() {

@@ -9,8 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use lambda_local::{Invocation, Outcome};
 
-use super::function::Version;
-use super::{DataPlane, ACCOUNT, REGION};
+use super::{DataPlane, Version, ACCOUNT, REGION};
 use crate::policy::{self, Context, Decision, Request};
 
 /// One log event.
@@ -67,77 +66,84 @@ fn ms(d: Duration) -> f64 {
 /// Every line Lambda logs for `inv`, which started at `started`.
 pub(super) fn lines(v: &Version, inv: &Invocation, started: SystemTime) -> Vec<Line> {
     let id = &inv.request_id;
+    let mut out = init_lines(inv, started);
+    let begun = started + inv.init.unwrap_or_default();
+    out.push(Line {
+        at: begun,
+        text: format!("START RequestId: {id} Version: {}", v.version),
+    });
+    out.extend(inv.logs.iter().map(|l| Line {
+        at: l.at,
+        text: l.text.clone(),
+    }));
+    out.extend(end_lines(v, inv, begun + inv.duration));
+    out
+}
+
+/// A cold start's `INIT_START` and the init's own lines; an init that failed, reported.
+fn init_lines(inv: &Invocation, started: SystemTime) -> Vec<Line> {
     let mut out = Vec::new();
-    let line = |at: SystemTime, text: String| Line { at, text };
-    let init_failed = inv.cold && inv.init.is_none();
-    if inv.cold {
-        out.push(line(
-            started,
-            "INIT_START Runtime Version: provided:al2023.v100\tRuntime Version ARN: \
-             arn:aws:lambda:us-east-1::runtime:emulated"
-                .to_string(),
-        ));
+    if !inv.cold {
+        return out;
     }
-    if inv.init.is_some() {
-        out.extend(inv.init_logs.iter().map(|l| line(l.at, l.text.clone())));
-    } else if init_failed {
-        out.extend(inv.init_logs.iter().map(|l| line(l.at, l.text.clone())));
-        out.push(line(
-            started,
-            format!(
+    out.push(Line {
+        at: started,
+        text: "INIT_START Runtime Version: provided:al2023.v100\tRuntime Version ARN: \
+               arn:aws:lambda:us-east-1::runtime:emulated"
+            .to_string(),
+    });
+    out.extend(inv.init_logs.iter().map(|l| Line {
+        at: l.at,
+        text: l.text.clone(),
+    }));
+    if inv.init.is_none() {
+        out.push(Line {
+            at: started,
+            text: format!(
                 "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: \
                  Runtime.ExitError",
                 ms(inv.duration)
             ),
-        ));
+        });
     }
-    let begun = started + inv.init.unwrap_or_default();
-    out.push(line(
-        begun,
-        format!("START RequestId: {id} Version: {}", v.version),
-    ));
-    out.extend(inv.logs.iter().map(|l| line(l.at, l.text.clone())));
-    let ended = begun + inv.duration;
+    out
+}
+
+/// A timeout's or a crash's line, `END`, and `REPORT` with its figures and status.
+fn end_lines(v: &Version, inv: &Invocation, ended: SystemTime) -> Vec<Line> {
+    let id = &inv.request_id;
+    let mut out = Vec::new();
+    let line = |text: String| Line { at: ended, text };
     let status = match &inv.outcome {
         Outcome::Timeout => {
-            out.push(line(
-                ended,
-                format!(
-                    "{} {id} Task timed out after {:.2} seconds",
-                    iso(ended),
-                    inv.duration.as_secs_f64()
-                ),
-            ));
+            out.push(line(format!(
+                "{} {id} Task timed out after {:.2} seconds",
+                iso(ended),
+                inv.duration.as_secs_f64()
+            )));
             "Status: timeout\t".to_string()
         }
         Outcome::Crashed(why) => {
-            out.push(line(
-                ended,
-                format!(
-                    "RequestId: {id} Error: Runtime exited with error: {why}\nRuntime.ExitError"
-                ),
-            ));
+            out.push(line(format!(
+                "RequestId: {id} Error: Runtime exited with error: {why}\nRuntime.ExitError"
+            )));
             "Status: error\tError Type: Runtime.ExitError\t".to_string()
         }
         _ => String::new(),
     };
-    out.push(line(ended, format!("END RequestId: {id}")));
-    let init = inv.init.unwrap_or_default();
-    let billed = (ms(inv.duration) + ms(init)).ceil();
+    out.push(line(format!("END RequestId: {id}")));
+    let billed = (ms(inv.duration) + ms(inv.init.unwrap_or_default())).ceil();
     let init_field = inv
         .init
         .map(|d| format!("Init Duration: {:.2} ms\t", ms(d)))
         .unwrap_or_default();
-    out.push(line(
-        ended,
-        format!(
-            "REPORT RequestId: {id}\tDuration: {:.2} ms\tBilled Duration: {billed:.0} ms\tMemory \
-             Size: {} MB\tMax Memory Used: {} MB\t{init_field}{status}",
-            ms(inv.duration),
-            v.memory_mb,
-            inv.max_memory_mb.max(1)
-        ),
-    ));
+    out.push(line(format!(
+        "REPORT RequestId: {id}\tDuration: {:.2} ms\tBilled Duration: {billed:.0} ms\tMemory \
+         Size: {} MB\tMax Memory Used: {} MB\t{init_field}{status}",
+        ms(inv.duration),
+        v.memory_mb,
+        inv.max_memory_mb.max(1)
+    )));
     out
 }
 

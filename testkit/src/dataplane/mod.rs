@@ -25,7 +25,9 @@ mod gateway;
 mod logs;
 mod throttle;
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::Response;
@@ -42,6 +44,35 @@ pub const REGION: &str = "us-east-1";
 /// The path prefix of the emulated stage URLs: `{endpoint}/_aws/execute-api/{api}/{stage}/…`,
 /// LocalStack's convention for emulators without DNS.
 pub const EXECUTE_API: &str = "/_aws/execute-api/";
+
+/// A function version as Lambda runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Version {
+    pub(crate) name: String,
+    /// `$LATEST` or a number.
+    pub(crate) version: String,
+    pub(crate) code_sha256: String,
+    pub(crate) environment: BTreeMap<String, String>,
+    pub(crate) memory_mb: i32,
+    pub(crate) timeout: Duration,
+    pub(crate) role_arn: String,
+    pub(crate) architecture: String,
+}
+
+impl Version {
+    fn fingerprint(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// `arn:aws:lambda:R:A:function:NAME[:QUALIFIER]` (or a bare name) → the name and qualifier.
+pub(crate) fn split_arn(arn: &str) -> (String, Option<String>) {
+    let rest = arn.split_once(":function:").map_or(arn, |(_, rest)| rest);
+    match rest.split_once(':') {
+        Some((name, q)) => (name.to_string(), Some(q.to_string())),
+        None => (rest.to_string(), None),
+    }
+}
 
 /// SDK clients aimed straight at moto: the data plane's own reads and writes, never recorded.
 #[derive(Debug, Clone)]

@@ -182,7 +182,7 @@ async fn find_created(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Option<(Strin
     let Ok(id) = found else {
         return Ok(None);
     };
-    let (resources, _) = super::read_routes(ctx.clients, &id).await?;
+    let (resources, _) = super::read::read_routes(ctx.clients, &id).await?;
     Ok(resources.get("/").map(|root| (id, root.clone())))
 }
 

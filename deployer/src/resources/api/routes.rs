@@ -249,7 +249,7 @@ async fn create_resource(
             .ok_or_else(|| CreateError::Refused(anyhow::anyhow!("CreateResource returned no id")))
     };
     let look = || async {
-        let (resources, _) = super::read_routes(ctx.clients, api).await?;
+        let (resources, _) = super::read::read_routes(ctx.clients, api).await?;
         Ok(resources.get(path).cloned())
     };
     wait::create_once(&what, ctx.waits.create, step, send, look).await

@@ -1,5 +1,5 @@
-//! Name rules that need nothing else of the deployer: the partitions and their regions, the
-//! names derived from a stack and stage, and the deployer's own tags. Both the stack's
+//! The deployer's conventions, which need nothing else of it: the partitions and their regions,
+//! how a stack and stage name the function and role, the deployer's own tags, the runtime. Both the stack's
 //! validation and [`crate::names`] use them; this module imports nothing of ours, so the two
 //! never import each other.
 

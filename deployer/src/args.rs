@@ -1,0 +1,91 @@
+//! The arguments of each verb, one clap `Args` struct per verb, passed whole from the command
+//! line ([`crate::cli`]) to the verb ([`crate::verbs`]).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Deploy this prebuilt zip instead of building (for pipelines that build once).
+    #[arg(long, value_name = "FILE")]
+    pub zip: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// Compare the live code with this zip instead of building.
+    #[arg(long, value_name = "FILE")]
+    pub zip: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InvokeArgs {
+    /// Run the built bootstrap here, through the Lambda Runtime API; no listener needed.
+    #[arg(long, conflicts_with = "url")]
+    pub local: bool,
+    /// Run the checks against this base URL instead (a local `serve`, a custom domain).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Send this one request and print the response, instead of the checks.
+    #[arg(long, value_name = "P")]
+    pub path: Option<String>,
+    /// The method of --path.
+    #[arg(long, value_name = "M", default_value = "GET", requires = "path")]
+    pub method: String,
+    /// With --local: run the bootstrap inside this zip instead of building.
+    #[arg(long, value_name = "FILE", requires = "local")]
+    pub zip: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Run the bootstrap inside this zip instead of building.
+    #[arg(long, value_name = "FILE")]
+    pub zip: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    /// Also delete the table, turning its deletion protection off first.
+    #[arg(long)]
+    pub delete_table: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Where to start: a duration back from now (90s, 10m, 2h, 1d) or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN", default_value = crate::logs::DEFAULT_SINCE)]
+    pub since: String,
+    /// Keep polling for new events until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+    /// Only the lines of this request (the id an error response shows).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+    /// Only errors: level ERROR, and Lambda's "Task timed out".
+    #[arg(long)]
+    pub errors: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Only what `diff`, `outputs` and `logs` need: for a nightly drift check.
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The stack's name: the prefix of every resource.
+    #[arg(long, default_value = "visitor-counter")]
+    pub name: String,
+    /// The AWS region to deploy to.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+}
