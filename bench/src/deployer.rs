@@ -3,8 +3,10 @@
 //! added to each request (a real region's round trip).
 //!
 //! Each round starts from an empty emulator (`/moto-api/reset`) and runs `up`, `up` again (the
-//! no-op), `diff` and `down --delete-table`. One round is run first and thrown away, so that
-//! cargo's first build and moto's first call to each service are not counted.
+//! no-op), `diff`, an `up` of changed code (`--zip`: the function's bootstrap with a few bytes
+//! more, so no build; a release: update, publish, probe, switch) and `down --delete-table`. One
+//! round is run first and thrown away, so that cargo's first build and moto's first call to each
+//! service are not counted. The probe's own time is the `Invoke` of the release.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,13 +17,15 @@ use testkit::{Moto, Realism, Recorder};
 
 use crate::{median, ms, Error, RUNS};
 
-/// What a round runs, in order, and the name of each figure.
-const VERBS: [(&str, &[&str]); 4] = [
+/// What a round runs, in order, and the name of each figure; `ZIP` stands for the changed code.
+const VERBS: [(&str, &[&str]); 5] = [
     ("up_from_empty", &["up"]),
     ("up_noop", &["up"]),
     ("diff_in_sync", &["diff"]),
+    ("up_code_change", &["up", "--zip", ZIP]),
     ("down", &["down", "--delete-table"]),
 ];
+const ZIP: &str = "ZIP";
 
 /// The per-request latencies measured, in milliseconds.
 pub const LATENCIES_MS: [u64; 2] = [0, 40];
@@ -32,6 +36,21 @@ struct Outcome {
     reads: usize,
     writes: usize,
     waves: usize,
+    /// The time of the run's `Invoke` calls: the probe of a release.
+    probe: Duration,
+}
+
+/// The workspace's function with a few bytes more at the end of its `bootstrap` (which an ELF
+/// never reads): changed code that runs as the function does, written to a temporary zip.
+fn changed_code(root: &Path) -> Result<PathBuf, Error> {
+    let stack = deployer::stack::load(&root.join("stack.yaml"), None)?;
+    let built =
+        deployer::package::build(&stack.function.package, stack.function.architecture, root)?;
+    let mut bytes = std::fs::read(&built.executable)?;
+    bytes.extend_from_slice(b"\0bench");
+    let path = std::env::temp_dir().join(format!("bench-changed-{}.zip", std::process::id()));
+    std::fs::write(&path, deployer::package::zip_bootstrap(&bytes)?)?;
+    Ok(path)
 }
 
 fn deployer_bin() -> Result<PathBuf, Error> {
@@ -72,11 +91,17 @@ fn run(bin: &Path, root: &Path, proxy: &Recorder, args: &[&str]) -> Result<Outco
     let wall = deployer(bin, root, proxy.endpoint(), args)?;
     let calls = proxy.take();
     let writes = calls.iter().filter(|c| c.write).count();
+    let probe = calls
+        .iter()
+        .filter(|c| c.operation.ends_with("/invocations"))
+        .filter_map(|c| Some(c.answered?.saturating_sub(c.sent)))
+        .sum();
     Ok(Outcome {
         wall,
         reads: calls.len() - writes,
         writes,
         waves: testkit::waves(&calls),
+        probe,
     })
 }
 
@@ -97,6 +122,8 @@ fn package(bin: &Path, root: &Path) -> Result<Value, Error> {
 
 /// The figures of one latency: a median per verb, with the requests and waves of that run.
 fn at_latency(bin: &Path, root: &Path, latency: u64) -> Result<Value, Error> {
+    let zip = changed_code(root)?;
+    let zip = zip.to_string_lossy();
     let moto = Moto::start();
     let proxy = Recorder::start(moto.endpoint());
     proxy.realism(Some(Realism::latency_only(Duration::from_millis(latency))));
@@ -104,7 +131,11 @@ fn at_latency(bin: &Path, root: &Path, latency: u64) -> Result<Value, Error> {
     for round in 0..=RUNS {
         moto.reset()?;
         for (i, (_, args)) in VERBS.iter().enumerate() {
-            let outcome = run(bin, root, &proxy, args)?;
+            let args: Vec<&str> = args
+                .iter()
+                .map(|a| if *a == ZIP { zip.as_ref() } else { *a })
+                .collect();
+            let outcome = run(bin, root, &proxy, &args)?;
             if round > 0 {
                 samples[i].push(outcome);
             }
@@ -124,6 +155,7 @@ fn at_latency(bin: &Path, root: &Path, latency: u64) -> Result<Value, Error> {
                 "reads": mid.reads,
                 "writes": mid.writes,
                 "waves": mid.waves,
+                "probe_ms": ms(mid.probe),
                 "runs": outcomes.len(),
             }),
         );
@@ -158,19 +190,20 @@ pub fn print(d: &Value) {
     for latency in LATENCIES_MS {
         println!("  {latency} ms per request:");
         println!(
-            "    {:<15} {:>9} {:>8} {:>8} {:>8} {:>6} {:>6}",
-            "", "median ms", "min ms", "max ms", "requests", "writes", "waves"
+            "    {:<15} {:>9} {:>8} {:>8} {:>8} {:>6} {:>6} {:>8}",
+            "", "median ms", "min ms", "max ms", "requests", "writes", "waves", "probe ms"
         );
         for (name, _) in VERBS {
             let v = &d[format!("latency_{latency}ms")][name];
             println!(
-                "    {name:<15} {:>9.0} {:>8.0} {:>8.0} {:>8} {:>6} {:>6}",
+                "    {name:<15} {:>9.0} {:>8.0} {:>8.0} {:>8} {:>6} {:>6} {:>8.0}",
                 num(&v["median_ms"]),
                 num(&v["min_ms"]),
                 num(&v["max_ms"]),
                 v["requests"],
                 v["writes"],
-                v["waves"]
+                v["waves"],
+                num(&v["probe_ms"])
             );
         }
     }

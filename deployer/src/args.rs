@@ -23,6 +23,13 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// The version to move to (default: the one that served before the live one).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct InvokeArgs {
     /// Run the built bootstrap here, through the Lambda Runtime API; no listener needed.
     #[arg(long, conflicts_with = "url")]

@@ -13,6 +13,8 @@ pub struct Arns {
     stage: String,
     pub table: String,
     pub function: String,
+    /// The `live` alias: what API Gateway invokes and what the invoke permission names.
+    pub alias: String,
     pub role: String,
     pub log_group: String,
 }
@@ -31,6 +33,10 @@ impl Arns {
                 "arn:{p}:lambda:{region}:{account}:function:{}",
                 names.function
             ),
+            alias: format!(
+                "arn:{p}:lambda:{region}:{account}:function:{}:{}",
+                names.function, names.alias
+            ),
             role: format!("arn:{p}:iam::{account}:role/{}", names.role),
             log_group: format!(
                 "arn:{p}:logs:{region}:{account}:log-group:{}",
@@ -44,14 +50,20 @@ impl Arns {
         format!("{}:*", self.log_group)
     }
 
-    /// The API Gateway integration URI that invokes the function.
+    /// The API Gateway integration URI: it invokes the `live` alias, never `$LATEST`.
     pub fn integration_uri(&self) -> String {
         format!(
             "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations",
             self.partition.as_str(),
             self.region,
-            self.function
+            self.alias
         )
+    }
+
+    /// Every version and alias of the function (`function:NAME:*`): IAM matches a qualified
+    /// request against the qualified ARN, which the function's own ARN does not cover.
+    pub fn function_qualifiers(&self) -> String {
+        format!("{}:*", self.function)
     }
 
     /// The `SourceArn` of the invoke permission: any stage, method and path of this API only.
@@ -137,7 +149,7 @@ mod tests {
         assert_eq!(
             gov.integration_uri(),
             "arn:aws-us-gov:apigateway:us-gov-west-1:lambda:path/2015-03-31/functions/\
-             arn:aws-us-gov:lambda:us-gov-west-1:111122223333:function:vc-prod/invocations"
+             arn:aws-us-gov:lambda:us-gov-west-1:111122223333:function:vc-prod:live/invocations"
         );
         assert_eq!(
             gov.execute_api("a1"),

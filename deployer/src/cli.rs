@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use crate::args::{
-    DiffArgs, DownArgs, InitArgs, InvokeArgs, LogsArgs, PolicyArgs, ServeArgs, UpArgs,
+    DiffArgs, DownArgs, InitArgs, InvokeArgs, LogsArgs, PolicyArgs, RollbackArgs, ServeArgs, UpArgs,
 };
 use crate::aws::Target;
 use crate::report::Output;
@@ -49,6 +49,9 @@ pub enum Verb {
     Up(UpArgs),
     /// Read-only drift report: exit 0 in sync, 2 drift, 1 error.
     Diff(DiffArgs),
+    /// Move the live alias back to the version that served before (or --to VERSION), after
+    /// probing it: one write. The next `up` rolls forward.
+    Rollback(RollbackArgs),
     /// Smoke test: /health is healthy, /counter rises by exactly 1 per call, CORS is right, an
     /// unknown path fails. By default against the deployed stage over HTTPS.
     Invoke(InvokeArgs),
@@ -106,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Verb::Package => verbs::package(at),
         Verb::Up(args) => verbs::up(at, args).await,
         Verb::Diff(args) => verbs::diff(at, args).await,
+        Verb::Rollback(args) => verbs::rollback(at, args).await,
         Verb::Invoke(args) => verbs::invoke(at, args).await,
         Verb::Serve(args) => verbs::serve(at, args).await,
         Verb::Down(args) => verbs::down(at, args).await,

@@ -13,6 +13,9 @@ pub const STAGE_TAG: &str = "deployer:stage";
 /// The runtime and handler of a Rust function on Lambda's OS-only runtime.
 pub const RUNTIME: &str = "provided.al2023";
 pub const HANDLER: &str = "bootstrap";
+/// The alias API Gateway invokes: it names the version that takes traffic, and moves only to a
+/// version that passed the probe.
+pub const LIVE_ALIAS: &str = "live";
 
 /// An AWS partition: ARNs and DNS names differ between them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! `down`: removes what `up` made, in reverse order: the API first (so traffic stops), then the
-//! function (its invoke permission goes with it), its log group and its role. The table holds
+//! function (its versions, its `live` alias and its invoke permission go with it), its log group and its role. The table holds
 //! the data and is retained unless `--delete-table` asks otherwise.
 //!
 //! Each kind removes only what carries this stack's tags (its `delete`): a resource that merely
@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use crate::plan::Kind;
+use crate::resources::alias::Alias;
 use crate::resources::api::Api;
 use crate::resources::function::Function;
 use crate::resources::logs::LogGroup;
@@ -62,14 +63,16 @@ pub async fn down(ctx: Ctx<'_>, d: &Desired, report: &mut Removals) -> anyhow::R
         log_group,
         role,
         function,
+        alias,
         api,
         permission,
         stage,
     } = d;
     remove::<Api>(ctx, api, report).await?;
-    // The stage goes with its API, the permission with its function: each says so.
+    // The stage goes with its API; the alias and the permission with the function: each says so.
     remove::<Stage>(ctx, stage, report).await?;
     remove::<Function>(ctx, function, report).await?;
+    remove::<Alias>(ctx, alias, report).await?;
     remove::<Permission>(ctx, permission, report).await?;
     remove::<LogGroup>(ctx, log_group, report).await?;
     remove::<Role>(ctx, role, report).await?;

@@ -23,6 +23,7 @@ function:
   timeout_s: 3
   log_retention_days: 14
   counter_id: main_counter
+  keep_versions: 5           # old versions kept for `rollback`, besides the live one and the one before
 api:
   routes: [GET /counter, GET /health]
   cors_origins: ["https://example.com"]   # the site that reads the count; "*" allows any

@@ -232,8 +232,9 @@ async fn health(backend: &Backend) -> Check {
     check(&format!("GET {path} is 200 and healthy"), &health, |r| {
         let body = body_json(r);
         if r.status == 200 && body[key::STATUS] == key::HEALTHY {
+            let version = body[key::VERSION].as_str().unwrap_or("?");
             Ok(format!(
-                "{} {}",
+                "{} {}, version {version}",
                 key::COUNTER_VALUE,
                 body[key::COUNTER_VALUE]
             ))

@@ -24,6 +24,8 @@ pub struct Names {
     pub stage: String,
     pub table: String,
     pub function: String,
+    /// The function's alias that API Gateway invokes: the version that takes traffic.
+    pub alias: String,
     pub role: String,
     /// The role's one inline policy.
     pub policy: String,
@@ -54,6 +56,7 @@ impl Names {
             log_group: format!("/aws/lambda/{function}"),
             api: function.clone(),
             permission_sid: format!("{}-apigateway-invoke", stack.name),
+            alias: conventions::LIVE_ALIAS.to_string(),
             function,
             tags,
         }

@@ -2,7 +2,7 @@
 //! more. Every resource is one of the same derived ARNs the deployer acts on ([`Arns`]), so the
 //! policy cannot name another table, role or function than the stack's.
 //!
-//! - the table, the log group, the role and the function: by ARN;
+//! - the table, the log group, the role and the function (with its versions and aliases): by ARN;
 //! - `iam:PassRole` on the function's role only, and only to `lambda.amazonaws.com`;
 //! - API Gateway: its control plane authorizes by HTTP method on the resource path, and a new
 //!   API's id is not known before it exists, so its statement covers the region's REST APIs and
@@ -131,14 +131,22 @@ fn function(n: &Arns) -> Statement {
             "lambda:RemovePermission",
             "lambda:TagResource",
             "lambda:UntagResource",
+            "lambda:PublishVersion",
+            "lambda:InvokeFunction",
+            "lambda:CreateAlias",
+            "lambda:UpdateAlias",
         ],
         reads: &[
             "lambda:GetFunction",
             "lambda:GetFunctionConfiguration",
             "lambda:GetPolicy",
             "lambda:ListTags",
+            "lambda:GetAlias",
+            "lambda:ListVersionsByFunction",
         ],
-        resources: vec![n.function.clone()],
+        // The function, and its versions and aliases (`:*`): the probe invokes a version, the
+        // permission lives on the `live` alias, and a prune deletes old versions.
+        resources: vec![n.function.clone(), n.function_qualifiers()],
         condition: None,
     }
 }

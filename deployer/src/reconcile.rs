@@ -7,6 +7,7 @@ use crate::aws::{Clients, Target};
 use crate::names::Names;
 use crate::plan::Kind;
 use crate::progress::Progress;
+use crate::resources::alias::{self, Alias};
 use crate::resources::api::{self, Api};
 use crate::resources::function::{self, Code, Function};
 use crate::resources::logs::{self, LogGroup};
@@ -21,11 +22,13 @@ use crate::stack::Stack;
 /// What the stack wants of each kind, in this account.
 pub fn desired(stack: &Stack, names: &Names, arns: &Arns, code: Code) -> Desired {
     let api = api::Desired::of(stack, names, arns);
+    let function = function::Desired::of(stack, names, arns, code);
     Desired {
         table: table::Desired::of(stack, names, arns),
         log_group: logs::Desired::of(stack, names, arns),
         role: role::Desired::of(names, arns),
-        function: function::Desired::of(stack, names, arns, code),
+        alias: alias::Desired::of(names, stack.function.keep_versions, function.clone()),
+        function,
         stage: stage::Desired::of(stack, names, &api.deployment_hash),
         permission: permission::Desired::of(names, arns),
         api,
@@ -53,11 +56,12 @@ pub async fn observe(clients: &Clients, names: &Names) -> anyhow::Result<Observe
         )
     };
     let none = Needs::NONE;
-    let (table, log_group, role, function, permission, (api, stage)) = tokio::try_join!(
+    let (table, log_group, role, function, alias, permission, (api, stage)) = tokio::try_join!(
         Table::observe(clients, names, none),
         LogGroup::observe(clients, names, none),
         Role::observe(clients, names, none),
         Function::observe(clients, names, none),
+        Alias::observe(clients, names, none),
         Permission::observe(clients, names, none),
         api_and_stage,
     )?;
@@ -66,6 +70,7 @@ pub async fn observe(clients: &Clients, names: &Names) -> anyhow::Result<Observe
         log_group,
         role,
         function,
+        alias,
         api,
         permission,
         stage,
@@ -97,6 +102,7 @@ pub fn plan(d: &Desired, o: &Observed) -> Planned {
         log_group: LogGroup::plan(&d.log_group, o.log_group.as_ref(), needs),
         role: Role::plan(&d.role, o.role.as_ref(), needs),
         function: Function::plan(&d.function, o.function.as_ref(), needs),
+        alias: Alias::plan(&d.alias, o.alias.as_ref(), needs),
         api: Api::plan(&d.api, o.api.as_ref(), needs),
         permission: Permission::plan(&d.permission, o.permission.as_ref(), needs),
         stage: Stage::plan(&d.stage, o.stage.as_ref(), needs),
@@ -123,9 +129,12 @@ type Done = std::cell::RefCell<Vec<Kind>>;
 /// Carries out `planned`, each resource as soon as what it needs is done, so that the longest
 /// chain of requests is as short as the dependencies allow:
 /// - the table and the log group need nothing;
-/// - the function needs its role (Lambda refuses a role it cannot assume);
-/// - the stage serves a deployment of the API's routes, so it needs the API;
-/// - the invoke permission names the function and the API, so it needs both.
+/// - the function needs its role (Lambda refuses a role it cannot assume), and a release of the
+///   `live` alias needs the function's changes (it publishes them);
+/// - the invoke permission names the alias and the API, so it needs both;
+/// - the stage serves a deployment that invokes the alias, so it needs the permission: the
+///   stage never serves what it may not invoke;
+/// - the statements on the function itself go last, once the stage invokes the alias.
 ///
 /// A failure stops only what depends on it; a re-run observes afresh and carries on. `done`
 /// collects each kind whose changes all went through. Returns the API's id.
@@ -144,48 +153,43 @@ pub async fn apply(
             b.why
         );
     }
-    let Planned {
-        table,
-        log_group,
-        role,
-        function,
-        api,
-        permission,
-        stage,
-    } = planned;
+    let p = planned;
     let finished = Done::default();
     let none = Needs::NONE;
     let (t, l, f, a) = tokio::join!(
         step(
             &finished,
             Kind::Table,
-            Table::apply(ctx, &d.table, table, none)
+            Table::apply(ctx, &d.table, &p.table, none)
         ),
         step(
             &finished,
             Kind::LogGroup,
-            LogGroup::apply(ctx, &d.log_group, log_group, none)
+            LogGroup::apply(ctx, &d.log_group, &p.log_group, none)
         ),
         async {
-            step(&finished, Kind::Role, Role::apply(ctx, &d.role, role, none)).await?;
-            let applied = Function::apply(ctx, &d.function, function, none);
-            step(&finished, Kind::Function, applied).await
+            step(
+                &finished,
+                Kind::Role,
+                Role::apply(ctx, &d.role, &p.role, none),
+            )
+            .await?;
+            let applied = Function::apply(ctx, &d.function, &p.function, none);
+            step(&finished, Kind::Function, applied).await?;
+            let released = Alias::apply(ctx, &d.alias, &p.alias, none);
+            step(&finished, Kind::Alias, released).await
         },
-        api_and_stage(ctx, d, (api, stage), live_api, &finished),
+        api(ctx, d, &p.api, live_api, &finished),
     );
-    let permission = match (&f, &a) {
-        (Ok(()), Ok(id)) => {
-            let needs = Needs::api(id.as_deref());
-            let granted = Permission::apply(ctx, &d.permission, permission, needs);
-            step(&finished, Kind::Permission, granted).await
-        }
+    let served = match (&f, &a) {
+        (Ok(()), Ok(id)) => serve(ctx, d, p, Needs::api(id.as_deref()), &finished).await,
         _ => Ok(()),
     };
     done.extend(finished.into_inner());
     t?;
     l?;
     f?;
-    permission?;
+    served?;
     a
 }
 
@@ -200,25 +204,39 @@ async fn step(
     Ok(())
 }
 
-/// The API (created first when the plan says so: the stage needs its id), then its stage.
-async fn api_and_stage(
+/// The API (created first when the plan says so: the stage and the permission need its id).
+async fn api(
     ctx: Ctx<'_>,
     d: &Desired,
-    (api, stage): (&[api::ApiChange], &[stage::StageChange]),
+    changes: &[api::ApiChange],
     live_api: Option<&str>,
     finished: &Done,
 ) -> anyhow::Result<Option<String>> {
-    let id = match crate::resources::creates(api) {
+    let id = match crate::resources::creates(changes) {
         true => Some(api::create(ctx, &d.api).await?),
         false => live_api.map(str::to_string),
     };
     let needs = Needs::api(id.as_deref());
-    step(finished, Kind::Api, Api::apply(ctx, &d.api, api, needs)).await?;
+    step(finished, Kind::Api, Api::apply(ctx, &d.api, changes, needs)).await?;
+    Ok(id)
+}
+
+/// The permission, then the stage that relies on it, then the old statements it replaces.
+async fn serve(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    p: &Planned,
+    needs: Needs<'_>,
+    finished: &Done,
+) -> anyhow::Result<()> {
+    let granted = Permission::apply(ctx, &d.permission, &p.permission, needs);
+    granted.await?;
     step(
         finished,
         Kind::Stage,
-        Stage::apply(ctx, &d.stage, stage, needs),
+        Stage::apply(ctx, &d.stage, &p.stage, needs),
     )
     .await?;
-    Ok(id)
+    let retired = permission::retire(ctx, &d.permission, &p.permission);
+    step(finished, Kind::Permission, retired).await
 }

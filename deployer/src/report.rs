@@ -103,6 +103,8 @@ pub struct Outputs {
     pub table_arn: String,
     pub role_arn: String,
     pub table_name: String,
+    /// The version the `live` alias names: what the stage serves.
+    pub live_version: Option<String>,
 }
 
 impl Outputs {
@@ -114,6 +116,7 @@ impl Outputs {
             table_arn: arns.table.clone(),
             role_arn: arns.role.clone(),
             table_name: names.table.clone(),
+            live_version: None,
         }
     }
 }
@@ -121,8 +124,10 @@ impl Outputs {
 impl Display for Outputs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let api_url = self.api_url.as_deref().unwrap_or("(none)");
+        let live = self.live_version.as_deref().unwrap_or("(none)");
         for (k, v) in [
             ("api_url", api_url),
+            ("live_version", live),
             ("function_arn", &self.function_arn),
             ("role_arn", &self.role_arn),
             ("table_arn", &self.table_arn),
@@ -227,6 +232,8 @@ impl std::error::Error for Interrupted {}
 #[derive(Debug, Serialize)]
 pub struct DiffReport {
     pub in_sync: bool,
+    /// The version the `live` alias names, and whether `up` would publish another.
+    pub live_version: Option<String>,
     /// Its changes, serialised as `changes`.
     #[serde(flatten)]
     pub plan: Plan,
@@ -238,6 +245,12 @@ impl Display for DiffReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.in_sync {
             writeln!(f, "{}", self.header)?;
+            if let Some(v) = &self.live_version {
+                writeln!(
+                    f,
+                    "Live: version {v}, the one the stack's code and configuration make."
+                )?;
+            }
             return writeln!(f, "In sync: the live stack matches stack.yaml.");
         }
         write!(f, "{}\n{}", self.header, self.plan)?;

@@ -115,7 +115,12 @@ fn up_switches_the_architecture_in_one_update_each_way() {
     let f = Fixture::new(STACK);
     let (x86, arm) = (real_zip(), arm64_zip());
     f.up(&x86).ok();
-    let update = vec!["lambda PUT /2015-03-31/functions/vc-prod/code".to_string()];
+    // The code, then the release of a version with it.
+    let update = vec![
+        "lambda PUT /2015-03-31/functions/vc-prod/code".to_string(),
+        "lambda POST /2015-03-31/functions/vc-prod/versions".to_string(),
+        "lambda PUT /2015-03-31/functions/vc-prod/aliases/live".to_string(),
+    ];
 
     f.write_stack(&arm64(STACK));
     assert_eq!(f.up(&arm).ok().writes(), update, "x86_64 → arm64");

@@ -20,7 +20,7 @@ use testkit::{Call, On, Trigger, When, SIGKILL};
 /// deletion protection's tags…), and so on for each resource. Polls and refused retries vary
 /// with the clock; the writes that succeed do not. A change in this number is news: read the
 /// diff of the requests before updating it.
-const WRITES_FROM_EMPTY: usize = 24;
+const WRITES_FROM_EMPTY: usize = 26;
 
 /// How many fewer requests than the scratch run a run may send: the polls of settling waits run
 /// on a clock.

@@ -154,6 +154,7 @@ async fn sigterm_in_json_mode_reports_done_and_not_done_and_exits_143() {
     assert_eq!(
         all,
         [
+            "alias live",
             "api vc-prod",
             "function vc-prod",
             "log_group /aws/lambda/vc-prod",

@@ -76,7 +76,7 @@ async fn the_deployed_policies_grant_exactly_what_the_function_needs() {
             "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]})
     );
 
-    // Only this API may invoke the function.
+    // Only this API may invoke the function, and only through its `live` alias.
     let apis = c.apigateway.get_rest_apis().send().await.unwrap();
     assert_eq!(apis.items().len(), 1);
     let api_id = apis.items()[0].id().unwrap();
@@ -84,6 +84,7 @@ async fn the_deployed_policies_grant_exactly_what_the_function_needs() {
         .lambda
         .get_policy()
         .function_name("vc-prod")
+        .qualifier("live")
         .send()
         .await
         .unwrap();
@@ -101,7 +102,8 @@ async fn the_deployed_policies_grant_exactly_what_the_function_needs() {
     );
     assert_eq!(
         s.raw["Resource"],
-        format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:vc-prod")
+        format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:vc-prod:live"),
+        "the statement lets the API invoke the live alias, never $LATEST"
     );
 
     // The stage is throttled as the stack says.

@@ -38,13 +38,16 @@ fn enforce(f: &Fixture, document: &Value) {
 }
 
 /// Every verb that talks to AWS, in a user's order: `up` from empty, an `up` that changes the
-/// function and the stage, `diff`, `outputs`, `logs`, `down --delete-table`. The first that
-/// fails: its command line and what it said.
+/// function and the stage (a release: publish, probe, switch), `rollback` and the `up` that
+/// rolls forward, `diff`, `outputs`, `logs`, `down --delete-table`. The first that fails: its
+/// command line and what it said.
 fn every_verb(f: &Fixture, name: &str) -> Result<(), (String, i32, String)> {
     let zip = f.zip_v1.to_str().unwrap().to_string();
-    let steps: [(&str, Vec<&str>); 6] = [
+    let steps: [(&str, Vec<&str>); 8] = [
         ("", vec!["up", "--zip", &zip]),
         ("change", vec!["up", "--zip", &zip]),
+        ("", vec!["rollback"]),
+        ("", vec!["up", "--zip", &zip]),
         ("", vec!["diff", "--zip", &zip]),
         ("", vec!["outputs"]),
         ("", vec!["logs"]),

@@ -34,6 +34,27 @@ fn line(level: &str, request_id: &str, message: &str) -> String {
     .to_string()
 }
 
+/// Deletes the streams in the group: what `up`'s probe of the function logged, so that a test
+/// reads only the events it put.
+async fn forget_the_probe(c: &Clients) {
+    let streams = c
+        .logs
+        .describe_log_streams()
+        .log_group_name(GROUP)
+        .send()
+        .await
+        .unwrap();
+    for s in streams.log_streams() {
+        c.logs
+            .delete_log_stream()
+            .log_group_name(GROUP)
+            .log_stream_name(s.log_stream_name().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 async fn put(c: &Clients, stream: &str, events: &[(i64, String)]) {
     let _ = c
         .logs
@@ -69,6 +90,7 @@ async fn logs_shows_filters_and_pages_the_functions_events() {
     let f = Fixture::new(STACK);
     f.up(&f.zip_v1).ok();
     let c = f.clients().await;
+    forget_the_probe(&c).await;
     let t = now_ms() - 60_000;
     put(
         &c,
@@ -137,6 +159,7 @@ async fn logs_follow_shows_each_new_event_once_until_ctrl_c() {
     let f = Fixture::new(STACK);
     f.up(&f.zip_v1).ok();
     let c = f.clients().await;
+    forget_the_probe(&c).await;
     let t = now_ms() - 5_000;
     put(&c, "s1", &[(t, line("INFO", "before", "request"))]).await;
 
@@ -187,6 +210,7 @@ async fn outputs_reads_the_live_stack_and_fails_when_it_is_not_deployed() {
         "role_arn",
         "table_arn",
         "table_name",
+        "live_version",
     ] {
         assert!(text.stdout.contains(key), "{key}: {}", text.stdout);
     }
@@ -197,6 +221,10 @@ async fn outputs_reads_the_live_stack_and_fails_when_it_is_not_deployed() {
         "outputs changes nothing"
     );
     let outputs = json.json();
+    assert_eq!(
+        outputs["live_version"], "1",
+        "the first version is live: {outputs}"
+    );
     let from_up = up.stdout.lines().find(|l| l.contains("api_url")).unwrap();
     assert!(
         from_up.contains(outputs["api_url"].as_str().unwrap()),

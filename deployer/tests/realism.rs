@@ -31,11 +31,14 @@ fn ops(calls: &[Call], operation: &str) -> Vec<u16> {
 
 #[tokio::test]
 async fn the_first_up_waits_out_pitr_and_role_propagation_and_converges_in_one_run() {
-    // A role that takes longer to propagate than the table's first wave takes to settle.
+    // A role that takes longer to propagate than the table's first wave takes to settle, and a
+    // new table that refuses point-in-time recovery for long enough to be seen refusing it
+    // however loaded the machine is.
     let f = Fixture::with(
         STACK,
         Some(Realism {
             role_propagation: Duration::from_secs(3),
+            pitr_unavailable: Duration::from_secs(2),
             ..Realism::fast()
         }),
     );
@@ -391,6 +394,7 @@ async fn an_invoke_permission_pinned_by_source_account_is_moved_to_source_arn_al
         .lambda
         .get_policy()
         .function_name("vc-prod")
+        .qualifier("live")
         .send()
         .await
         .unwrap();
@@ -402,6 +406,7 @@ async fn an_invoke_permission_pinned_by_source_account_is_moved_to_source_arn_al
     c.lambda
         .remove_permission()
         .function_name("vc-prod")
+        .qualifier("live")
         .statement_id("vc-apigateway-invoke")
         .send()
         .await
@@ -409,6 +414,7 @@ async fn an_invoke_permission_pinned_by_source_account_is_moved_to_source_arn_al
     c.lambda
         .add_permission()
         .function_name("vc-prod")
+        .qualifier("live")
         .statement_id("vc-apigateway-invoke")
         .action("lambda:InvokeFunction")
         .principal("apigateway.amazonaws.com")
@@ -447,6 +453,7 @@ async fn an_invoke_permission_pinned_by_source_account_is_moved_to_source_arn_al
         .lambda
         .get_policy()
         .function_name("vc-prod")
+        .qualifier("live")
         .send()
         .await
         .unwrap();

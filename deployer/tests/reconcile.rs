@@ -18,7 +18,7 @@ async fn up_from_empty_creates_everything_exactly_as_configured() {
     let run = f.up(&f.zip_v1).ok();
     assert!(
         run.stdout
-            .contains("Plan: 7 to create, 0 to update, 0 to delete."),
+            .contains("Plan: 8 to create, 0 to update, 0 to delete."),
         "{}",
         run.stdout
     );
@@ -143,7 +143,10 @@ async fn up_from_empty_creates_everything_exactly_as_configured() {
                 .method_integration()
                 .and_then(|i| i.uri())
                 .unwrap_or_default();
-            assert!(uri.ends_with("function:vc-prod/invocations"), "{uri}");
+            assert!(
+                uri.ends_with("function:vc-prod:live/invocations"),
+                "the live alias, never $LATEST: {uri}"
+            );
             routes.push(format!("{method} {}", r.path().unwrap()));
         }
     }
@@ -220,15 +223,25 @@ fn a_second_up_sends_zero_writes_and_says_so() {
     assert!(again.stdout.contains("No changes"), "{}", again.stdout);
 }
 
+/// A release after a function's change: one version published, one alias switch.
+const RELEASE: [&str; 2] = [
+    "lambda POST /2015-03-31/functions/vc-prod/versions",
+    "lambda PUT /2015-03-31/functions/vc-prod/aliases/live",
+];
+
 #[test]
-fn a_memory_change_sends_only_update_function_configuration() {
+fn a_memory_change_sends_update_function_configuration_and_a_release() {
     let f = Fixture::new(STACK);
     f.up(&f.zip_v1).ok();
     f.write_stack(&STACK.replace("memory_mb: 128", "memory_mb: 256"));
     let run = f.up(&f.zip_v1).ok();
     assert_eq!(
         run.writes(),
-        ["lambda PUT /2015-03-31/functions/vc-prod/configuration"]
+        [
+            "lambda PUT /2015-03-31/functions/vc-prod/configuration",
+            RELEASE[0],
+            RELEASE[1]
+        ]
     );
     assert!(
         run.stdout.contains("~ memory_mb: 128 → 256"),
@@ -238,13 +251,17 @@ fn a_memory_change_sends_only_update_function_configuration() {
 }
 
 #[test]
-fn a_code_change_sends_only_update_function_code() {
+fn a_code_change_sends_update_function_code_and_a_release() {
     let f = Fixture::new(STACK);
     f.up(&f.zip_v1).ok();
     let run = f.up(&f.zip_v2).ok();
     assert_eq!(
         run.writes(),
-        ["lambda PUT /2015-03-31/functions/vc-prod/code"]
+        [
+            "lambda PUT /2015-03-31/functions/vc-prod/code",
+            RELEASE[0],
+            RELEASE[1]
+        ]
     );
 }
 
@@ -444,8 +461,9 @@ fn json_output_has_the_contract_keys() {
     for key in ["api_url", "function_arn", "table_arn", "role_arn"] {
         assert!(up["outputs"][key].is_string(), "outputs.{key} in {up}");
     }
+    assert_eq!(up["outputs"]["live_version"], "1", "{up}");
     let changes = up["changes"].as_array().unwrap();
-    assert_eq!(changes.len(), 7);
+    assert_eq!(changes.len(), 8);
     for c in changes {
         for key in ["resource", "action", "field", "expected", "actual"] {
             assert!(c.get(key).is_some(), "{key} in {c}");
@@ -464,7 +482,12 @@ fn json_output_has_the_contract_keys() {
     assert_eq!(diff.code, 2);
     assert_eq!(
         diff.json(),
-        json!({"in_sync": false, "changes": [{"resource": "function", "name": "vc-prod", "action": "update", "field": "timeout_s", "expected": 10, "actual": 3}]})
+        json!({"in_sync": false, "live_version": "1", "changes": [
+            {"resource": "function", "name": "vc-prod", "action": "update", "field": "timeout_s", "expected": 10, "actual": 3},
+            {"resource": "alias", "name": "live", "action": "update", "field": "version",
+             "expected": "a new version of the stack's code and configuration, probed first",
+             "actual": "version 1 (differs in timeout_s)"}
+        ]})
     );
 }
 

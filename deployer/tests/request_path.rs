@@ -13,7 +13,6 @@ mod support;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_lambda::error::DisplayErrorContext;
 use serde_json::Value;
 use support::{real_zip, Fixture, Run, STACK};
@@ -65,19 +64,7 @@ impl Deployed {
 
     /// The count in the table, read straight from moto.
     async fn count(&self) -> u64 {
-        let c = self.f.clients().await;
-        let item = c
-            .dynamodb
-            .get_item()
-            .table_name("vc-prod")
-            .key("id", AttributeValue::S("main_counter".into()))
-            .send()
-            .await
-            .unwrap();
-        item.item()
-            .and_then(|i| i.get("visit_count"))
-            .and_then(|v| v.as_n().ok())
-            .map_or(0, |n| n.parse().unwrap())
+        support::count(&self.f.clients().await).await
     }
 
     /// How many visits the stage counted since the last call: `/counter` answered 200.
@@ -108,26 +95,10 @@ async fn the_seeds_bug_a_role_naming_another_table_is_found_traced_and_repaired(
     let _ = d.f.proxy.served();
 
     // The original counter's bug: the role's policy names another table than the code uses.
-    let policy = c
-        .iam
-        .get_role_policy()
-        .role_name("vc-prod-role")
-        .policy_name("vc-counter-access")
-        .send()
-        .await
-        .unwrap();
-    let decoded =
-        percent_encoding::percent_decode_str(policy.policy_document()).decode_utf8_lossy();
-    let edited = decoded.replace("table/vc-prod", "table/resume-visitor-counter");
-    assert_ne!(edited, decoded, "the policy names the table");
-    c.iam
-        .put_role_policy()
-        .role_name("vc-prod-role")
-        .policy_name("vc-counter-access")
-        .policy_document(edited)
-        .send()
-        .await
-        .unwrap();
+    support::edit_counter_policy(&c, |p| {
+        p.replace("table/vc-prod", "table/resume-visitor-counter")
+    })
+    .await;
 
     let broken = d.invoke();
     assert_eq!(broken.code, 1, "{}", broken.stdout);
@@ -183,6 +154,7 @@ async fn removing_the_invoke_permission_is_a_500_that_diff_finds_and_up_repairs(
     c.lambda
         .remove_permission()
         .function_name("vc-prod")
+        .qualifier("live")
         .statement_id("vc-apigateway-invoke")
         .send()
         .await
@@ -295,11 +267,34 @@ async fn a_route_added_by_hand_is_not_served_and_a_stage_moved_by_hand_is_drift(
 }
 
 #[tokio::test]
-async fn a_bootstrap_that_exits_at_init_is_a_502_and_lambda_logs_why() {
+async fn a_bootstrap_that_exits_at_init_moved_live_by_hand_is_a_502_and_lambda_logs_why() {
     let d = deployed().await;
+    let c = d.f.clients().await;
     // /bin/true is a valid x86_64 ELF that exits at once: an init that never reaches the
-    // Runtime API.
-    d.f.up(&d.f.zip_v1).ok();
+    // Runtime API. `up` publishes it, and its probe keeps it from traffic…
+    assert_eq!(d.f.up(&d.f.zip_exits).code, 1);
+    let versions = c
+        .lambda
+        .list_versions_by_function()
+        .function_name("vc-prod")
+        .send()
+        .await
+        .unwrap();
+    let newest = versions
+        .versions()
+        .iter()
+        .filter_map(|v| v.version()?.parse::<u64>().ok())
+        .max()
+        .unwrap();
+    // …so a person moves the alias to it by hand.
+    c.lambda
+        .update_alias()
+        .function_name("vc-prod")
+        .name("live")
+        .function_version(newest.to_string())
+        .send()
+        .await
+        .unwrap();
     let (status, body) = d.request("GET", "/counter");
     assert_eq!(
         (status, body),
@@ -312,6 +307,9 @@ async fn a_bootstrap_that_exits_at_init_is_a_502_and_lambda_logs_why() {
         logs.stdout
     );
     assert!(logs.stdout.contains("REPORT RequestId:"), "{}", logs.stdout);
+    let diff = d.diff();
+    assert_eq!(diff.code, 2, "{}", diff.stdout);
+    assert!(diff.stdout.contains("~ alias"), "{}", diff.stdout);
     d.up().ok();
     assert_eq!(d.request("GET", "/counter").0, 200);
 }

@@ -96,11 +96,40 @@ pub mod response {
     pub const CONNECTED: &str = "connected";
     /// `/health`: the count, read.
     pub const COUNTER_VALUE: &str = "counter_value";
+    /// `/health` and the probe: the function version that answered (Lambda's
+    /// `AWS_LAMBDA_FUNCTION_VERSION`: `$LATEST`, or a published version's number).
+    pub const VERSION: &str = "version";
     /// Every answer the function makes itself: Lambda's request id, for `deployer logs`.
     pub const REQUEST_ID: &str = "requestId";
     /// A failure's message for people.
     pub const MESSAGE: &str = "message";
 }
+
+/// The deployer's probe: a direct invocation, `{"deployer_probe": true}`, never a proxy event,
+/// so API Gateway cannot send it. The function answers it by doing what a visit needs without
+/// counting: its init, a read of the counter item, and an `UpdateItem` of the item whose
+/// condition cannot hold, so that DynamoDB's `ConditionalCheckFailedException` proves the table,
+/// the key and the right to count, and the count is unchanged.
+pub mod probe {
+    /// The event's one key.
+    pub const EVENT: &str = "deployer_probe";
+    /// The answer: `{"ok": true, "version": V, "counter_value": N, "requestId": R}`, or
+    /// `{"ok": false, "message": M, "requestId": R}`.
+    pub const OK: &str = "ok";
+
+    /// Whether an invocation's event is the probe.
+    pub fn is_probe(event: &serde_json::Value) -> bool {
+        event.get(EVENT).is_some()
+    }
+
+    /// The probe's event.
+    pub fn event() -> serde_json::Value {
+        serde_json::json!({ EVENT: true })
+    }
+}
+
+/// The variable Lambda sets to the running version: `$LATEST`, or a published version's number.
+pub const VERSION_ENV: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 
 /// The environment variables the function reads at init.
 pub mod env {

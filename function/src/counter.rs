@@ -94,6 +94,36 @@ impl ClassifyRetry for RetryOnlyWhatWasNotApplied {
     }
 }
 
+/// Proves the right to count without counting: the increment's own `UpdateItem`, under a
+/// condition that cannot hold (the key both exists and does not), so DynamoDB checks the table,
+/// the key and the caller's permission, then refuses with `ConditionalCheckFailedException` and
+/// writes nothing. Any other answer is the reason a visit would fail.
+pub async fn prove_increment(db: &Client, item: &Item) -> Result<(), Error> {
+    let sent = db
+        .update_item()
+        .table_name(&item.table)
+        .key(KEY, AttributeValue::S(item.id.clone()))
+        .update_expression("ADD #count :one")
+        .condition_expression("attribute_exists(#key) AND attribute_not_exists(#key)")
+        .expression_attribute_names("#count", COUNT)
+        .expression_attribute_names("#key", KEY)
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .send()
+        .await;
+    match sent {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Error::dynamodb(calls::COUNT, e)),
+        Ok(_) => Err(Error::BadItem(
+            "the probe's UpdateItem was applied although its condition cannot hold".into(),
+        )),
+    }
+}
+
 /// Reads the count without writing: 0 when the item does not exist yet.
 pub async fn read(db: &Client, item: &Item) -> Result<u64, Error> {
     let output = db

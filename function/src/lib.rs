@@ -49,6 +49,8 @@ pub struct Config {
     pub item: Item,
     pub cors: Cors,
     pub cors_headers: AllowHeaders,
+    /// The version Lambda runs (`$LATEST` outside Lambda), which `/health` reports.
+    pub version: String,
 }
 
 impl Config {
@@ -73,10 +75,12 @@ impl Config {
         let cors = Cors::parse(&lookup(contract::env::CORS_ORIGINS).unwrap_or_default());
         let cors_headers =
             AllowHeaders::parse(&lookup(contract::env::CORS_HEADERS).unwrap_or_default());
+        let version = lookup(contract::VERSION_ENV).unwrap_or_else(|| "$LATEST".to_string());
         Ok(Config {
             item: Item { table, id },
             cors,
             cors_headers,
+            version,
         })
     }
 }
@@ -167,6 +171,25 @@ fn time_left(deadline_ms: u64) -> Duration {
     Duration::from_millis(deadline_ms).saturating_sub(now)
 }
 
+/// One invocation, as the runtime hands it over: a request from API Gateway (REST v1, HTTP v2)
+/// or a Function URL, served by [`handle`]; or a direct invocation, which `lambda_http` hands
+/// over as a pass-through request with the event as its body: the deployer's probe is answered
+/// ([`probe`]), and any other event is an invocation error (the caller sees `FunctionError`),
+/// logged with the request id.
+pub async fn invocation(state: &State, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    if !matches!(req.request_context_ref(), Some(RequestContext::PassThrough)) {
+        return Ok(handle(state, req).await);
+    }
+    let meta = Meta::of(&req);
+    let event: Value = serde_json::from_slice(req.body().as_ref()).unwrap_or(Value::Null);
+    if !contract::probe::is_probe(&event) {
+        tracing::error!(requestId = %meta.request_id, "an event of no known shape");
+        return Err("not an HTTP event, nor the deployer's probe".into());
+    }
+    let answer = probe(state, &meta.request_id, meta.budget).await;
+    Ok(json_response(StatusCode::OK, answer))
+}
+
 /// Serves one request. Never fails: every error becomes a JSON response, and a log line.
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
     let started = Instant::now();
@@ -226,9 +249,44 @@ async fn serve(state: &State, route: Endpoint, meta: &Meta<'_>) -> Result<Respon
                     key::STATUS: key::HEALTHY,
                     key::DATABASE: key::CONNECTED,
                     key::COUNTER_VALUE: count,
+                    key::VERSION: state.config.version,
                     key::REQUEST_ID: meta.request_id,
                 }),
             ))
+        }
+    }
+}
+
+/// Answers the deployer's probe ([`contract::probe`]): the read `/health` makes, then the
+/// increment's `UpdateItem` under a condition that cannot hold, so nothing is counted. Never
+/// fails: a failure is `{"ok": false}` with the reason, and a log line with the request id.
+pub async fn probe(state: &State, request_id: &str, budget: Option<Duration>) -> Value {
+    let item = &state.config.item;
+    let proved = within_budget(budget, async {
+        let count = counter::read(&state.db, item).await?;
+        counter::prove_increment(&state.db, item).await?;
+        Ok(count)
+    })
+    .await;
+    let version = &state.config.version;
+    match proved {
+        Ok(count) => {
+            tracing::info!(requestId = request_id, version = %version, "probe passed");
+            json!({
+                contract::probe::OK: true,
+                key::VERSION: version,
+                key::COUNTER_VALUE: count,
+                key::REQUEST_ID: request_id,
+            })
+        }
+        Err(error) => {
+            log::failure(request_id, &error);
+            json!({
+                contract::probe::OK: false,
+                key::VERSION: version,
+                key::MESSAGE: error.to_string(),
+                key::REQUEST_ID: request_id,
+            })
         }
     }
 }

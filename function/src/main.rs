@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
 
     let served = lambda_http::run(service_fn(move |req: Request| {
         let state = Arc::clone(&state);
-        async move { Ok::<_, std::convert::Infallible>(function::handle(&state, req).await) }
+        async move { function::invocation(&state, req).await }
     }))
     .await;
     match served {

@@ -132,6 +132,21 @@ fn answer(e: &Value) -> Option<lambda_http::Response<lambda_http::Body>> {
     Some(runtime.block_on(handle(&state, req)))
 }
 
+/// Answers one event as the `bootstrap` does ([`function::invocation`]), or its error.
+fn invoked(e: &Value) -> Result<lambda_http::Response<lambda_http::Body>, String> {
+    let req = lambda_http::request::from_str(&e.to_string()).map_err(|e| e.to_string())?;
+    let increments = count_rule(7);
+    let reads = read_rule(Some(7));
+    let state = state(&[&increments, &reads]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(function::invocation(&state, req))
+        .map_err(|e| e.to_string())
+}
+
 #[test]
 fn any_request_gets_json_with_a_known_status() {
     let reached = Cell::new(0u32);
@@ -166,8 +181,10 @@ fn any_request_gets_json_with_a_known_status() {
     );
 }
 
+/// A direct invocation's event (no `requestContext`) reaches the function as a pass-through
+/// request: it is the deployer's probe, or refused as an invocation error, never served.
 #[test]
-fn an_event_without_request_context_is_refused_before_the_handler() {
+fn an_event_without_request_context_is_refused_as_an_invocation_error() {
     let strategy = (method(), path(), headers(), body());
     TestRunner::new(Config {
         cases: 64,
@@ -176,8 +193,8 @@ fn an_event_without_request_context_is_refused_before_the_handler() {
     .run(&strategy, |(method, path, headers, body)| {
         let e = event(&method, &path, &headers, &body, false);
         prop_assert!(
-            answer(&e).is_none(),
-            "lambda_http accepted an event with no requestContext: {method} {path}"
+            invoked(&e).is_err(),
+            "an event with no requestContext was served: {method} {path}"
         );
         Ok(())
     })

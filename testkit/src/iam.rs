@@ -37,6 +37,13 @@ fn lambda_action(method: &str, path: &str) -> Option<&'static str> {
         ("POST", ["2017-03-31", "tags", ..]) => "TagResource",
         ("DELETE", ["2017-03-31", "tags", ..]) => "UntagResource",
         ("POST", ["2015-03-31", "functions", _, "invocations"]) => "InvokeFunction",
+        ("POST", ["2015-03-31", "functions", _, "versions"]) => "PublishVersion",
+        ("GET", ["2015-03-31", "functions", _, "versions"]) => "ListVersionsByFunction",
+        ("POST", ["2015-03-31", "functions", _, "aliases"]) => "CreateAlias",
+        ("GET", ["2015-03-31", "functions", _, "aliases"]) => "ListAliases",
+        ("GET", ["2015-03-31", "functions", _, "aliases", _]) => "GetAlias",
+        ("PUT", ["2015-03-31", "functions", _, "aliases", _]) => "UpdateAlias",
+        ("DELETE", ["2015-03-31", "functions", _, "aliases", _]) => "DeleteAlias",
         _ => return None,
     })
 }
@@ -68,9 +75,22 @@ pub fn resource(ex: &Exchange<'_>, region: &str, account: &str) -> String {
             let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
             match segments.as_slice() {
                 [_, "tags", arn, ..] if arn.starts_with("arn:") => (*arn).to_string(),
-                [_, "functions", name, ..] => {
-                    let name = name.rsplit(':').next().unwrap_or(name);
-                    format!("arn:aws:lambda:{region}:{account}:function:{name}")
+                [_, "functions", name, rest @ ..] => {
+                    let name = name.rsplit(":function:").next().unwrap_or(name);
+                    let (name, in_name) = match name.split_once(':') {
+                        Some((n, q)) => (n, Some(q.to_string())),
+                        None => (name, None),
+                    };
+                    // A request for a version or alias is authorized on the qualified ARN.
+                    let qualifier = match rest {
+                        ["aliases", alias] => Some((*alias).to_string()),
+                        _ => query(ex, "Qualifier").or(in_name),
+                    };
+                    let arn = format!("arn:aws:lambda:{region}:{account}:function:{name}");
+                    match qualifier {
+                        Some(q) => format!("{arn}:{q}"),
+                        None => arn,
+                    }
                 }
                 [_, "functions"] => field("FunctionName")
                     .map(|n| format!("arn:aws:lambda:{region}:{account}:function:{n}"))
@@ -81,6 +101,15 @@ pub fn resource(ex: &Exchange<'_>, region: &str, account: &str) -> String {
         "apigateway" => format!("arn:aws:apigateway:{region}::{}", decode(ex.path())),
         _ => "*".into(),
     }
+}
+
+/// A query parameter of the request, decoded.
+fn query(ex: &Exchange<'_>, key: &str) -> Option<String> {
+    ex.parts.uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+            .map(decode)
+    })
 }
 
 /// The role a Lambda request passes (CreateFunction, UpdateFunctionConfiguration with `Role`):

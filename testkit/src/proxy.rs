@@ -419,7 +419,7 @@ async fn answer(
         return ran;
     }
     let answer = upstream.forward(ex.parts, ex.body.clone()).await;
-    state.dataplane.after(ex, &answer).await;
+    let answer = state.dataplane.after(ex, answer).await;
     match &layer {
         Some(layer) => layer.after(ex, answer),
         None => answer,

@@ -224,8 +224,11 @@ pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
     } else {
         (format!("{} {}", parts.method, parts.uri.path()), true)
     };
+    // Lambda's Invoke runs the function and changes no resource: the deployer's probe, which
+    // writes nothing, is not a write of the stack.
+    let invoke = service == "lambda" && parts.uri.path().ends_with("/invocations");
     let write = if rest_protocol {
-        parts.method != hyper::Method::GET && parts.method != hyper::Method::HEAD
+        parts.method != hyper::Method::GET && parts.method != hyper::Method::HEAD && !invoke
     } else {
         !["Get", "List", "Describe", "Filter"]
             .iter()

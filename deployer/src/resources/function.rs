@@ -339,7 +339,8 @@ impl Resource for Function {
     }
 }
 
-fn observed(c: &aws_sdk_lambda::types::FunctionConfiguration, tags: Tags) -> Observed {
+/// A function's (or a version's) configuration, as compared with what the stack wants.
+pub fn observed(c: &aws_sdk_lambda::types::FunctionConfiguration, tags: Tags) -> Observed {
     let last_update = match c.last_update_status() {
         Some(LastUpdateStatus::Failed) => format!(
             "Failed: {}",
@@ -447,6 +448,16 @@ fn environment(d: &Desired) -> Environment {
         .build()
 }
 
+/// The fields in which a published version differs from what the stack wants: its code and
+/// configuration (a version has no tags of its own, and cannot be updated).
+pub fn differs(d: &Desired, version: &Observed) -> Vec<String> {
+    Function::plan(d, Some(version), Needs::NONE)
+        .iter()
+        .filter(|c| !matches!(c, FunctionChange::Tags(_) | FunctionChange::LastUpdate(_)))
+        .filter_map(|c| c.describe(&d.name).field)
+        .collect()
+}
+
 /// The table the live function points at, when it is not the one the stack wants: after a
 /// rename, the old table is retained and reported.
 pub fn previous_table(d: &Desired, o: Option<&Observed>) -> Option<String> {
@@ -455,4 +466,4 @@ pub fn previous_table(d: &Desired, o: Option<&Observed>) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

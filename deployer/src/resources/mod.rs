@@ -20,6 +20,7 @@
 //!     log_group: vec![],
 //!     role: vec![],
 //!     function: vec![],
+//!     alias: vec![],
 //!     api: vec![],
 //!     permission: vec![],
 //! };
@@ -34,6 +35,7 @@
 //!     log_group: vec![],
 //!     role: vec![],
 //!     function: vec![],
+//!     alias: vec![],
 //!     api: vec![],
 //!     permission: vec![],
 //!     stage: vec![],
@@ -47,6 +49,7 @@
 //!
 //! The shared plumbing lives beside them: [`tags`] (one way to compare and apply tags).
 
+pub mod alias;
 pub mod api;
 pub mod function;
 pub mod logs;
@@ -259,6 +262,7 @@ kinds! {
     LogGroup log_group: logs::LogGroup,
     Role role: role::Role,
     Function function: function::Function,
+    Alias alias: alias::Alias,
     Api api: api::Api,
     Permission permission: permission::Permission,
     Stage stage: stage::Stage,

@@ -1,6 +1,10 @@
-//! The statement in the function's resource policy that lets this API, and only this API,
+//! The statement in the `live` alias's resource policy that lets this API, and only this API,
 //! invoke it. Any other statement (another principal, another source) is drift, and `up`
-//! removes it: the function faces the internet only through its own API.
+//! removes it: the function faces the internet only through its own API, and only through the
+//! alias, which names a probed version. A statement on the function itself (unqualified, which
+//! would let `$LATEST` be invoked; earlier versions of the deployer made one) is drift too. It
+//! is removed last, after the stage serves the alias ([`retire`]), so that moving an existing
+//! stack onto the alias leaves no moment when the stage may not invoke what it serves.
 //!
 //! The statement's only condition is `SourceArn`, the API's execute-api ARN, which names the
 //! account and this API already. Lambda documents `SourceAccount` for sources whose ARN has no
@@ -26,6 +30,8 @@ pub const SOURCE_ACCOUNT: &str = "source_account";
 /// How many statements carry our statement id. AWS refuses a second one, but an emulator (or a
 /// future AWS) may not; two copies are drift all the same.
 pub const COPIES: &str = "copies";
+/// The field of a statement on the function itself, not on its alias.
+pub const UNQUALIFIED: &str = "unqualified";
 /// What a plan says of the source ARN before the API, and so its id, exists.
 const NEW_API: &str = "(the new API's ARN)";
 
@@ -33,6 +39,8 @@ const NEW_API: &str = "(the new API's ARN)";
 pub struct Desired {
     pub sid: String,
     pub function: String,
+    /// The alias whose policy holds the statement.
+    pub alias: String,
     /// Where the source ARN is made, from the API's id (see [`Desired::source_arn`]).
     pub arns: Arns,
 }
@@ -42,6 +50,7 @@ impl Desired {
         Desired {
             sid: names.permission_sid.clone(),
             function: names.function.clone(),
+            alias: names.alias.clone(),
             arns: arns.clone(),
         }
     }
@@ -52,7 +61,16 @@ impl Desired {
     }
 }
 
-/// One statement of the function's resource policy.
+/// The resource policies the permission lives in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Policies {
+    /// The `live` alias's: where the statement belongs.
+    pub alias: Vec<Statement>,
+    /// The function's own (unqualified): where no statement belongs.
+    pub function: Vec<Statement>,
+}
+
+/// One statement of a resource policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
     pub sid: String,
@@ -78,6 +96,11 @@ pub enum PermissionChange {
         sid: String,
         raw: Value,
     },
+    /// A statement on the function itself, removed once the stage serves the alias.
+    Unqualified {
+        sid: String,
+        raw: Value,
+    },
 }
 
 impl Describe for PermissionChange {
@@ -98,6 +121,9 @@ impl Describe for PermissionChange {
                 Change::update(k, name, SOURCE_ARN, arn(&u.want), json!(u.live))
             }
             PermissionChange::Stray { sid, raw } => Change::delete(k, sid, None, raw.clone()),
+            PermissionChange::Unqualified { sid, raw } => {
+                Change::delete(k, sid, Some(UNQUALIFIED), raw.clone())
+            }
         }
     }
 }
@@ -107,32 +133,36 @@ pub struct Permission;
 impl Resource for Permission {
     const KIND: Kind = Kind::Permission;
     type Desired = Desired;
-    type Observed = Vec<Statement>;
+    type Observed = Policies;
     type Change = PermissionChange;
 
     fn name(d: &Desired) -> &str {
         &d.sid
     }
 
-    /// The function's resource policy; `None` when there is no function or no policy yet.
+    /// The alias's resource policy and the function's; `None` when neither exists.
     async fn observe(
         clients: &Clients,
         names: &Names,
         _needs: Needs<'_>,
-    ) -> anyhow::Result<Option<Vec<Statement>>> {
-        let function = &names.function;
-        let policy = clients
-            .lambda
-            .get_policy()
-            .function_name(function)
-            .send()
-            .await
-            .found(|| format!("reading the resource policy of function {function}"))?;
-        Ok(policy.map(|p| parse(p.policy().unwrap_or_default())))
+    ) -> anyhow::Result<Option<Policies>> {
+        let (function, alias) = (&names.function, &names.alias);
+        let (on_alias, on_function) = tokio::try_join!(
+            read(clients, function, Some(alias)),
+            read(clients, function, None)
+        )?;
+        if on_alias.is_none() && on_function.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Policies {
+            alias: on_alias.unwrap_or_default(),
+            function: on_function.unwrap_or_default(),
+        }))
     }
 
-    fn plan(d: &Desired, live: Option<&Vec<Statement>>, needs: Needs<'_>) -> Vec<PermissionChange> {
-        let live = live.map(Vec::as_slice).unwrap_or_default();
+    fn plan(d: &Desired, live: Option<&Policies>, needs: Needs<'_>) -> Vec<PermissionChange> {
+        let on_function = live.map(|p| p.function.as_slice()).unwrap_or_default();
+        let live = live.map(|p| p.alias.as_slice()).unwrap_or_default();
         let source_arn = d.source_arn(needs);
         let mut diff = Differ::new();
         match live.iter().find(|s| s.sid == d.sid) {
@@ -165,16 +195,24 @@ impl Resource for Permission {
                 raw: extra.raw.clone(),
             });
         }
+        for old in on_function {
+            diff.push(PermissionChange::Unqualified {
+                sid: old.sid.clone(),
+                raw: old.raw.clone(),
+            });
+        }
         diff.done()
     }
 
+    /// Carries out the changes of the alias's policy; the unqualified statements go later, in
+    /// [`retire`].
     async fn apply(
         ctx: Ctx<'_>,
         d: &Desired,
         changes: &[PermissionChange],
         needs: Needs<'_>,
     ) -> anyhow::Result<()> {
-        if changes.is_empty() {
+        if changes.iter().all(PermissionChange::is_unqualified) {
             return Ok(());
         }
         let source_arn = d.source_arn(needs).ok_or_else(|| {
@@ -182,13 +220,14 @@ impl Resource for Permission {
         })?;
         let source_arn = source_arn.as_str();
         let step = ctx.progress.step(format!(
-            "granting {source_arn} the right to invoke {}",
-            d.function
+            "granting {source_arn} the right to invoke {}:{}",
+            d.function, d.alias
         ));
         let mut ours = None;
         for change in changes {
             match change {
-                PermissionChange::Stray { sid, .. } => remove(ctx, d, sid).await?,
+                PermissionChange::Stray { sid, .. } => remove(ctx, d, sid, Some(&d.alias)).await?,
+                PermissionChange::Unqualified { .. } => {}
                 PermissionChange::Create { .. } => ours = ours.or(Some(0)),
                 PermissionChange::Copies(u) => ours = Some(u.live),
                 _ => ours = ours.or(Some(1)),
@@ -197,7 +236,7 @@ impl Resource for Permission {
         // One removal per copy (each RemovePermission takes one statement away), then the add.
         if let Some(copies) = ours {
             for _ in 0..copies {
-                remove(ctx, d, &d.sid).await?;
+                remove(ctx, d, &d.sid, Some(&d.alias)).await?;
             }
             add(ctx, d, source_arn, &step).await?;
         }
@@ -211,15 +250,72 @@ impl Resource for Permission {
     }
 }
 
-async fn remove(ctx: Ctx<'_>, d: &Desired, sid: &str) -> anyhow::Result<()> {
+impl PermissionChange {
+    fn is_unqualified(&self) -> bool {
+        matches!(self, PermissionChange::Unqualified { .. })
+    }
+}
+
+/// Removes the statements on the function itself, once the stage invokes the alias: the last
+/// step of moving a stack onto the alias.
+pub async fn retire(ctx: Ctx<'_>, d: &Desired, changes: &[PermissionChange]) -> anyhow::Result<()> {
+    let old: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            PermissionChange::Unqualified { sid, .. } => Some(sid.as_str()),
+            _ => None,
+        })
+        .collect();
+    if old.is_empty() {
+        return Ok(());
+    }
+    let step = ctx.progress.step(format!(
+        "removing {} statement(s) from function {} itself (the stage invokes {} now)",
+        old.len(),
+        d.function,
+        d.alias
+    ));
+    for sid in old {
+        remove(ctx, d, sid, None).await?;
+    }
+    step.done("");
+    Ok(())
+}
+
+/// The statements of `function`'s policy (at `qualifier`); `None` when there is no policy.
+async fn read(
+    clients: &Clients,
+    function: &str,
+    qualifier: Option<&str>,
+) -> anyhow::Result<Option<Vec<Statement>>> {
+    let of = qualifier.map_or(String::new(), |q| format!(":{q}"));
+    let policy = clients
+        .lambda
+        .get_policy()
+        .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
+        .send()
+        .await
+        .found(|| format!("reading the resource policy of function {function}{of}"))?;
+    Ok(policy.map(|p| parse(p.policy().unwrap_or_default())))
+}
+
+async fn remove(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    sid: &str,
+    qualifier: Option<&str>,
+) -> anyhow::Result<()> {
+    let of = qualifier.map_or(String::new(), |q| format!(":{q}"));
     ctx.clients
         .lambda
         .remove_permission()
         .function_name(&d.function)
+        .set_qualifier(qualifier.map(str::to_string))
         .statement_id(sid)
         .send()
         .await
-        .found(|| format!("removing statement {sid} from function {}", d.function))?;
+        .found(|| format!("removing statement {sid} from function {}{of}", d.function))?;
     Ok(())
 }
 
@@ -229,11 +325,15 @@ async fn remove(ctx: Ctx<'_>, d: &Desired, sid: &str) -> anyhow::Result<()> {
 /// our statement before another try.
 async fn add(ctx: Ctx<'_>, d: &Desired, source_arn: &str, step: &Step) -> anyhow::Result<()> {
     let lambda = &ctx.clients.lambda;
-    let what = format!("allowing {source_arn} to invoke function {}", d.function);
+    let what = format!(
+        "allowing {source_arn} to invoke function {}:{}",
+        d.function, d.alias
+    );
     let send = || async {
         lambda
             .add_permission()
             .function_name(&d.function)
+            .qualifier(&d.alias)
             .statement_id(&d.sid)
             .action(ACTION)
             .principal(PRINCIPAL)
@@ -250,6 +350,7 @@ async fn add(ctx: Ctx<'_>, d: &Desired, source_arn: &str, step: &Step) -> anyhow
             .await?
             .unwrap_or_default();
         Ok(live
+            .alias
             .iter()
             .any(|s| s.sid == d.sid && s.source_arn.as_deref() == Some(source_arn))
             .then_some(()))
@@ -318,7 +419,14 @@ mod tests {
         let d = desired();
         describe_all(
             &d.sid,
-            &Permission::plan(&d, Some(&live.to_vec()), Needs::api(api)),
+            &Permission::plan(
+                &d,
+                Some(&Policies {
+                    alias: live.to_vec(),
+                    function: Vec::new(),
+                }),
+                Needs::api(api),
+            ),
         )
     }
 
@@ -362,6 +470,23 @@ mod tests {
             (json!(null), json!("1"))
         );
         assert!(plan(Some("abc"), &parse(POLICY)[..1]).is_empty());
+    }
+
+    #[test]
+    fn a_statement_on_the_function_itself_is_retired_after_the_stage() {
+        let d = desired();
+        let live = Policies {
+            alias: parse(POLICY)[..1].to_vec(),
+            function: parse(POLICY)[..1].to_vec(),
+        };
+        let changes = Permission::plan(&d, Some(&live), Needs::api(Some("abc")));
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].is_unqualified());
+        let shown = describe_all(&d.sid, &changes);
+        assert_eq!(
+            (shown[0].action, shown[0].field.as_deref()),
+            (Action::Delete, Some(UNQUALIFIED))
+        );
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub struct Function {
     pub timeout_s: u32,
     pub log_retention_days: u32,
     pub counter_id: String,
+    /// Published versions kept besides the live one and its predecessor.
+    pub keep_versions: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -36,6 +36,7 @@ pub struct RawFunction {
     pub timeout_s: Option<Spanned<i64>>,
     pub log_retention_days: Option<Spanned<i64>>,
     pub counter_id: Option<Spanned<String>>,
+    pub keep_versions: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

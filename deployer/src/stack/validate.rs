@@ -25,7 +25,7 @@ struct Limit {
 }
 
 /// The numeric keys and what Lambda accepts for each.
-const LIMITS: [Limit; 2] = [
+const LIMITS: [Limit; 3] = [
     Limit {
         key: "function.memory_mb",
         min: 128,
@@ -39,6 +39,13 @@ const LIMITS: [Limit; 2] = [
         max: 900,
         default: 3,
         unit: "seconds",
+    },
+    Limit {
+        key: "function.keep_versions",
+        min: 0,
+        max: 100,
+        default: 5,
+        unit: "versions",
     },
 ];
 
@@ -222,6 +229,7 @@ fn function(raw: RawFunction, c: &mut Checker) -> Function {
         timeout_s: limited(c, &raw.timeout_s, &LIMITS[1]),
         log_retention_days: retention(c, &raw.log_retention_days),
         counter_id,
+        keep_versions: limited(c, &raw.keep_versions, &LIMITS[2]),
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use lambda_local::Pool;
 
-use crate::args::{DiffArgs, DownArgs, InitArgs, InvokeArgs, ServeArgs, UpArgs};
+use crate::args::{DiffArgs, DownArgs, InitArgs, InvokeArgs, RollbackArgs, ServeArgs, UpArgs};
 use crate::arns::Arns;
 use crate::aws::Target;
 use crate::down;
@@ -173,18 +173,30 @@ pub async fn up(cli: &Invocation, args: &UpArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e),
         }
     }
+    let released = !dry_run && !planned.alias.is_empty();
     cli.print(&UpReport {
         changes: plan.changes.clone(),
-        outputs: Outputs::of(
-            names,
-            arns,
-            api_id.as_deref(),
-            session.clients.emulator.as_deref(),
-        ),
+        outputs: outputs_after_up(&session, &observed, api_id.as_deref(), released).await?,
         notes: reconcile::notes(&desired, &observed),
         dry_run,
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// The outputs after `up`: the live version as observed, or read again after a release.
+async fn outputs_after_up(
+    session: &Session<'_>,
+    observed: &Observed,
+    api_id: Option<&str>,
+    released: bool,
+) -> anyhow::Result<Outputs> {
+    let (names, arns) = (&session.names, &session.arns);
+    let mut outputs = Outputs::of(names, arns, api_id, session.clients.emulator.as_deref());
+    outputs.live_version = match released {
+        false => observed.alias.as_ref().map(|a| a.version.clone()),
+        true => crate::resources::alias::live_version(&session.clients, names).await?,
+    };
+    Ok(outputs)
 }
 
 /// Reports an interrupted `up` and gives its exit code (130, or 143 for SIGTERM).
@@ -200,6 +212,7 @@ pub async fn diff(cli: &Invocation, args: &DiffArgs) -> anyhow::Result<ExitCode>
     let plan = reconcile::plan(&desired, &observed).describe(&desired);
     let report = DiffReport {
         in_sync: plan.is_empty(),
+        live_version: observed.alias.as_ref().map(|a| a.version.clone()),
         header: report::header(&session.names, &session.arns),
         plan,
     };
@@ -209,6 +222,15 @@ pub async fn diff(cli: &Invocation, args: &DiffArgs) -> anyhow::Result<ExitCode>
     } else {
         ExitCode::from(2)
     })
+}
+
+pub async fn rollback(cli: &Invocation, args: &RollbackArgs) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let progress = Progress::new();
+    let session = cli.session(&stack, &progress).await?;
+    let report = crate::rollback::rollback(&session, args.to.as_deref()).await?;
+    cli.print(&report);
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn down(cli: &Invocation, args: &DownArgs) -> anyhow::Result<ExitCode> {

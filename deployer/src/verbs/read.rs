@@ -79,6 +79,8 @@ pub async fn outputs(cli: &Invocation) -> anyhow::Result<ExitCode> {
     }
     let mut outputs = Outputs::of(&session.names, &session.arns, None, None);
     outputs.api_url = Some(url);
+    outputs.live_version =
+        crate::resources::alias::live_version(&session.clients, &session.names).await?;
     cli.print(&outputs);
     Ok(ExitCode::SUCCESS)
 }

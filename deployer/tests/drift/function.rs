@@ -23,9 +23,22 @@ pub fn function_rows() -> Vec<Row> {
                     .unwrap();
                 Facts::default()
             }),
-            // Its resource policy goes with it, so the permission is missing too.
-            expect: |_| vec![drift("function", None), drift("permission", None)],
-            repair: |_| exactly(&["lambda POST /2015-03-31/functions", POLICY_WRITE]),
+            // Its versions, its alias and their resource policy go with it.
+            expect: |_| {
+                vec![
+                    drift("function", None),
+                    drift("alias", None),
+                    drift("permission", None),
+                ]
+            },
+            repair: |_| {
+                exactly(&[
+                    "lambda POST /2015-03-31/functions",
+                    "lambda POST /2015-03-31/functions/vc-prod/versions",
+                    "lambda POST /2015-03-31/functions/vc-prod/aliases",
+                    POLICY_WRITE,
+                ])
+            },
         },
         Row {
             name: "function code replaced",
@@ -138,6 +151,7 @@ pub fn function_rows() -> Vec<Row> {
                 l.c.lambda
                     .remove_permission()
                     .function_name(FUNCTION)
+                    .qualifier("live")
                     .statement_id("vc-apigateway-invoke")
                     .send()
                     .await
@@ -153,6 +167,27 @@ pub fn function_rows() -> Vec<Row> {
                 l.c.lambda
                     .add_permission()
                     .function_name(FUNCTION)
+                    .statement_id("open-to-the-world")
+                    .action("lambda:InvokeFunction")
+                    .principal("*")
+                    .send()
+                    .await
+                    .unwrap();
+                Facts::default()
+            }),
+            // On the function itself: `$LATEST`, which no probe has checked, open to anyone.
+            expect: |_| vec![drift("permission", Some("unqualified"))],
+            repair: |_| {
+                exactly(&["lambda DELETE /2015-03-31/functions/vc-prod/policy/open-to-the-world"])
+            },
+        },
+        Row {
+            name: "live alias opened to anyone",
+            mutate: mutation!(|l| {
+                l.c.lambda
+                    .add_permission()
+                    .function_name(FUNCTION)
+                    .qualifier("live")
                     .statement_id("open-to-the-world")
                     .action("lambda:InvokeFunction")
                     .principal("*")

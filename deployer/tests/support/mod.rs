@@ -1,6 +1,6 @@
 //! The emulator fixture for the deployer's tests: a moto server, a recording proxy in front of
-//! it, a temporary directory with a `stack.yaml`, two small function zips, and a way to run the
-//! real `deployer` binary against all of it.
+//! it, a temporary directory with a `stack.yaml`, two codes of the real function and one that
+//! exits at init, and a way to run the real `deployer` binary against all of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -10,15 +10,21 @@ use deployer::aws::Clients;
 use deployer::local::runtime_api::Spec;
 use testkit::{Call, Moto, Realism, Recorder};
 
-/// The real function's `bootstrap`, built in release as `package` builds it.
+/// The real function's `bootstrap`, built in release as `package` builds it, once per test
+/// binary (cargo's no-op build takes the workspace's lock, which parallel tests would queue on).
 pub fn real_bootstrap() -> PathBuf {
-    deployer::package::build(
-        "function",
-        deployer::stack::Architecture::X86_64,
-        &testkit::workspace_root(),
-    )
-    .unwrap()
-    .executable
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            deployer::package::build(
+                "function",
+                deployer::stack::Architecture::X86_64,
+                &testkit::workspace_root(),
+            )
+            .unwrap()
+            .executable
+        })
+        .clone()
 }
 
 /// The real `bootstrap` under the local Runtime API, with Lambda's variables, dummy credentials
@@ -143,15 +149,34 @@ impl Run {
     }
 }
 
+/// The three zips of every fixture, made once per test binary (zipping the real function takes
+/// a while): the real function, the same with a few bytes more, and /bin/true.
+fn zips() -> &'static [Vec<u8>; 3] {
+    static ZIPS: std::sync::OnceLock<[Vec<u8>; 3]> = std::sync::OnceLock::new();
+    ZIPS.get_or_init(|| {
+        let real = std::fs::read(real_bootstrap()).unwrap();
+        let zip = |bytes: &[u8]| deployer::package::zip_bootstrap(bytes).unwrap();
+        [
+            zip(&real),
+            zip(&[real.as_slice(), b"\0v2"].concat()),
+            zip(&std::fs::read("/bin/true").unwrap()),
+        ]
+    })
+}
+
 /// Every fixture's proxy reproduces real AWS's documented behaviours (see [`Realism`]) unless a
 /// test switches them off: moto alone is kinder than AWS.
 pub struct Fixture {
     pub moto: Moto,
     pub proxy: Recorder,
     pub dir: tempfile::TempDir,
-    /// A zip of /bin/true and one of /bin/false: two small, valid, different function codes.
+    /// Two codes of the real function that differ (v2's `bootstrap` carries a few bytes more
+    /// at its end, which an ELF never reads): each passes the probe `up` makes before traffic.
     pub zip_v1: PathBuf,
     pub zip_v2: PathBuf,
+    /// A zip of /bin/true: a valid executable that exits at init, never reaching the Runtime
+    /// API, as a broken build does.
+    pub zip_exits: PathBuf,
 }
 
 impl Fixture {
@@ -165,20 +190,22 @@ impl Fixture {
         let proxy = Recorder::start(moto.endpoint());
         proxy.realism(realism);
         let dir = tempfile::tempdir().unwrap();
-        let zip = |binary: &str, name: &str| {
-            let bytes = std::fs::read(binary).unwrap();
+        let zip = |bytes: &[u8], name: &str| {
             let path = dir.path().join(name);
-            std::fs::write(&path, deployer::package::zip_bootstrap(&bytes).unwrap()).unwrap();
+            std::fs::write(&path, bytes).unwrap();
             path
         };
-        let zip_v1 = zip("/bin/true", "v1.zip");
-        let zip_v2 = zip("/bin/false", "v2.zip");
+        let [v1, v2, exits] = zips();
+        let zip_v1 = zip(v1, "v1.zip");
+        let zip_v2 = zip(v2, "v2.zip");
+        let zip_exits = zip(exits, "exits.zip");
         let fixture = Fixture {
             moto,
             proxy,
             dir,
             zip_v1,
             zip_v2,
+            zip_exits,
         };
         fixture.write_stack(stack);
         fixture
@@ -231,10 +258,58 @@ impl Fixture {
     }
 
     /// SDK clients aimed straight at moto, for reading back and for changing things behind the
-    /// deployer's back.
+    /// deployer's back. Lambda's go through the proxy, as the deployer's do: its data plane keeps
+    /// what moto does not (each alias's resource policy, its revision, the versions deleted).
     pub async fn clients(&self) -> Clients {
-        Clients::from_config(&self.moto.loader().load().await).unwrap()
+        let mut clients = Clients::from_config(&self.moto.loader().load().await).unwrap();
+        let lambda = testkit::dummy_loader().endpoint_url(self.proxy.endpoint());
+        clients.lambda = aws_sdk_lambda::Client::new(&lambda.load().await);
+        clients
     }
+}
+
+/// Edits the counter's inline policy of stack `vc` (stage `prod`) by hand, as a person in the
+/// console would: `edit` gets the document and returns the new one, which must differ.
+pub async fn edit_counter_policy(c: &Clients, edit: impl Fn(&str) -> String) {
+    let policy = c
+        .iam
+        .get_role_policy()
+        .role_name("vc-prod-role")
+        .policy_name("vc-counter-access")
+        .send()
+        .await
+        .unwrap();
+    let decoded =
+        percent_encoding::percent_decode_str(policy.policy_document()).decode_utf8_lossy();
+    let edited = edit(&decoded);
+    assert_ne!(edited, decoded, "the edit changed nothing");
+    c.iam
+        .put_role_policy()
+        .role_name("vc-prod-role")
+        .policy_name("vc-counter-access")
+        .policy_document(edited)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The count of stack `vc`'s counter item (stage `prod`), read straight from moto.
+pub async fn count(c: &Clients) -> u64 {
+    let item = c
+        .dynamodb
+        .get_item()
+        .table_name("vc-prod")
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S("main_counter".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    item.item()
+        .and_then(|i| i.get("visit_count"))
+        .and_then(|v| v.as_n().ok())
+        .map_or(0, |n| n.parse().unwrap())
 }
 
 /// The real binary, in `dir`, against `endpoint`, with dummy credentials and nothing from the
@@ -347,20 +422,31 @@ impl Census {
             .filter(|f| f.function_name() == Some(prefix.as_str()))
             .count();
         // No function, or a function with no policy, is "0 statements"; any other failure of
-        // the read fails the test, so that it never passes for a clean `down`.
-        let statements = match c.lambda.get_policy().function_name(&prefix).send().await {
-            Ok(p) => deployer::resources::permission::parse(p.policy().unwrap_or("{}")).len(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                0
-            }
-            Err(e) => panic!(
-                "GetPolicy {prefix}: {}",
-                aws_sdk_lambda::error::DisplayErrorContext(&e)
-            ),
-        };
+        // the read fails the test, so that it never passes for a clean `down`. The statement
+        // lives on the `live` alias; one on the function itself counts too.
+        let mut statements = 0;
+        for qualifier in [None, Some("live")] {
+            let read = c
+                .lambda
+                .get_policy()
+                .function_name(&prefix)
+                .set_qualifier(qualifier.map(str::to_string))
+                .send()
+                .await;
+            statements += match read {
+                Ok(p) => deployer::resources::permission::parse(p.policy().unwrap_or("{}")).len(),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    0
+                }
+                Err(e) => panic!(
+                    "GetPolicy {prefix} {qualifier:?}: {}",
+                    aws_sdk_lambda::error::DisplayErrorContext(&e)
+                ),
+            };
+        }
         let groups = c
             .logs
             .describe_log_groups()

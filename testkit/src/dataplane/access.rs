@@ -294,18 +294,23 @@ pub(super) async fn may_invoke(
     source_arn: &str,
 ) -> Result<(), String> {
     let (name, qualifier) = super::split_arn(function_arn);
-    let policy = dp
-        .moto
-        .lambda
-        .get_policy()
-        .function_name(&name)
-        .set_qualifier(qualifier.clone())
-        .send()
-        .await
-        .map_err(|_| {
-            format!("{function_arn} has no resource-based policy: API Gateway may not invoke it")
-        })?;
-    let document: Value = serde_json::from_str(policy.policy().unwrap_or("{}")).unwrap_or_default();
+    let missing =
+        || format!("{function_arn} has no resource-based policy: API Gateway may not invoke it");
+    // Lambda keeps a policy per qualifier; moto keeps the unqualified one (see `versions`).
+    let document = match &qualifier {
+        Some(q) => dp.versions.policy(&name, q).ok_or_else(missing)?,
+        None => {
+            let policy = dp
+                .moto
+                .lambda
+                .get_policy()
+                .function_name(&name)
+                .send()
+                .await
+                .map_err(|_| missing())?;
+            serde_json::from_str(policy.policy().unwrap_or("{}")).unwrap_or_default()
+        }
+    };
     let context = BTreeMap::from([
         ("aws:sourcearn".to_string(), vec![source_arn.to_string()]),
         ("aws:sourceaccount".to_string(), vec![ACCOUNT.to_string()]),

@@ -29,6 +29,9 @@ pub(super) struct Functions {
     dir: Mutex<Option<tempfile::TempDir>>,
     /// `name:version` → the configuration's fingerprint and its pool.
     pools: tokio::sync::Mutex<HashMap<String, (String, Arc<Pool>)>>,
+    /// `name:$LATEST` and `name:version` → the architecture, as the requests that passed set it:
+    /// moto keeps the `Architectures` of CreateFunction but drops UpdateFunctionCode's.
+    architectures: Mutex<HashMap<String, String>>,
 }
 
 /// What one invocation came to, with the lines Lambda logged for it.
@@ -79,6 +82,7 @@ impl Functions {
             return;
         }
         let body = ex.json();
+        self.learn_architecture(ex, &body);
         let zip = match (ex.method(), ex.path().ends_with("/code")) {
             ("POST", false) if ex.path().trim_end_matches('/') == "/2015-03-31/functions" => {
                 body["Code"]["ZipFile"].as_str().map(str::to_string)
@@ -95,6 +99,49 @@ impl Functions {
         if let Ok(mut code) = self.code.lock() {
             code.insert(sha, Arc::new(bytes));
         }
+    }
+
+    /// Remembers the architecture a CreateFunction or UpdateFunctionCode gave `$LATEST`.
+    fn learn_architecture(&self, ex: &Exchange<'_>, body: &serde_json::Value) {
+        let Some(arch) = body["Architectures"][0].as_str() else {
+            return;
+        };
+        let name = match (ex.method(), ex.path().strip_suffix("/code")) {
+            ("POST", None) => body["FunctionName"].as_str().map(str::to_string),
+            ("PUT", Some(path)) => path.rsplit('/').next().map(crate::realism::percent_decode),
+            _ => None,
+        };
+        if let (Some(name), Ok(mut known)) = (name, self.architectures.lock()) {
+            known.insert(format!("{}:$LATEST", split_arn(&name).0), arch.to_string());
+        }
+    }
+
+    /// Remembers that a version PublishVersion made has `$LATEST`'s architecture.
+    pub(super) fn learn_version(&self, ex: &Exchange<'_>, answer: &Response<Bytes>) {
+        let path = ex.path().trim_matches('/');
+        let Some(name) = path
+            .strip_prefix("2015-03-31/functions/")
+            .and_then(|rest| rest.strip_suffix("/versions"))
+        else {
+            return;
+        };
+        let name = split_arn(&crate::realism::percent_decode(name)).0;
+        let doc: serde_json::Value = serde_json::from_slice(answer.body()).unwrap_or_default();
+        let (Some(version), Ok(mut known)) = (doc["Version"].as_str(), self.architectures.lock())
+        else {
+            return;
+        };
+        if ex.method() == "POST" {
+            if let Some(arch) = known.get(&format!("{name}:$LATEST")).cloned() {
+                known.insert(format!("{name}:{version}"), arch);
+            }
+        }
+    }
+
+    /// The architecture learned for `name:version`, if any.
+    fn architecture(&self, name: &str, version: &str) -> Option<String> {
+        let known = self.architectures.lock().ok()?;
+        known.get(&format!("{name}:{version}")).cloned()
     }
 
     /// The `bootstrap` of the code whose hash is `sha`, extracted once.
@@ -166,6 +213,7 @@ async fn resolve(
     name: &str,
     qualifier: Option<&str>,
 ) -> Result<Version, Response<Bytes>> {
+    let gone = qualifier.is_some_and(|q| dp.versions.is_deleted(name, q));
     let got = dp
         .moto
         .lambda
@@ -175,8 +223,8 @@ async fn resolve(
         .send()
         .await;
     let config = match got.ok().and_then(|g| g.configuration) {
-        Some(c) => c,
-        None => {
+        Some(c) if !gone => c,
+        _ => {
             let arn = format!(
                 "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:{}",
                 qualifier.unwrap_or("$LATEST")
@@ -200,10 +248,15 @@ async fn resolve(
         memory_mb: config.memory_size().unwrap_or(128),
         timeout: Duration::from_secs(u64::try_from(config.timeout().unwrap_or(3)).unwrap_or(3)),
         role_arn: config.role().unwrap_or_default().to_string(),
-        architecture: config
-            .architectures()
-            .first()
-            .map(|a| a.as_str().to_string())
+        architecture: dp
+            .functions
+            .architecture(name, config.version().unwrap_or("$LATEST"))
+            .or_else(|| {
+                config
+                    .architectures()
+                    .first()
+                    .map(|a| a.as_str().to_string())
+            })
             .unwrap_or_else(|| "x86_64".into()),
     })
 }

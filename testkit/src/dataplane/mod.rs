@@ -13,6 +13,8 @@
 //!   (`lambda-local`, the runtime `deployer serve` uses);
 //! - **the function's own credentials** ([`access`]): every call the function makes is
 //!   authorized against its role's policies as they are in moto now;
+//! - **versions and aliases** ([`versions`]): a resource policy per qualifier, and an alias's
+//!   `RevisionId` that changes at each update and guards `UpdateAlias`, as Lambda keeps them;
 //! - **logs** ([`logs`]): the function's lines, and Lambda's `START`, `END` and `REPORT`, in
 //!   CloudWatch Logs, where `deployer logs` reads them.
 //!
@@ -24,6 +26,7 @@ mod function;
 mod gateway;
 mod logs;
 mod throttle;
+mod versions;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -138,6 +141,7 @@ pub struct DataPlane {
     deployments: gateway::Deployments,
     buckets: throttle::Buckets,
     principals: access::Principals,
+    versions: versions::Versions,
     served: Mutex<Vec<Served>>,
 }
 
@@ -151,6 +155,7 @@ impl DataPlane {
             deployments: gateway::Deployments::default(),
             buckets: throttle::Buckets::default(),
             principals: access::Principals::default(),
+            versions: versions::Versions::default(),
             served: Mutex::new(Vec::new()),
         }
     }
@@ -184,18 +189,25 @@ impl DataPlane {
         self.principals.of_request(parts)
     }
 
-    /// Answers what the data plane serves in moto's place: Lambda's `Invoke`.
+    /// Answers what the data plane serves in moto's place: Lambda's `Invoke`, its qualified
+    /// resource policies, and a refusal of a stale `UpdateAlias`.
     pub async fn before(&self, ex: &Exchange<'_>) -> Option<Response<Bytes>> {
-        function::invoke_api(self, ex).await
+        match versions::before(self, ex).await {
+            Some(answer) => Some(answer),
+            None => function::invoke_api(self, ex).await,
+        }
     }
 
-    /// Learns from what moto accepted: the code of a function, a new deployment.
-    pub async fn after(&self, ex: &Exchange<'_>, answer: &Response<Bytes>) {
+    /// Learns from what moto accepted (the code of a function, a new deployment, an alias's
+    /// new revision), and gives moto's answer as Lambda would have made it.
+    pub async fn after(&self, ex: &Exchange<'_>, answer: Response<Bytes>) -> Response<Bytes> {
         if !answer.status().is_success() {
-            return;
+            return answer;
         }
         self.functions.capture_code(ex);
-        gateway::snapshot_new_deployment(self, ex, answer).await;
+        self.functions.learn_version(ex, &answer);
+        gateway::snapshot_new_deployment(self, ex, &answer).await;
+        versions::after(self, ex, answer)
     }
 
     /// Refuses a call of a function that its role's policies do not allow, as AWS would.

@@ -1,7 +1,8 @@
 //! Lambda as it really settles: a new function `Pending`, each update `InProgress`, a second
 //! update meanwhile refused; a role not yet assumable after it changed; a last update that
 //! `Failed`; GetFunction without `Tags` when the caller may not `lambda:ListTags`; AddPermission
-//! refused for a statement id that exists.
+//! refused for a statement id that exists; PublishVersion refused when `$LATEST` holds other code
+//! than its `CodeSha256`.
 
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ pub(super) enum LambdaRoute {
     UpdateConfiguration(String),
     Delete(String),
     AddPermission(String),
+    Publish(String),
 }
 
 impl LambdaRoute {
@@ -43,6 +45,7 @@ impl LambdaRoute {
             ("PUT", ["code"]) => LambdaRoute::UpdateCode(f),
             ("PUT", ["configuration"]) => LambdaRoute::UpdateConfiguration(f),
             ("POST", ["policy"]) => LambdaRoute::AddPermission(f),
+            ("POST", ["versions"]) => LambdaRoute::Publish(f),
             _ => return None,
         })
     }
@@ -64,10 +67,14 @@ pub(super) async fn before(
         }
     }
     match route {
-        LambdaRoute::AddPermission(f) if layer.config.permission_conflicts => {
+        // A qualified statement is the data plane's to check (it keeps those policies).
+        LambdaRoute::AddPermission(f)
+            if layer.config.permission_conflicts && !qualified(ex, &f) =>
+        {
             statement_exists(ex, upstream, &f).await
         }
         LambdaRoute::UpdateCode(f) | LambdaRoute::UpdateConfiguration(f) => busy(layer, &f),
+        LambdaRoute::Publish(f) => other_code(ex, upstream, &f).await,
         _ => None,
     }
 }
@@ -86,6 +93,40 @@ fn role_not_yet_assumable(layer: &Layer, ex: &Exchange<'_>) -> Option<Answer> {
             "The role defined for the function cannot be assumed by Lambda.",
         )
     })
+}
+
+/// PublishVersion's `CodeSha256` is a precondition: Lambda refuses to publish when `$LATEST`
+/// holds other code (moto ignores it).
+async fn other_code(ex: &Exchange<'_>, upstream: &Upstream, function: &str) -> Option<Answer> {
+    let asked = ex.json()["CodeSha256"].as_str()?.to_string();
+    let path = format!("/2015-03-31/functions/{function}/configuration");
+    let live = upstream.peek_rest(ex, "GET", &path).await?;
+    let live = live["CodeSha256"].as_str()?.to_string();
+    (asked != live).then(|| {
+        faults::aws_error(
+            "lambda",
+            400,
+            "InvalidParameterValueException",
+            &format!(
+                "CodeSHA256 ({asked}) is different from current CodeSHA256 in $LATEST ({live}). \
+                 Please try again with the CodeSHA256 in $LATEST."
+            ),
+        )
+    })
+}
+
+/// Whether a request names a version or alias: `?Qualifier=`, or `name:qualifier`.
+fn qualified(ex: &Exchange<'_>, function: &str) -> bool {
+    let in_query = ex
+        .parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("Qualifier=")));
+    in_query
+        || function
+            .rsplit(":function:")
+            .next()
+            .is_some_and(|f| f.contains(':'))
 }
 
 async fn statement_exists(
@@ -157,6 +198,7 @@ pub(super) fn after(layer: &Layer, ex: &Exchange<'_>, answer: Answer) -> Answer 
     };
     let now = Instant::now();
     match route {
+        LambdaRoute::Publish(_) => answer,
         LambdaRoute::Create => {
             if let Some(name) = ex.json()["FunctionName"].as_str() {
                 let created = Function {

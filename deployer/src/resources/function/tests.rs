@@ -7,7 +7,7 @@ use super::*;
 use crate::plan::describe_all;
 use crate::resources::Needs;
 
-fn desired() -> Desired {
+pub(crate) fn desired() -> Desired {
     Desired {
         name: "f".into(),
         runtime: RUNTIME.into(),
@@ -29,7 +29,7 @@ fn desired() -> Desired {
     }
 }
 
-fn live() -> Observed {
+pub(crate) fn live() -> Observed {
     let d = desired();
     Observed {
         arn: "arn:f".into(),

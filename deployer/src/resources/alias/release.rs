@@ -1,0 +1,240 @@
+//! A release, in order: publish the version, probe it, move the alias with the revision that was
+//! read, then prune. A failure at any step leaves the alias where it was.
+
+use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
+
+use super::{AliasChange, Desired, History};
+use crate::aws::{AwsContext, Clients, Found};
+use crate::probe;
+use crate::progress::Step;
+use crate::resources::Ctx;
+
+/// Carries out the alias's changes: a release (`Create` or `Release`), then a prune.
+pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[AliasChange]) -> anyhow::Result<()> {
+    let mut protected: Vec<String> = Vec::new();
+    for change in changes {
+        match change {
+            AliasChange::Create => {
+                let version = publish_and_probe(ctx, d).await?;
+                let step = ctx.progress.step(format!(
+                    "creating alias {} of function {} at version {version}",
+                    d.name, d.function
+                ));
+                create(ctx.clients, d, &version).await?;
+                step.done("");
+                protected.push(version);
+            }
+            AliasChange::Release {
+                live, revision_id, ..
+            } => {
+                let version = publish_and_probe(ctx, d).await?;
+                let step = ctx.progress.step(format!(
+                    "moving alias {} of function {} from version {live} to {version}",
+                    d.name, d.function
+                ));
+                let to = Switch {
+                    version: &version,
+                    revision_id,
+                    history: History {
+                        previous: Some(live.clone()),
+                        rolled_back: false,
+                    },
+                };
+                switch(ctx.clients, &d.function, &d.name, &to).await?;
+                step.done("");
+                protected.extend([version, live.clone()]);
+            }
+            AliasChange::Prune(versions) => prune(ctx, d, versions, &protected).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Publishes `$LATEST` (which the function's own changes have just made what the stack wants)
+/// and probes the new version. Returns the version.
+async fn publish_and_probe(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<String> {
+    let step = ctx
+        .progress
+        .step(format!("publishing a version of function {}", d.function));
+    // CodeSha256 pins what is published to the code `up` uploaded: if another deploy changed
+    // $LATEST meanwhile, Lambda refuses rather than publish code nobody here built.
+    let sent = ctx
+        .clients
+        .lambda
+        .publish_version()
+        .function_name(&d.function)
+        .code_sha256(&d.release.code.sha256)
+        .send()
+        .await;
+    let published = match sent {
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_invalid_parameter_value_exception()
+                    && s.meta().message().is_some_and(|m| m.contains("CodeSHA256"))
+            }) =>
+        {
+            anyhow::bail!(
+                "function {}'s code changed while this `up` ran (another deploy uploaded other \
+                 code), so no version was published and the alias was not moved. Run `diff` to \
+                 see what is live now",
+                d.function
+            )
+        }
+        other => other.doing(|| format!("publishing a version of function {}", d.function))?,
+    };
+    let version = published.version().unwrap_or_default().to_string();
+    let code = published.code_sha256().unwrap_or_default();
+    if code != d.release.code.sha256 {
+        anyhow::bail!(
+            "Lambda answered the publish of function {} with version {version}, which holds code \
+             {code}, not the code {} this `up` uploaded; the alias was not moved. Run `up` again",
+            d.function,
+            d.release.code.sha256
+        );
+    }
+    step.done(&format!("version {version} "));
+    let step = ctx.progress.step(format!(
+        "probing version {version} of function {}",
+        d.function
+    ));
+    probe::run(ctx.clients, &d.function, &version)
+        .await
+        .map_err(|e| {
+            e.context(format!(
+                "version {version} was published but takes no traffic: the alias {} was not \
+                 moved, and the stage serves what it served before. Fix the cause, then run \
+                 `up` again",
+                d.name
+            ))
+        })?;
+    step.done("");
+    Ok(version)
+}
+
+async fn create(clients: &Clients, d: &Desired, version: &str) -> anyhow::Result<()> {
+    let sent = clients
+        .lambda
+        .create_alias()
+        .function_name(&d.function)
+        .name(&d.name)
+        .function_version(version)
+        .description(History::default().describe())
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_conflict_exception()) =>
+        {
+            Err(anyhow::anyhow!(
+                "alias {} of function {} was created by another deploy while this one ran; it \
+                 was left as that deploy made it. Run `diff` to see what is live now",
+                d.name,
+                d.function
+            ))
+        }
+        Err(e) => Err(e).doing(|| format!("creating alias {} of function {}", d.name, d.function)),
+    }
+}
+
+/// Where an alias moves: a version, from the revision read, with the history to remember.
+#[derive(Debug, Clone)]
+pub struct Switch<'a> {
+    pub version: &'a str,
+    pub revision_id: &'a str,
+    pub history: History,
+}
+
+/// Moves alias `alias` of `function` in one `UpdateAlias`, only if it is still at the revision
+/// that was read: a deploy that switched it meanwhile wins, and this one says so.
+pub async fn switch(
+    clients: &Clients,
+    function: &str,
+    alias: &str,
+    to: &Switch<'_>,
+) -> anyhow::Result<()> {
+    let sent = clients
+        .lambda
+        .update_alias()
+        .function_name(function)
+        .name(alias)
+        .function_version(to.version)
+        .revision_id(to.revision_id)
+        .description(to.history.describe())
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) if moved_meanwhile(&e) => Err(anyhow::anyhow!(
+            "alias {alias} of function {function} was moved by another deploy while this one \
+             ran (its RevisionId changed), so it was not switched to version {}. Run `diff` to \
+             see what is live now",
+            to.version
+        )),
+        Err(e) => Err(e).doing(|| format!("moving alias {alias} of function {function}")),
+    }
+}
+
+fn moved_meanwhile<R>(e: &SdkError<UpdateAliasError, R>) -> bool {
+    e.as_service_error()
+        .is_some_and(|s| s.is_precondition_failed_exception())
+}
+
+/// Deletes the old versions of the plan, never one that is live or was just before it.
+async fn prune(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    versions: &[u64],
+    protected: &[String],
+) -> anyhow::Result<()> {
+    let old: Vec<u64> = versions
+        .iter()
+        .copied()
+        .filter(|v| !protected.contains(&v.to_string()))
+        .collect();
+    if old.is_empty() {
+        return Ok(());
+    }
+    let step = ctx.progress.step(format!(
+        "deleting {} old version(s) of function {}",
+        old.len(),
+        d.function
+    ));
+    for version in &old {
+        delete_version(ctx.clients, &d.function, *version, &step).await?;
+    }
+    step.done("");
+    Ok(())
+}
+
+async fn delete_version(
+    clients: &Clients,
+    function: &str,
+    version: u64,
+    step: &Step,
+) -> anyhow::Result<()> {
+    let deleted = clients
+        .lambda
+        .delete_function()
+        .function_name(function)
+        .qualifier(version.to_string())
+        .send()
+        .await;
+    match deleted {
+        // Another alias (someone's own) still names it: it stays, as Lambda insists.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_conflict_exception()) =>
+        {
+            step.waiting(&format!(
+                "version {version} is kept: another alias names it"
+            ));
+            Ok(())
+        }
+        other => other
+            .found(|| format!("deleting version {version} of function {function}"))
+            .map(|_| ()),
+    }
+}
