@@ -7,7 +7,6 @@ use std::fmt::{self, Display};
 
 use serde::Serialize;
 
-use crate::aws::Found as _;
 use crate::probe;
 use crate::resources::alias::{self, History, Switch};
 use crate::session::Session;
@@ -42,20 +41,12 @@ impl Display for RollbackReport {
 pub async fn rollback(session: &Session<'_>, to: Option<&str>) -> anyhow::Result<RollbackReport> {
     let (clients, names) = (&session.clients, &session.names);
     let (function, alias) = (&names.function, &names.alias);
-    let live = clients
-        .lambda
-        .get_alias()
-        .function_name(function)
-        .name(alias)
-        .send()
-        .await
-        .found(|| format!("reading alias {alias} of function {function}"))?
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "function {function} has no `{alias}` alias, so there is nothing to roll back; \
+    let live = alias::read(clients, names).await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "function {function} has no `{alias}` alias, so there is nothing to roll back; \
                  `deployer up` creates it"
-            )
-        })?;
+        )
+    })?;
     let from = live.function_version().unwrap_or_default().to_string();
     let history = History::parse(live.description().unwrap_or_default());
     let target = target(to, &history, &from)?;

@@ -84,7 +84,7 @@ pub fn resource(ex: &Exchange<'_>, region: &str, account: &str) -> String {
                     // A request for a version or alias is authorized on the qualified ARN.
                     let qualifier = match rest {
                         ["aliases", alias] => Some((*alias).to_string()),
-                        _ => query(ex, "Qualifier").or(in_name),
+                        _ => ex.query("Qualifier").or(in_name),
                     };
                     let arn = format!("arn:aws:lambda:{region}:{account}:function:{name}");
                     match qualifier {
@@ -101,15 +101,6 @@ pub fn resource(ex: &Exchange<'_>, region: &str, account: &str) -> String {
         "apigateway" => format!("arn:aws:apigateway:{region}::{}", decode(ex.path())),
         _ => "*".into(),
     }
-}
-
-/// A query parameter of the request, decoded.
-fn query(ex: &Exchange<'_>, key: &str) -> Option<String> {
-    ex.parts.uri.query().and_then(|q| {
-        q.split('&')
-            .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
-            .map(decode)
-    })
 }
 
 /// The role a Lambda request passes (CreateFunction, UpdateFunctionConfiguration with `Role`):

@@ -66,6 +66,15 @@ impl Exchange<'_> {
         self.parts.uri.path()
     }
 
+    /// The query parameter `key`, decoded (`?Qualifier=live`).
+    pub fn query(&self, key: &str) -> Option<String> {
+        self.parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+                .map(crate::realism::percent_decode)
+        })
+    }
+
     /// The body as JSON, or `Null`.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(self.body).unwrap_or(serde_json::Value::Null)

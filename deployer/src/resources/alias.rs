@@ -10,6 +10,7 @@
 //! The history that makes "the version before" unambiguous lives in the alias's description
 //! (`deployer: previous=3`), in AWS, so that `rollback` works from any machine.
 
+use aws_sdk_lambda::operation::get_alias::GetAliasOutput;
 use aws_sdk_lambda::types::FunctionConfiguration;
 use serde_json::json;
 
@@ -152,20 +153,9 @@ impl Resource for Alias {
         names: &Names,
         _needs: Needs<'_>,
     ) -> anyhow::Result<Option<Observed>> {
-        let (function, alias) = (&names.function, &names.alias);
-        let (found, versions) = tokio::try_join!(
-            async {
-                clients
-                    .lambda
-                    .get_alias()
-                    .function_name(function)
-                    .name(alias)
-                    .send()
-                    .await
-                    .found(|| format!("reading alias {alias} of function {function}"))
-            },
-            list_versions(clients, function),
-        )?;
+        let function = &names.function;
+        let (found, versions) =
+            tokio::try_join!(read(clients, names), list_versions(clients, function))?;
         let Some(found) = found else {
             return Ok(None);
         };
@@ -256,17 +246,22 @@ pub fn prunable(versions: &[u64], keep: usize, protected: &[&str]) -> Vec<u64> {
         .collect()
 }
 
-/// The version the `live` alias names now, if there is one.
-pub async fn live_version(clients: &Clients, names: &Names) -> anyhow::Result<Option<String>> {
+/// The `live` alias as it is now, if there is one.
+pub async fn read(clients: &Clients, names: &Names) -> anyhow::Result<Option<GetAliasOutput>> {
     let (function, alias) = (&names.function, &names.alias);
-    let found = clients
+    clients
         .lambda
         .get_alias()
         .function_name(function)
         .name(alias)
         .send()
         .await
-        .found(|| format!("reading alias {alias} of function {function}"))?;
+        .found(|| format!("reading alias {alias} of function {function}"))
+}
+
+/// The version the `live` alias names now, if there is one.
+pub async fn live_version(clients: &Clients, names: &Names) -> anyhow::Result<Option<String>> {
+    let found = read(clients, names).await?;
     Ok(found.and_then(|a| a.function_version().map(str::to_string)))
 }
 

@@ -362,13 +362,8 @@ pub(super) async fn invoke_api(dp: &DataPlane, ex: &Exchange<'_>) -> Option<Resp
     let path = ex.path().trim_matches('/');
     let rest = path.strip_prefix("2015-03-31/functions/")?;
     let function = crate::realism::percent_decode(rest.strip_suffix("/invocations")?);
-    let query_qualifier = ex.parts.uri.query().and_then(|q| {
-        q.split('&')
-            .find_map(|p| p.strip_prefix("Qualifier="))
-            .map(crate::realism::percent_decode)
-    });
     let (name, arn_qualifier) = split_arn(&function);
-    let qualifier = query_qualifier.or(arn_qualifier);
+    let qualifier = ex.query("Qualifier").or(arn_qualifier);
     let ran = match run(dp, &name, qualifier.as_deref(), ex.body.clone()).await {
         Ok(ran) => ran,
         Err(answer) => return Some(answer),

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use super::function::lambda_error;
 use super::{split_arn, DataPlane, ACCOUNT, REGION};
-use crate::realism::percent_decode;
+use crate::realism::{percent_decode, rewrite_json};
 use crate::wire::Exchange;
 
 /// What the data plane keeps of versions and aliases in moto's place.
@@ -72,7 +72,7 @@ fn route(ex: &Exchange<'_>) -> Option<Route> {
         return None;
     };
     let (name, arn_qualifier) = split_arn(f);
-    let qualifier = query(ex, "Qualifier").or(arn_qualifier);
+    let qualifier = ex.query("Qualifier").or(arn_qualifier);
     let q = || qualifier.clone();
     Some(match (ex.method(), rest) {
         ("POST", ["policy"]) => Route::AddPermission(name, q()?),
@@ -85,14 +85,6 @@ fn route(ex: &Exchange<'_>) -> Option<Route> {
         ("GET", [] | ["configuration"]) => Route::Read(name, qualifier),
         ("GET", ["versions"]) => Route::ListVersions(name),
         _ => return None,
-    })
-}
-
-fn query(ex: &Exchange<'_>, key: &str) -> Option<String> {
-    ex.parts.uri.query().and_then(|q| {
-        q.split('&')
-            .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
-            .map(percent_decode)
     })
 }
 
@@ -198,14 +190,12 @@ pub(super) fn after(dp: &DataPlane, ex: &Exchange<'_>, answer: Response<Bytes>) 
         false => revisions.get(&key).cloned().unwrap_or_else(|| v.revision()),
     };
     revisions.insert(key, revision.clone());
-    let (parts, body) = answer.into_parts();
-    let mut doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if doc.is_object() {
-        doc["RevisionId"] = json!(revision);
-    }
-    let mut parts = parts;
-    parts.headers.remove(hyper::header::CONTENT_LENGTH);
-    Response::from_parts(parts, Bytes::from(doc.to_string()))
+    rewrite_json(&answer, |doc| {
+        if doc.is_object() {
+            doc["RevisionId"] = json!(revision);
+        }
+    })
+    .0
 }
 
 fn stale_revision(
@@ -284,17 +274,16 @@ fn delete_version(v: &Versions, function: &str, version: &str) -> Response<Bytes
 
 /// ListVersionsByFunction's answer without the versions deleted here.
 fn without_deleted(v: &Versions, function: &str, answer: Response<Bytes>) -> Response<Bytes> {
-    let (mut parts, body) = answer.into_parts();
-    let mut doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Some(list) = doc["Versions"].as_array_mut() {
-        list.retain(|c| {
-            !c["Version"]
-                .as_str()
-                .is_some_and(|n| v.is_deleted(function, n))
-        });
-    }
-    parts.headers.remove(hyper::header::CONTENT_LENGTH);
-    Response::from_parts(parts, Bytes::from(doc.to_string()))
+    rewrite_json(&answer, |doc| {
+        if let Some(list) = doc["Versions"].as_array_mut() {
+            list.retain(|c| {
+                !c["Version"]
+                    .as_str()
+                    .is_some_and(|n| v.is_deleted(function, n))
+            });
+        }
+    })
+    .0
 }
 
 /// Lambda refuses a policy call for a qualifier that names no version or alias.

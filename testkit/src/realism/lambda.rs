@@ -117,12 +117,7 @@ async fn other_code(ex: &Exchange<'_>, upstream: &Upstream, function: &str) -> O
 
 /// Whether a request names a version or alias: `?Qualifier=`, or `name:qualifier`.
 fn qualified(ex: &Exchange<'_>, function: &str) -> bool {
-    let in_query = ex
-        .parts
-        .uri
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p.starts_with("Qualifier=")));
-    in_query
+    ex.query("Qualifier").is_some()
         || function
             .rsplit(":function:")
             .next()

@@ -215,7 +215,7 @@ pub(crate) struct Layer {
     world: Mutex<World>,
 }
 
-pub(super) type Answer = Response<Bytes>;
+pub(crate) type Answer = Response<Bytes>;
 
 pub(super) fn within(since: Option<Instant>, window: Duration) -> bool {
     since.is_some_and(|t| t.elapsed() < window)
@@ -359,7 +359,7 @@ pub(crate) fn form_value(body: &[u8], key: &str) -> Option<String> {
 
 /// Applies `edit` to a JSON answer; returns the new answer and the edited value (`Null` when the
 /// body was not JSON, in which case the answer is returned unchanged).
-pub(super) fn rewrite_json(answer: &Answer, edit: impl FnOnce(&mut Value)) -> (Answer, Value) {
+pub(crate) fn rewrite_json(answer: &Answer, edit: impl FnOnce(&mut Value)) -> (Answer, Value) {
     let Ok(mut value) = serde_json::from_slice::<Value>(answer.body()) else {
         return (with_body(answer, answer.body().clone()), Value::Null);
     };
