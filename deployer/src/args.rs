@@ -2,8 +2,43 @@
 //! line ([`crate::cli`]) to the verb ([`crate::verbs`]).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
+
+/// How long a writing verb waits for the deploy lease (`up`, `down`, `rollback`).
+#[derive(Debug, Clone, Args)]
+pub struct LockArgs {
+    /// Wait this long for another deploy to finish (90s, 10m, 0 to fail at once).
+    #[arg(long, value_name = "D", default_value = crate::lease::DEFAULT_TIMEOUT, value_parser = duration)]
+    pub lock_timeout: Duration,
+}
+
+/// A duration as people write it: `90s`, `10m`, `2h`, `1d`, or `0`.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = text.len().saturating_sub(1);
+    let (digits, unit) = (
+        text.get(..split).unwrap_or(""),
+        text.get(split..).unwrap_or(""),
+    );
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if seconds > 0 => Ok(Duration::from_secs(n.saturating_mul(seconds))),
+        _ => Err(format!(
+            "{text:?} is not a duration: use a number and a unit, such as 90s, 10m, 2h or 1d"
+        )),
+    }
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
@@ -13,6 +48,8 @@ pub struct UpArgs {
     /// Deploy this prebuilt zip instead of building (for pipelines that build once).
     #[arg(long, value_name = "FILE")]
     pub zip: Option<PathBuf>,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -27,6 +64,16 @@ pub struct RollbackArgs {
     /// The version to move to (default: the one that served before the live one).
     #[arg(long, value_name = "VERSION")]
     pub to: Option<String>,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UnlockArgs {
+    /// Clear the lease even though its holder has not expired (it may still be running: only
+    /// when you know that deploy is gone).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -62,6 +109,8 @@ pub struct DownArgs {
     /// Also delete the table, turning its deletion protection off first.
     #[arg(long)]
     pub delete_table: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -95,4 +144,21 @@ pub struct InitArgs {
     /// The AWS region to deploy to.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit_or_zero_and_refuse_the_rest() {
+        assert_eq!(duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(duration("2h"), Ok(Duration::from_secs(7_200)));
+        assert_eq!(duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "10", "m", "-1m", "1.5m", "10 m", "5w"] {
+            assert!(duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use crate::args::{
-    DiffArgs, DownArgs, InitArgs, InvokeArgs, LogsArgs, PolicyArgs, RollbackArgs, ServeArgs, UpArgs,
+    DiffArgs, DownArgs, InitArgs, InvokeArgs, LogsArgs, PolicyArgs, RollbackArgs, ServeArgs,
+    UnlockArgs, UpArgs,
 };
 use crate::aws::Target;
 use crate::report::Output;
@@ -60,6 +61,9 @@ pub enum Verb {
     Serve(ServeArgs),
     /// Remove what `up` made; the table (data) stays unless --delete-table.
     Down(DownArgs),
+    /// Clear a deploy lease left behind (a killed `up`), naming its holder; refuses while the
+    /// holder has not expired, unless --force.
+    Unlock(UnlockArgs),
     /// The function's log events from CloudWatch Logs: time, level, request id, message, then
     /// the other fields (--output json: the raw lines).
     Logs(LogsArgs),
@@ -113,6 +117,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Verb::Invoke(args) => verbs::invoke(at, args).await,
         Verb::Serve(args) => verbs::serve(at, args).await,
         Verb::Down(args) => verbs::down(at, args).await,
+        Verb::Unlock(args) => verbs::unlock(at, args).await,
         Verb::Logs(args) => verbs::logs(at, args).await,
         Verb::Outputs => verbs::outputs(at).await,
         Verb::Policy(args) => verbs::policy(at, args).await,

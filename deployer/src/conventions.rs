@@ -105,6 +105,15 @@ pub fn default_table_name(stack: &str, stage: &str) -> String {
     format!("{stack}-{stage}")
 }
 
+/// Item keys under this prefix are the deployer's: a counter id may not start with it.
+pub const ITEM_PREFIX: &str = "deployer:";
+
+/// The key of the stack's deploy lease item, in the stack's own table. Stack and stage are in
+/// it, so two stacks that share a table never share a lease.
+pub fn lease_key(stack: &str, stage: &str) -> String {
+    format!("{ITEM_PREFIX}lease:{stack}:{stage}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

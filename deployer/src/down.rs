@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use crate::lease::{self, Acquired, Held, Place, Terms};
 use crate::plan::Kind;
 use crate::resources::alias::Alias;
 use crate::resources::api::Api;
@@ -16,7 +17,9 @@ use crate::resources::permission::Permission;
 use crate::resources::role::Role;
 use crate::resources::stage::Stage;
 use crate::resources::table::Table;
+use crate::resources::table::{self as table_kind, Home};
 use crate::resources::{Ctx, Desired, Removed, Resource};
+use crate::session::Session;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Removals {
@@ -77,4 +80,33 @@ pub async fn down(ctx: Ctx<'_>, d: &Desired, report: &mut Removals) -> anyhow::R
     remove::<LogGroup>(ctx, log_group, report).await?;
     remove::<Role>(ctx, role, report).await?;
     remove::<Table>(ctx, table, report).await
+}
+
+/// Takes the deploy lease for `down`; `None` when nothing of the stack exists (and nothing was
+/// written). A stack whose table is gone while other resources remain has nowhere to hold a
+/// lease, so the table is made again first (it is then retained like any table, or deleted
+/// with `--delete-table`): deleting without the lease could undo an `up` from empty running
+/// beside this `down`.
+pub async fn hold(
+    session: &Session<'_>,
+    d: &Desired,
+    terms: Terms,
+) -> anyhow::Result<Option<Held>> {
+    let place = Place::of(&session.clients, &session.names);
+    loop {
+        let first = lease::read(&place).await?;
+        if let Acquired::Held(held) =
+            lease::acquire(&place, first, "down", terms, session.progress).await?
+        {
+            return Ok(Some(*held));
+        }
+        let live = crate::reconcile::observe(&session.clients, &session.names).await?;
+        if live.is_empty() {
+            return Ok(None);
+        }
+        // Made or found: either way, the next turn takes the lease in it.
+        if let Home::Gone = table_kind::make_home(Ctx::of(session), &d.table).await? {
+            continue;
+        }
+    }
 }

@@ -107,6 +107,9 @@ impl Intercept for Guard {
         if requested() {
             return Err(Box::new(Stopped));
         }
+        if let Some(lost) = crate::lease::lost() {
+            return Err(Box::new(lost));
+        }
         let read = config.load::<Metadata>().is_some_and(|m| {
             ["Get", "List", "Describe"]
                 .iter()

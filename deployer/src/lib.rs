@@ -12,6 +12,7 @@ pub mod init;
 pub mod interrupt;
 pub mod invoke;
 pub mod kind;
+pub mod lease;
 pub mod local;
 pub mod logs;
 pub mod names;

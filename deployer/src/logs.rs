@@ -51,21 +51,8 @@ pub fn parse_since(text: &str, now: SystemTime) -> Result<i64, String> {
     let now_ms = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let unit = |c: char| match c {
-        's' => Some(1_000),
-        'm' => Some(60_000),
-        'h' => Some(3_600_000),
-        'd' => Some(86_400_000),
-        _ => None,
-    };
-    if let Some((digits, ms)) = text
-        .char_indices()
-        .last()
-        .and_then(|(i, c)| unit(c).map(|ms| (&text[..i], ms)))
-    {
-        if let Ok(n) = digits.parse::<i64>() {
-            return Ok(now_ms - n.saturating_mul(ms));
-        }
+    if let Ok(back) = crate::args::duration(text) {
+        return Ok(now_ms.saturating_sub(i64::try_from(back.as_millis()).unwrap_or(i64::MAX)));
     }
     DateTime::from_str(text, Format::DateTime)
         .map_err(|_| {

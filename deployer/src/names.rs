@@ -23,6 +23,11 @@ pub struct Names {
     pub stack: String,
     pub stage: String,
     pub table: String,
+    /// The key of the table's one counter item: the only item the function may touch.
+    pub counter: String,
+    /// The key of the deploy lease's item in the same table (see [`crate::lease`]): the only
+    /// item the deployer's own credentials may touch.
+    pub lease: String,
     pub function: String,
     /// The function's alias that API Gateway invokes: the version that takes traffic.
     pub alias: String,
@@ -51,6 +56,8 @@ impl Names {
             stack: stack.name.clone(),
             stage: stack.stage.clone(),
             table: stack.table.name.clone(),
+            counter: stack.function.counter_id.clone(),
+            lease: conventions::lease_key(&stack.name, &stack.stage),
             role: conventions::role_name(&stack.name, &stack.stage),
             policy: format!("{}-counter-access", stack.name),
             log_group: format!("/aws/lambda/{function}"),

@@ -7,7 +7,9 @@
 //! - API Gateway: its control plane authorizes by HTTP method on the resource path, and a new
 //!   API's id is not known before it exists, so its statement covers the region's REST APIs and
 //!   their tags (`/restapis`, `/restapis/*`, `/tags/*`);
-//! - `DescribeLogGroups` lists by prefix, and IAM scopes it to the account's log groups only.
+//! - `DescribeLogGroups` lists by prefix, and IAM scopes it to the account's log groups only;
+//! - the deploy lease: `GetItem` and `UpdateItem` on the table, only on its one item
+//!   (`dynamodb:LeadingKeys`), so these credentials can read or change no visit.
 //!
 //! `--read-only` is the policy of `diff`, `outputs` and `logs`: no action that changes anything.
 //! A test runs `up`, `diff`, `logs` and `down` through a proxy that enforces the printed policy,
@@ -26,8 +28,8 @@ struct Statement {
     condition: Option<Value>,
 }
 
-fn statements(n: &Arns) -> Vec<Statement> {
-    let mut all = vec![table(n)];
+fn statements(n: &Arns, lease_key: &str) -> Vec<Statement> {
+    let mut all = vec![table(n), lease(n, lease_key)];
     all.extend(log_group(n));
     all.extend(role(n));
     all.push(function(n));
@@ -53,6 +55,18 @@ fn table(n: &Arns) -> Statement {
         ],
         resources: vec![n.table.clone()],
         condition: None,
+    }
+}
+
+/// The deploy lease: one item of the table, and no other (`dynamodb:LeadingKeys`). Only the
+/// writing verbs read it (before they observe), so both actions are the writers'.
+fn lease(n: &Arns, key: &str) -> Statement {
+    Statement {
+        sid: "DeployLease",
+        writes: &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+        reads: &[],
+        resources: vec![n.table.clone()],
+        condition: Some(json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [key]}})),
     }
 }
 
@@ -171,9 +185,10 @@ fn rest_api(n: &Arns) -> Statement {
     }
 }
 
-/// The policy document for `names`; with `read_only`, only the reads.
-pub fn document(arns: &Arns, read_only: bool) -> Value {
-    let statements: Vec<Value> = statements(arns)
+/// The policy document for the stack of `arns` and its lease item `lease_key`; with
+/// `read_only`, only the reads.
+pub fn document(arns: &Arns, lease_key: &str, read_only: bool) -> Value {
+    let statements: Vec<Value> = statements(arns, lease_key)
         .into_iter()
         .filter_map(|s| {
             let mut actions: Vec<&str> = s.reads.to_vec();
@@ -204,19 +219,20 @@ mod tests {
     use super::*;
     use crate::stack;
 
+    const LEASE: &str = "deployer:lease:vc:prod";
+
     fn names() -> Arns {
         let s = stack::parse("name: vc\n", std::path::Path::new("stack.yaml"))
             .unwrap_or_else(|e| panic!("{e}"));
-        Arns::of(
-            &crate::names::Names::derive(&s, "us-east-1"),
-            "123456789012",
-        )
+        let names = crate::names::Names::derive(&s, "us-east-1");
+        assert_eq!(names.lease, LEASE);
+        Arns::of(&names, "123456789012")
     }
 
     #[test]
     fn every_resource_is_one_of_the_stacks_arns() {
         let n = names();
-        let d = document(&n, false);
+        let d = document(&n, LEASE, false);
         let resources: Vec<&str> = d["Statement"]
             .as_array()
             .into_iter()
@@ -236,10 +252,34 @@ mod tests {
     }
 
     #[test]
+    fn the_lease_statement_reaches_its_one_item_and_only_writers_get_it() {
+        let n = names();
+        let find = |d: &Value| {
+            d["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["Sid"] == "DeployLease")
+                .cloned()
+        };
+        let lease = find(&document(&n, LEASE, false)).unwrap_or_default();
+        assert_eq!(
+            lease["Action"],
+            json!(["dynamodb:GetItem", "dynamodb:UpdateItem"])
+        );
+        assert_eq!(lease["Resource"], json!([n.table]));
+        assert_eq!(
+            lease["Condition"],
+            json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [LEASE]}})
+        );
+        assert_eq!(find(&document(&n, LEASE, true)), None);
+    }
+
+    #[test]
     fn read_only_has_no_write_and_pass_role_is_for_lambda_only() {
         let n = names();
-        let ro = document(&n, true);
-        let writes: Vec<&str> = statements(&n)
+        let ro = document(&n, LEASE, true);
+        let writes: Vec<&str> = statements(&n, LEASE)
             .iter()
             .flat_map(|s| s.writes.iter().copied())
             .collect();
@@ -252,7 +292,7 @@ mod tests {
             .collect();
         assert!(actions.len() >= 10, "{actions:?}");
         assert!(actions.iter().all(|a| !writes.contains(a)), "{actions:?}");
-        let full = document(&n, false);
+        let full = document(&n, LEASE, false);
         let pass = full["Statement"]
             .as_array()
             .into_iter()

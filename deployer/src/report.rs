@@ -318,3 +318,24 @@ impl Display for SingleReport {
         writeln!(f, "{}", s.body)
     }
 }
+
+/// What `unlock` did: `{"stack", "released": {holder…} | null}`.
+#[derive(Debug, Serialize)]
+pub struct UnlockReport {
+    pub stack: String,
+    /// The holder whose lease was cleared; `None` when no deploy held it.
+    pub released: Option<crate::lease::Holder>,
+}
+
+impl Display for UnlockReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.released {
+            Some(h) => writeln!(
+                f,
+                "Cleared the deploy lease of stack {}, held by {h}.",
+                self.stack
+            ),
+            None => writeln!(f, "No deploy holds stack {}: nothing to clear.", self.stack),
+        }
+    }
+}

@@ -25,14 +25,48 @@ fn slow_fixture() -> Fixture {
     )
 }
 
-/// The requests, reads included, that reached the proxy more than 100 ms after the signal.
+/// The requests, reads included, that reached the proxy more than 100 ms after the signal,
+/// but for the deploy lease's release, which must follow the stop (see [`released`]).
 fn started_after_the_signal(f: &Fixture, run: &Run) -> Vec<String> {
     let at = f.proxy.fired_at().expect("the signal was sent");
     run.calls
         .iter()
-        .filter(|c| c.sent > at + Duration::from_millis(100))
+        .filter(|c| c.sent > at + Duration::from_millis(100) && !support::is_lease(c))
         .map(ToString::to_string)
         .collect()
+}
+
+/// Checks that the interrupted run released the deploy lease it held: one write after the
+/// signal, and the lease free.
+async fn released(f: &Fixture, run: &Run) {
+    let at = f.proxy.fired_at().expect("the signal was sent");
+    let after: Vec<String> = run
+        .calls
+        .iter()
+        .filter(|c| c.sent > at && support::is_lease(c))
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        after,
+        ["dynamodb UpdateItem (write)"],
+        "the lease's release"
+    );
+    let item = f
+        .clients()
+        .await
+        .dynamodb
+        .get_item()
+        .table_name("vc-prod")
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S("deployer:lease:vc:prod".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let item = item.item().cloned().unwrap_or_default();
+    assert!(!item.contains_key("holder_token"), "left held: {item:?}");
 }
 
 /// Runs `deployer ARGS`, signalling it while `operation` is in flight.
@@ -108,6 +142,7 @@ async fn sigint_lets_the_request_in_flight_finish_reports_and_exits_130() {
     // Nothing started after it, reads included: not the role's policy, not the function, not
     // the API's routes, not a wait's poll.
     assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
+    released(&f, &run).await;
 
     // A plain re-run finishes the job.
     f.up(&f.zip_v1).ok();
@@ -172,6 +207,7 @@ async fn sigterm_in_json_mode_reports_done_and_not_done_and_exits_143() {
         run.calls
     );
     assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
+    released(&f, &run).await;
 
     f.up(&f.zip_v1).ok();
     f.assert_deployed("vc", "re-run after SIGTERM").await;
@@ -221,6 +257,7 @@ async fn sigint_during_down_reports_what_was_removed_and_a_rerun_finishes() {
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
     // Nothing was sent after the interrupt, reads included, so the role is still there.
     assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
+    released(&f, &run).await;
     let c = f.clients().await;
     c.iam
         .get_role()

@@ -1,6 +1,9 @@
 //! Least privilege, read back from the emulator after `up`, not from our own planning code:
 //! - the role's one inline policy is exactly two statements, with exact actions and exact ARNs,
-//!   and no `*` anywhere but the log-stream suffix of the function's own log group;
+//!   the table's reached only at the counter item (`dynamodb:LeadingKeys`), and no `*` anywhere
+//!   but the log-stream suffix of the function's own log group;
+//! - and so the function, run through the emulated request path, counts on its own item and is
+//!   denied any other: the deploy lease in the same table is out of its reach;
 //! - nothing is attached to the role, and its trust policy pins `aws:SourceAccount`;
 //! - the function's resource policy lets only this API (by ARN) in this account invoke it;
 //! - the stage is throttled, so that the open internet cannot run up the owner's bill.
@@ -44,7 +47,8 @@ async fn the_deployed_policies_grant_exactly_what_the_function_needs() {
         inline,
         json!({"Version": "2012-10-17", "Statement": [
             {"Sid": "Counter", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
-             "Resource": table_arn},
+             "Resource": table_arn,
+             "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["main_counter"]}}},
             {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": log_streams}]})
     );
@@ -120,4 +124,109 @@ async fn the_deployed_policies_grant_exactly_what_the_function_needs() {
         (all.throttling_rate_limit(), all.throttling_burst_limit()),
         (10.0, 20)
     );
+}
+
+/// The function's role reaches one item: run through the emulated data plane, the live version
+/// counts; the same code told (by its `COUNTER_ID`) to count on the deploy lease's item, or on
+/// any other, is denied by its role's policy, and the lease is untouched.
+#[tokio::test]
+async fn the_function_is_denied_every_item_but_its_counter() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let c = f.clients().await;
+    let invoke = |qualifier: Option<&'static str>| {
+        let c = c.clone();
+        async move {
+            let out = c
+                .lambda
+                .invoke()
+                .function_name("vc-prod")
+                .set_qualifier(qualifier.map(str::to_string))
+                .payload(aws_smithy_types::Blob::new(
+                    support::rest_event("/counter").to_vec(),
+                ))
+                .send()
+                .await
+                .unwrap();
+            let payload: serde_json::Value =
+                serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+            payload["statusCode"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(
+        invoke(Some("live")).await,
+        200,
+        "the counter item is denied"
+    );
+    assert_eq!(support::count(&c).await, 1);
+
+    let item = |key: &'static str| {
+        let c = c.clone();
+        async move {
+            let got = c
+                .dynamodb
+                .get_item()
+                .table_name("vc-prod")
+                .key("id", aws_sdk_dynamodb::types::AttributeValue::S(key.into()))
+                .send()
+                .await
+                .unwrap();
+            got.item().cloned()
+        }
+    };
+    for (i, other) in ["deployer:lease:vc:prod", "another_counter"]
+        .into_iter()
+        .enumerate()
+    {
+        let before = item(other).await;
+        let config = c
+            .lambda
+            .get_function_configuration()
+            .function_name("vc-prod")
+            .send()
+            .await
+            .unwrap();
+        let mut vars = config.environment().unwrap().variables().unwrap().clone();
+        vars.insert("COUNTER_ID".into(), other.into());
+        let env = aws_sdk_lambda::types::Environment::builder()
+            .set_variables(Some(vars))
+            .build();
+        // The previous update settles first (the realism layer's `InProgress`, as on Lambda).
+        let mut tries = 0;
+        while let Err(e) = c
+            .lambda
+            .update_function_configuration()
+            .function_name("vc-prod")
+            .environment(env.clone())
+            .send()
+            .await
+        {
+            tries += 1;
+            assert!(tries < 30, "{e:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        f.proxy.take();
+        assert_eq!(invoke(None).await, 500, "{other}: not denied");
+        let refused: Vec<u16> = f
+            .proxy
+            .take()
+            .into_iter()
+            .filter(|call| call.caller.is_some() && call.operation == "UpdateItem")
+            .map(|call| call.status)
+            .collect();
+        assert_eq!(refused, [400], "{other}");
+        let errors = f.run(&["logs", "--errors"]).ok();
+        assert!(
+            errors
+                .stdout
+                .lines()
+                .filter(|l| l.contains("AccessDenied"))
+                .count()
+                > i,
+            "{other}: the function's log does not say it was denied:\n{}",
+            errors.stdout
+        );
+        assert_eq!(item(other).await, before, "{other} was written");
+    }
+    assert_eq!(support::count(&c).await, 1, "the counter moved");
 }

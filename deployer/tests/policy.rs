@@ -145,11 +145,14 @@ async fn the_read_only_policy_passes_the_reads_and_refuses_a_change() {
         "a read-only diff still sees drift:\n{}",
         drift.stderr
     );
+    // Refused at its first step, the deploy lease, before any write.
     let up = f.run(&["up", "--zip", &zip]);
     assert_eq!(up.code, 1, "{}", up.stderr);
     assert!(
-        up.stderr.contains("lambda:UpdateFunctionConfiguration"),
+        up.stderr.contains("reading the deploy lease") && up.stderr.contains("dynamodb:GetItem"),
         "{}",
         up.stderr
     );
+    assert_eq!(up.writes(), Vec::<String>::new());
+    assert_eq!(up.lease_writes(), Vec::<String>::new());
 }

@@ -494,3 +494,71 @@ async fn a_denied_read_is_one_line_of_error_with_the_action_and_never_drift() {
         assert!(!error.contains(debug), "{debug:?} in {error}");
     }
 }
+
+/// DynamoDB refuses item calls on a table that is not ACTIVE yet ("its status might not be
+/// ACTIVE": ResourceNotFoundException); the deploy lease, an item, is taken only once the table
+/// `up` made for it is ACTIVE, so a first `up` passes in one run.
+#[tokio::test]
+async fn items_of_a_creating_table_are_not_found_and_the_first_up_waits_for_active() {
+    let creating = Duration::from_millis(800);
+    let f = Fixture::with(
+        STACK,
+        Some(Realism {
+            table_creating: creating,
+            ..Realism::fast()
+        }),
+    );
+    let through = testkit::dummy_loader().endpoint_url(f.proxy.endpoint());
+    let db = aws_sdk_dynamodb::Client::new(&through.load().await);
+    let key = aws_sdk_dynamodb::types::AttributeValue::S("k".into());
+    db.create_table()
+        .table_name("scratch")
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let early = db
+        .get_item()
+        .table_name("scratch")
+        .key("id", key.clone())
+        .send()
+        .await;
+    let code = early
+        .err()
+        .and_then(|e| e.into_service_error().meta().code().map(String::from));
+    assert_eq!(code.as_deref(), Some("ResourceNotFoundException"));
+    tokio::time::sleep(creating).await;
+    db.get_item()
+        .table_name("scratch")
+        .key("id", key)
+        .send()
+        .await
+        .expect("an ACTIVE table's items are read");
+
+    let up = f.up(&f.zip_v1).ok();
+    let take = up
+        .calls
+        .iter()
+        .position(|c| c.operation == "UpdateItem")
+        .expect("the lease was taken");
+    assert!(
+        ops(&up.calls[..take], "DescribeTable").contains(&200),
+        "the lease was taken before the table was seen: {:?}",
+        up.calls
+    );
+    assert_eq!(refused(&up, "UpdateItem", 400), 0, "{:?}", up.calls);
+}

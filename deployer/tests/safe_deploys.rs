@@ -209,40 +209,76 @@ async fn rollback_moves_back_in_one_write_is_drift_and_up_rolls_forward() {
     assert_eq!(refused.writes(), Vec::<String>::new());
 }
 
-#[tokio::test]
-async fn two_deploys_that_reach_the_switch_together_cannot_interleave() {
-    let f = deployed().await;
-    // The first UpdateAlias to arrive is held for a while; the other deploy switches meanwhile.
+/// Holds the next `UpdateAlias` at the proxy for 4 s: the deploy making it is mid-switch.
+fn hold_the_switch(f: &Fixture) {
     f.proxy.arm(testkit::Trigger {
         on: testkit::On::Operation(ALIAS.trim_start_matches("lambda ").to_string()),
         signal: 0,
         when: testkit::When::InFlight(std::time::Duration::from_secs(4)),
     });
+}
+
+#[tokio::test]
+async fn two_deploys_at_once_take_turns_and_a_switch_moved_meanwhile_is_refused() {
+    let f = deployed().await;
+    // Two ups of the same change at once: the deploy lease makes them take turns. The first
+    // is held mid-switch; the second waits, then finds the stack in sync and releases nothing.
+    hold_the_switch(&f);
+    f.proxy.take();
     let zip = f.zip_v2.to_str().unwrap().to_string();
     let (dir, endpoint) = (f.path().to_path_buf(), f.proxy.endpoint().to_string());
-    let spawn = || {
-        let (dir, endpoint, zip) = (dir.clone(), endpoint.clone(), zip.clone());
-        std::thread::spawn(move || support::deployer_at(&dir, &endpoint, &["up", "--zip", &zip]))
+    let spawn = |args: Vec<String>| {
+        let (dir, endpoint) = (dir.clone(), endpoint.clone());
+        std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            support::deployer_at(&dir, &endpoint, &args)
+        })
     };
-    let (a, b) = (spawn(), spawn());
+    let up = || vec!["up".to_string(), "--zip".to_string(), zip.clone()];
+    let (a, b) = (spawn(up()), spawn(up()));
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
-    let mut codes = [a.0, b.0];
-    codes.sort_unstable();
-    assert_eq!(codes, [0, 1], "one switches, one fails:\n{}\n{}", a.2, b.2);
-    let loser = if a.0 == 1 { &a.2 } else { &b.2 };
+    assert_eq!((a.0, b.0), (0, 0), "{}\n{}", a.2, b.2);
     assert!(
-        loser.contains("was moved by another deploy") && loser.contains("RevisionId"),
-        "{loser}"
+        [&a.2, &b.2]
+            .iter()
+            .any(|e| e.contains("waiting for the deploy lease")),
+        "neither waited:\n{}\n{}",
+        a.2,
+        b.2
     );
-    let probed: Vec<String> = f
-        .proxy
-        .take()
+    let calls = f.proxy.take();
+    let published = calls
         .iter()
-        .filter(|c| c.operation.ends_with("/invocations"))
-        .map(|c| c.operation.clone())
-        .collect();
-    assert!(!probed.is_empty());
+        .filter(|c| format!("{} {}", c.service, c.operation) == PUBLISH)
+        .count();
+    assert_eq!(published, 1, "the change was released twice");
     assert_eq!(health_version(&f), live(&f).await);
+
+    // The alias's RevisionId still guards the switch against a move outside the lease (by
+    // hand, or an older deployer): the deploy's UpdateAlias, sent at the revision it read,
+    // is refused, and it says so.
+    f.write_stack(&STACK.replace("memory_mb: 128", "memory_mb: 256"));
+    hold_the_switch(&f);
+    let racing = spawn(up());
+    while !f.proxy.fired() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let c = f.clients().await;
+    c.lambda
+        .update_alias()
+        .function_name("vc-prod")
+        .name("live")
+        .description("moved by hand")
+        .send()
+        .await
+        .unwrap();
+    let (code, _, stderr) = racing.join().unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("was moved by another deploy") && stderr.contains("RevisionId"),
+        "{stderr}"
+    );
+    f.write_stack(STACK);
 }
 
 #[tokio::test]

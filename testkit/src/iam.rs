@@ -115,6 +115,27 @@ pub fn passed_role(ex: &Exchange<'_>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The condition keys a request carries of itself: for a DynamoDB item call, the values of
+/// its `Key` as `dynamodb:LeadingKeys` (the partition key's value, on the stack's tables, whose
+/// key is the partition key alone). No key at all (a Scan) gives no value: `ForAllValues`
+/// holds for it, as on AWS.
+pub fn context(ex: &Exchange<'_>) -> Context {
+    let mut context = Context::new();
+    if ex.call.service != "dynamodb" {
+        return context;
+    }
+    let body = ex.json();
+    if let Some(key) = body.get("Key").and_then(|k| k.as_object()) {
+        let values = key
+            .values()
+            .filter_map(|typed| typed.as_object()?.values().next().cloned())
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect();
+        context.insert("dynamodb:leadingkeys".into(), values);
+    }
+    context
+}
+
 /// A query-protocol (form) parameter.
 fn form(body: &[u8], key: &str) -> Option<String> {
     String::from_utf8_lossy(body).split('&').find_map(|pair| {
@@ -155,7 +176,17 @@ pub struct Policy {
 impl Policy {
     /// Whether `action` on `resource` is allowed; `passed_to` is the service a role is passed to.
     pub fn allows(&self, action: &str, resource: &str, passed_to: Option<&str>) -> bool {
-        let mut context = Context::new();
+        self.allows_in(action, resource, passed_to, Context::new())
+    }
+
+    /// [`Policy::allows`], with the request's own condition keys ([`context`]).
+    pub fn allows_in(
+        &self,
+        action: &str,
+        resource: &str,
+        passed_to: Option<&str>,
+        mut context: Context,
+    ) -> bool {
         if let Some(service) = passed_to {
             context.insert("iam:passedtoservice".into(), vec![service.to_string()]);
         }

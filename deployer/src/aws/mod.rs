@@ -35,6 +35,9 @@ pub struct Clients {
     pub emulator: Option<String>,
     pub sts: aws_sdk_sts::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// DynamoDB for the deploy lease's item only: without the interrupt guard, so that a lease
+    /// is still released after Ctrl-C, and not counted among the stack's writes.
+    pub lease: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigateway::Client,
@@ -104,6 +107,7 @@ impl Clients {
             emulator: apigateway_endpoint(config).filter(|url| is_emulator(url)),
             sts: client!(aws_sdk_sts),
             dynamodb: client!(aws_sdk_dynamodb),
+            lease: aws_sdk_dynamodb::Client::new(config),
             iam: client!(aws_sdk_iam),
             lambda: client!(aws_sdk_lambda),
             apigateway: client!(aws_sdk_apigateway),

@@ -239,6 +239,13 @@ macro_rules! kinds {
             }
         }
 
+        impl Observed {
+            /// Whether nothing of the stack exists.
+            pub fn is_empty(&self) -> bool {
+                $(self.$field.is_none())&&+
+            }
+        }
+
         /// Every kind, in apply order.
         pub const KINDS: &[Kind] = &[$(Kind::$variant),+];
 

@@ -40,7 +40,7 @@ impl Desired {
             name: names.role.clone(),
             trust: trust_policy(arns),
             policy_name: names.policy.clone(),
-            policy: counter_policy(arns),
+            policy: counter_policy(arns, &names.counter),
             tags: names.tags.clone(),
             function: names.function.clone(),
         }
@@ -62,9 +62,14 @@ pub fn trust_policy(arns: &Arns) -> Value {
 }
 
 /// The role's one inline policy: exactly the calls the function's contract names, on exactly
-/// its table, and its log streams. The table's ARN and the function's `TABLE_NAME` come from
-/// the same name, so they cannot disagree.
-pub fn counter_policy(arns: &Arns) -> Value {
+/// its table's one counter item (`dynamodb:LeadingKeys`: every other item, the deploy lease
+/// among them, is out of its reach), and its log streams. The table's ARN and the function's
+/// `TABLE_NAME` come from the same name, and the key from the same `COUNTER_ID`, so they cannot
+/// disagree.
+///
+/// `ForAllValues` holds for a request that names no key at all; every call the contract makes
+/// (GetItem, UpdateItem) names one, and no call that names none (Scan, Query) is granted.
+pub fn counter_policy(arns: &Arns, counter: &str) -> Value {
     let actions: Vec<String> = calls::ALL.iter().map(|c| calls::action(c)).collect();
     json!({
         "Version": "2012-10-17",
@@ -74,6 +79,7 @@ pub fn counter_policy(arns: &Arns) -> Value {
                 "Effect": "Allow",
                 "Action": actions,
                 "Resource": arns.table,
+                "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [counter]}},
             },
             {
                 "Sid": "Logs",
@@ -489,9 +495,9 @@ mod tests {
     }
 
     #[test]
-    fn the_policy_is_exactly_the_contracts_calls_on_the_table_and_the_log_streams() {
+    fn the_policy_is_exactly_the_contracts_calls_on_the_counter_item_and_the_log_streams() {
         assert_eq!(
-            counter_policy(&arns()),
+            counter_policy(&arns(), "main_counter"),
             json!({
                 "Version": "2012-10-17",
                 "Statement": [
@@ -500,6 +506,7 @@ mod tests {
                         "Effect": "Allow",
                         "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
                         "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/resume-visitors",
+                        "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["main_counter"]}},
                     },
                     {
                         "Sid": "Logs",

@@ -11,8 +11,10 @@
 //! few seconds.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Tag,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    Tag,
 };
+use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
 use function::contract;
 use serde_json::json;
 
@@ -84,6 +86,9 @@ pub enum TableChange {
     Create {
         pitr: bool,
         protection: bool,
+        /// Made already, for the deploy lease ([`make_home`]): only what follows a creation
+        /// is left to do.
+        made: bool,
     },
     /// Refused: a key schema cannot change in place.
     KeySchema(Update<Vec<String>>),
@@ -97,7 +102,9 @@ impl Describe for TableChange {
     fn describe(&self, name: &str) -> Change {
         let k = Kind::Table;
         match self {
-            TableChange::Create { pitr, protection } => Change::create(
+            TableChange::Create {
+                pitr, protection, ..
+            } => Change::create(
                 k,
                 name,
                 json!({KEY_SCHEMA: [key()], BILLING_MODE: ON_DEMAND, PITR: pitr, DELETION_PROTECTION: protection}),
@@ -175,6 +182,7 @@ impl Resource for Table {
             return vec![TableChange::Create {
                 pitr: d.point_in_time_recovery,
                 protection: d.deletion_protection,
+                made: false,
             }];
         };
         let mut diff = Differ::new();
@@ -209,8 +217,15 @@ impl Resource for Table {
         }
         let created = super::creates(changes);
         let step = ctx.step(created, "table", &d.name);
-        if created {
-            create(ctx, d, &step).await?;
+        let made = changes
+            .iter()
+            .any(|c| matches!(c, TableChange::Create { made: true, .. }));
+        if created && !made && !create(ctx, d, &step).await? {
+            anyhow::bail!(
+                "creating table {}: it exists already, made since it was read (outside the \
+                 deploy lease?); run `deployer up` again to take it as it is",
+                d.name
+            );
         }
         let billing = changes.iter().any(|c| matches!(c, TableChange::Billing(_)));
         let protection = changes
@@ -308,7 +323,63 @@ fn key_schema(table: &aws_sdk_dynamodb::types::TableDescription) -> Vec<String> 
         .collect()
 }
 
-async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
+/// What making the table for the deploy lease came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Home {
+    /// This run made it: no deploy can have held a lease in it before.
+    Made,
+    /// It existed (another deploy made it a moment ago, or it was being created).
+    Found,
+    /// It was being deleted (a `down --delete-table`), and is gone now: make it again.
+    Gone,
+}
+
+/// Makes the table before anything else, as the home of the deploy lease, and waits for it to
+/// be ACTIVE (items can be written only then). CreateTable is its own arbiter: a table name is
+/// unique in an account and region, and a second CreateTable answers ResourceInUseException,
+/// so of several deploys from empty exactly one makes it.
+pub async fn make_home(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Home> {
+    let step = ctx.step(true, "table", &d.name);
+    step.waiting("the home of the deploy lease: made first");
+    let made = create(ctx, d, &step).await?;
+    let what = format!("table {} to be ACTIVE", d.name);
+    let status = wait::until(&what, ctx.waits.table_active, &step, || async {
+        let out = ctx
+            .clients
+            .dynamodb
+            .describe_table()
+            .table_name(&d.name)
+            .send();
+        let found = out.await.found(|| format!("reading table {}", d.name))?;
+        let status = found.and_then(|o| o.table).and_then(|t| t.table_status);
+        Ok(match status {
+            Some(TableStatus::Active) => Some(Home::Found),
+            None => Some(Home::Gone),
+            // CREATING, UPDATING, or DELETING (on its way to gone).
+            Some(_) => None,
+        })
+    })
+    .await?;
+    step.done(if made { "made" } else { "found" });
+    Ok(match (made, status) {
+        (_, Home::Gone) => Home::Gone,
+        (true, _) => Home::Made,
+        (false, _) => Home::Found,
+    })
+}
+
+/// Marks the plan's creation as done by [`make_home`]: the rest of it (point-in-time recovery,
+/// the tags' visibility) is still to do.
+pub fn mark_made(changes: &mut [TableChange]) {
+    for change in changes {
+        if let TableChange::Create { made, .. } = change {
+            *made = true;
+        }
+    }
+}
+
+/// Sends CreateTable once; `false` when the table exists already.
+async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<bool> {
     let db = &ctx.clients.dynamodb;
     let name = &d.name;
     let attribute = AttributeDefinition::builder()
@@ -321,7 +392,8 @@ async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
         .build()?;
     let tags = dynamo_tags(&d.tags)?;
     let send = || async {
-        db.create_table()
+        let sent = db
+            .create_table()
             .table_name(name)
             .attribute_definitions(attribute.clone())
             .key_schema(key.clone())
@@ -331,13 +403,16 @@ async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
             .customize()
             .config_override(crate::single_attempt!(aws_sdk_dynamodb))
             .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| CreateError::of(&format!("creating table {name}"), e))
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ResourceInUseException") => Ok(false),
+            Err(e) => Err(CreateError::of(&format!("creating table {name}"), e)),
+        }
     };
     let look = || async {
         let found = db.describe_table().table_name(name).send().await;
-        Ok(found.ok().map(|_| ()))
+        Ok(found.ok().map(|_| true))
     };
     let what = format!("creating table {name}");
     wait::create_once(&what, ctx.waits.create, step, send, look).await

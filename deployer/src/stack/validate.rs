@@ -218,6 +218,17 @@ fn function(raw: RawFunction, c: &mut Checker) -> Function {
         Some(id) => {
             if id.value.trim().is_empty() || id.value.len() > 1024 {
                 c.at(id, "function.counter_id", "must be 1–1024 characters");
+            } else if id.value.starts_with(crate::conventions::ITEM_PREFIX) {
+                c.at(
+                    id,
+                    "function.counter_id",
+                    format!(
+                        "{:?} starts with {:?}, which is reserved for the deployer's own items \
+                         (its deploy lease); pick another id",
+                        id.value,
+                        crate::conventions::ITEM_PREFIX
+                    ),
+                );
             }
             id.value.clone()
         }

@@ -8,24 +8,18 @@ use std::sync::Arc;
 
 use lambda_local::Pool;
 
-use crate::args::{DiffArgs, DownArgs, InitArgs, InvokeArgs, RollbackArgs, ServeArgs, UpArgs};
+use crate::args::{DiffArgs, InitArgs, InvokeArgs, ServeArgs};
 use crate::arns::Arns;
 use crate::aws::Target;
-use crate::down;
-use crate::interrupt;
 use crate::invoke::{self, Backend};
 use crate::local::{self, serve as local_serve};
 use crate::names::Names;
 use crate::package;
-use crate::plan::Kind;
 use crate::progress::Progress;
 use crate::reconcile;
-use crate::report::{
-    self, colour, DiffReport, DownReport, Interrupted, Output, Outputs, PackageReport, PlanText,
-    Report, UpReport,
-};
+use crate::report::{self, DiffReport, Output, PackageReport, Report};
 use crate::resources::function::Code;
-use crate::resources::{Ctx, Desired, Needs, Observed, Resource};
+use crate::resources::{Desired, Needs, Observed, Resource};
 use crate::session::Session;
 use crate::stack::{self, Stack};
 
@@ -62,8 +56,10 @@ impl Invocation {
 }
 
 mod read;
+mod write;
 
 pub use read::{logs, outputs, policy};
+pub use write::{down, rollback, unlock, up};
 
 /// Reads the stack; a bad file fails here, before any AWS call.
 fn stack(cli: &Invocation) -> anyhow::Result<Stack> {
@@ -97,12 +93,13 @@ async fn prepare<'p>(
     stack: &Stack,
     zip: Option<&Path>,
     progress: &'p Progress,
-) -> anyhow::Result<(Session<'p>, Observed, Desired)> {
+    lease: bool,
+) -> anyhow::Result<Prepared<'p>> {
     let (surveyed, artifact) = match zip {
         Some(path) => {
             let artifact = package::load(path, stack.function.architecture)?;
             (
-                reconcile::survey(&cli.target, stack, progress).await,
+                reconcile::survey(&cli.target, stack, progress, lease).await,
                 artifact,
             )
         }
@@ -111,8 +108,10 @@ async fn prepare<'p>(
                 let (root, stack) = (cli.root(), stack.clone());
                 tokio::task::spawn_blocking(move || package::package(&stack, &root))
             };
-            let (surveyed, built) =
-                tokio::join!(reconcile::survey(&cli.target, stack, progress), building);
+            let (surveyed, built) = tokio::join!(
+                reconcile::survey(&cli.target, stack, progress, lease),
+                building
+            );
             let built = built.map_err(|e| anyhow::anyhow!("building the function: {e}"))??;
             if let Some(note) = built.note() {
                 progress.line(note);
@@ -120,95 +119,21 @@ async fn prepare<'p>(
             (surveyed, built)
         }
     };
-    let (session, observed) = surveyed?;
+    let (session, observed, seen) = surveyed?;
     let (names, arns) = (&session.names, &session.arns);
     let desired = reconcile::desired(stack, names, arns, Code::of(&artifact));
-    Ok((session, observed, desired))
+    Ok((session, observed, desired, seen))
 }
 
-pub async fn up(cli: &Invocation, args: &UpArgs) -> anyhow::Result<ExitCode> {
-    let stack = stack(cli)?;
-    let dry_run = args.dry_run;
-    if !dry_run {
-        interrupt::listen()?;
-    }
-    let progress = Progress::new();
-    let (session, observed, desired) =
-        match prepare(cli, &stack, args.zip.as_deref(), &progress).await {
-            Ok(found) => found,
-            Err(_) if interrupt::requested() => return stopped(cli, &Default::default(), &[]),
-            Err(e) => return Err(e),
-        };
-    let (names, arns) = (&session.names, &session.arns);
-    let planned = reconcile::plan(&desired, &observed);
-    let plan = planned.describe(&desired);
-    if cli.output == Output::Text {
-        let header = report::header(names, arns);
-        print!(
-            "{}",
-            colour(
-                &PlanText {
-                    header: &header,
-                    plan: &plan
-                }
-                .to_string()
-            )
-        );
-    }
-    let mut api_id = observed.api_id().map(str::to_string);
-    if !dry_run && !plan.is_empty() {
-        session.progress.line("Applying:");
-        let mut done = Vec::new();
-        match reconcile::apply(
-            Ctx::of(&session),
-            &desired,
-            &planned,
-            api_id.as_deref(),
-            &mut done,
-        )
-        .await
-        {
-            Ok(id) => api_id = id,
-            Err(_) if interrupt::requested() => return stopped(cli, &plan, &done),
-            Err(e) => return Err(e),
-        }
-    }
-    let released = !dry_run && !planned.alias.is_empty();
-    cli.print(&UpReport {
-        changes: plan.changes.clone(),
-        outputs: outputs_after_up(&session, &observed, api_id.as_deref(), released).await?,
-        notes: reconcile::notes(&desired, &observed),
-        dry_run,
-    });
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The outputs after `up`: the live version as observed, or read again after a release.
-async fn outputs_after_up(
-    session: &Session<'_>,
-    observed: &Observed,
-    api_id: Option<&str>,
-    released: bool,
-) -> anyhow::Result<Outputs> {
-    let (names, arns) = (&session.names, &session.arns);
-    let mut outputs = Outputs::of(names, arns, api_id, session.clients.emulator.as_deref());
-    outputs.live_version = match released {
-        false => observed.alias.as_ref().map(|a| a.version.clone()),
-        true => crate::resources::alias::live_version(&session.clients, names).await?,
-    };
-    Ok(outputs)
-}
-
-/// Reports an interrupted `up` and gives its exit code (130, or 143 for SIGTERM).
-fn stopped(cli: &Invocation, plan: &crate::plan::Plan, done: &[Kind]) -> anyhow::Result<ExitCode> {
-    cli.print(&Interrupted::of(plan, done, interrupt::wrote()));
-    Ok(ExitCode::from(interrupt::exit_code()))
-}
+/// What [`prepare`] read and derived: the session, what is live, the desired state, and the
+/// deploy lease as read before the stack (when asked for).
+type Prepared<'p> = (Session<'p>, Observed, Desired, Option<crate::lease::Seen>);
 
 pub async fn diff(cli: &Invocation, args: &DiffArgs) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
     let progress = Progress::new();
-    let (session, observed, desired) = prepare(cli, &stack, args.zip.as_deref(), &progress).await?;
+    let (session, observed, desired, _) =
+        prepare(cli, &stack, args.zip.as_deref(), &progress, false).await?;
     let plan = reconcile::plan(&desired, &observed).describe(&desired);
     let report = DiffReport {
         in_sync: plan.is_empty(),
@@ -222,29 +147,6 @@ pub async fn diff(cli: &Invocation, args: &DiffArgs) -> anyhow::Result<ExitCode>
     } else {
         ExitCode::from(2)
     })
-}
-
-pub async fn rollback(cli: &Invocation, args: &RollbackArgs) -> anyhow::Result<ExitCode> {
-    let stack = stack(cli)?;
-    let progress = Progress::new();
-    let session = cli.session(&stack, &progress).await?;
-    let report = crate::rollback::rollback(&session, args.to.as_deref()).await?;
-    cli.print(&report);
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn down(cli: &Invocation, args: &DownArgs) -> anyhow::Result<ExitCode> {
-    let stack = stack(cli)?;
-    interrupt::listen()?;
-    let progress = Progress::new();
-    let session = cli.session(&stack, &progress).await?;
-    let mut desired = reconcile::desired(&stack, &session.names, &session.arns, Code::none());
-    desired.table.retain = !args.delete_table;
-    let mut report = down::Removals::default();
-    let result = down::down(Ctx::of(&session), &desired, &mut report).await;
-    // What was removed before a stop or a failure is still worth knowing.
-    cli.print(&DownReport(report));
-    result.map(|()| ExitCode::SUCCESS)
 }
 
 pub async fn invoke(cli: &Invocation, how: &InvokeArgs) -> anyhow::Result<ExitCode> {

@@ -124,13 +124,29 @@ pub struct Run {
 }
 
 impl Run {
+    /// The writes to the stack's resources. The deploy lease's (the deployer's only item
+    /// calls, the one item its policy reaches) are [`Run::lease_writes`].
     pub fn writes(&self) -> Vec<String> {
-        Recorder::writes(&self.calls)
+        Recorder::writes(&self.stack_calls())
     }
 
     /// The writes AWS accepted: what changed, without attempts refused for now.
     pub fn applied(&self) -> Vec<String> {
-        Recorder::applied(&self.calls)
+        Recorder::applied(&self.stack_calls())
+    }
+
+    /// The deploy lease's writes: taking, renewing and releasing it.
+    pub fn lease_writes(&self) -> Vec<String> {
+        let lease: Vec<Call> = self.calls.iter().filter(|c| is_lease(c)).cloned().collect();
+        Recorder::writes(&lease)
+    }
+
+    fn stack_calls(&self) -> Vec<Call> {
+        self.calls
+            .iter()
+            .filter(|c| !is_lease(c))
+            .cloned()
+            .collect()
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -147,6 +163,12 @@ impl Run {
         );
         self
     }
+}
+
+/// Whether `c` is one of the deployer's calls on the deploy lease's item: the deployer sends
+/// no other item call.
+pub fn is_lease(c: &Call) -> bool {
+    c.caller.is_none() && c.service == "dynamodb" && c.operation.ends_with("Item")
 }
 
 /// The three zips of every fixture, made once per test binary (zipping the real function takes
@@ -244,7 +266,12 @@ impl Fixture {
     /// Checks that stack `stack` (deployed from `zip_v1`) has converged: `diff` exits 0, and
     /// there is exactly one of each resource.
     pub async fn assert_deployed(&self, stack: &str, context: &str) {
-        let diff = self.run(&["diff", "--zip", self.zip_v1.to_str().unwrap()]);
+        self.assert_deployed_zip(stack, &self.zip_v1, context).await;
+    }
+
+    /// [`Fixture::assert_deployed`], deployed from `zip`.
+    pub async fn assert_deployed_zip(&self, stack: &str, zip: &Path, context: &str) {
+        let diff = self.run(&["diff", "--zip", zip.to_str().unwrap()]);
         assert_eq!(
             diff.code, 0,
             "{context}: drift after up:\n{}{}",

@@ -1,5 +1,5 @@
 //! DynamoDB as it really settles: a table `CREATING` then `UPDATING`, refusing changes
-//! meanwhile; point-in-time recovery refused after CreateTable, then `ENABLING`; tags that show
+//! meanwhile (and its items while it is `CREATING`); point-in-time recovery refused after CreateTable, then `ENABLING`; tags that show
 //! in ListTagsOfResource only after a while.
 
 use std::time::Instant;
@@ -43,6 +43,17 @@ pub(super) async fn before(
                 ),
             ))
         }
+        // "The resource might not be specified correctly, or its status might not be ACTIVE"
+        // (DynamoDB API reference, ResourceNotFoundException of GetItem, UpdateItem, …).
+        (
+            "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" | "Query" | "Scan",
+            Some("CREATING"),
+        ) => Some(faults::aws_error(
+            "dynamodb",
+            400,
+            "ResourceNotFoundException",
+            "Requested resource not found",
+        )),
         ("UpdateContinuousBackups", _) if within(state.created, c.pitr_unavailable) => {
             Some(faults::aws_error(
                 "dynamodb",

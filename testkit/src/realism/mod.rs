@@ -255,7 +255,7 @@ impl Layer {
         let policy = self.config.policy.as_ref()?;
         let service = ex.call.service.as_str();
         let resource = iam::resource(ex, &policy.region, &policy.account);
-        if !policy.allows(action, &resource, None) {
+        if !policy.allows_in(action, &resource, None, iam::context(ex)) {
             return Some(denied(service, action));
         }
         let role = iam::passed_role(ex)?;

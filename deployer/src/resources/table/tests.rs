@@ -35,7 +35,8 @@ fn a_missing_table_is_created_and_a_matching_one_needs_nothing() {
         Table::plan(&desired(), None, Needs::NONE)[..],
         [TableChange::Create {
             pitr: true,
-            protection: true
+            protection: true,
+            made: false
         }]
     ));
     assert_eq!(Table::plan(&desired(), Some(&live()), Needs::NONE), vec![]);

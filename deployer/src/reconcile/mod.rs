@@ -2,8 +2,13 @@
 //! what depends on what. Both verbs share `observe` and `plan`, so `diff` reports exactly what
 //! `up` would do.
 
+mod exclusive;
+
+pub use exclusive::{exclusive, Exclusive};
+
 use crate::arns::Arns;
 use crate::aws::{Clients, Target};
+use crate::lease::{read, Place, Seen};
 use crate::names::Names;
 use crate::plan::Kind;
 use crate::progress::Progress;
@@ -78,20 +83,37 @@ pub async fn observe(clients: &Clients, names: &Names) -> anyhow::Result<Observe
 }
 
 /// Connects, and reads the live stack while STS names the account: the reads go by name, and
-/// need no account, so the account costs no wave of its own. Returns the session (with the
-/// account's ARNs) and what is live.
+/// need no account, so the account costs no wave of its own. With `lease`, the deploy lease is
+/// read first, beside STS, and the stack after it (see [`exclusive`]). Returns the session
+/// (with the account's ARNs), what is live, and the lease as it was before.
 pub async fn survey<'p>(
     target: &Target,
     stack: &Stack,
     progress: &'p Progress,
-) -> anyhow::Result<(Session<'p>, Observed)> {
+    lease: bool,
+) -> anyhow::Result<(Session<'p>, Observed, Option<Seen>)> {
     let clients = Clients::load(target, stack.region.as_deref()).await?;
     Session::check_region(&clients)?;
     let names = Names::derive(stack, &clients.region);
+    let place = Place::of(&clients, &names);
+    let before = async {
+        match lease {
+            true => read(&place).await.map(Some),
+            false => Ok(None),
+        }
+    };
+    let read_all = async {
+        let seen = before.await?;
+        Ok::<_, anyhow::Error>((seen, observe(&clients, &names).await?))
+    };
     // When both fail (bad credentials, an unreachable endpoint), the account's error says it best.
-    let (account, observed) = tokio::join!(clients.account(), observe(&clients, &names));
-    let (account, observed) = (account?, observed?);
-    Ok((Session::new(clients, names, &account, progress), observed))
+    let (account, read_all) = tokio::join!(clients.account(), read_all);
+    let (account, (seen, observed)) = (account?, read_all?);
+    Ok((
+        Session::new(clients, names, &account, progress),
+        observed,
+        seen,
+    ))
 }
 
 /// The pure comparison of each resource; the permission's source ARN names the live API.

@@ -1,0 +1,215 @@
+//! The verbs that write, each under the deploy lease ([`crate::lease`]): `up`, `down`,
+//! `rollback`; and `unlock`, which clears a lease left behind.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::{prepare, stack, Invocation};
+use crate::args::{DownArgs, LockArgs, RollbackArgs, UnlockArgs, UpArgs};
+use crate::down;
+use crate::interrupt;
+use crate::lease::{self, Acquired, Held, Place, Seen, Terms};
+use crate::plan::Kind;
+use crate::progress::Progress;
+use crate::reconcile::{self, Exclusive};
+use crate::report::{
+    self, colour, DownReport, Interrupted, Output, Outputs, PlanText, UnlockReport, UpReport,
+};
+use crate::resources::function::Code;
+use crate::resources::{Ctx, Desired, Observed};
+use crate::session::Session;
+
+fn terms(lock: &LockArgs) -> Terms {
+    Terms::waiting(lock.lock_timeout)
+}
+
+pub async fn up(cli: &Invocation, args: &UpArgs) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let dry_run = args.dry_run;
+    if !dry_run {
+        interrupt::listen()?;
+    }
+    let progress = Progress::new();
+    let zip = args.zip.as_deref();
+    let (session, observed, desired, seen) =
+        match prepare(cli, &stack, zip, &progress, !dry_run).await {
+            Ok(found) => found,
+            Err(_) if interrupt::requested() => return stopped(cli, &Default::default(), &[]),
+            Err(e) => return Err(e),
+        };
+    let mut ex = match seen {
+        // A dry run writes nothing, so it needs no lease (like `diff`).
+        None => Exclusive {
+            planned: reconcile::plan(&desired, &observed),
+            observed,
+            held: None,
+            waited: false,
+        },
+        Some(seen) => {
+            let terms = terms(&args.lock);
+            match reconcile::exclusive(&session, &desired, observed, seen, terms).await {
+                Ok(ex) => ex,
+                Err(_) if interrupt::requested() => return stopped(cli, &Default::default(), &[]),
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    let result = apply(cli, &session, &desired, &ex, dry_run).await;
+    release(ex.held.take(), &session).await;
+    result
+}
+
+/// Prints the plan, carries it out (unless a dry run), and reports.
+async fn apply(
+    cli: &Invocation,
+    session: &Session<'_>,
+    desired: &Desired,
+    ex: &Exclusive,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let (names, arns) = (&session.names, &session.arns);
+    let (observed, planned) = (&ex.observed, &ex.planned);
+    if ex.waited {
+        session.progress.line(
+            "Read the stack again after the other deploy: the plan is made from what it left.",
+        );
+    }
+    let plan = planned.describe(desired);
+    if cli.output == Output::Text {
+        let header = report::header(names, arns);
+        let text = PlanText {
+            header: &header,
+            plan: &plan,
+        };
+        print!("{}", colour(&text.to_string()));
+    }
+    let mut api_id = observed.api_id().map(str::to_string);
+    if !dry_run && !plan.is_empty() {
+        session.progress.line("Applying:");
+        let mut done = Vec::new();
+        let ctx = Ctx::of(session);
+        match reconcile::apply(ctx, desired, planned, api_id.as_deref(), &mut done).await {
+            Ok(id) => api_id = id,
+            Err(_) if interrupt::requested() => return stopped(cli, &plan, &done),
+            Err(e) => return Err(e),
+        }
+    }
+    let released = !dry_run && !planned.alias.is_empty();
+    cli.print(&UpReport {
+        changes: plan.changes.clone(),
+        outputs: outputs_after_up(session, observed, api_id.as_deref(), released).await?,
+        notes: reconcile::notes(desired, observed),
+        dry_run,
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Releases the lease, if one is held; a failure to release is a warning (it expires).
+async fn release(held: Option<Held>, session: &Session<'_>) {
+    if let Some(held) = held {
+        if let Some(warning) = held.release().await {
+            session.progress.line(&format!("warning: {warning}"));
+        }
+    }
+}
+
+/// The outputs after `up`: the live version as observed, or read again after a release.
+async fn outputs_after_up(
+    session: &Session<'_>,
+    observed: &Observed,
+    api_id: Option<&str>,
+    released: bool,
+) -> anyhow::Result<Outputs> {
+    let (names, arns) = (&session.names, &session.arns);
+    let mut outputs = Outputs::of(names, arns, api_id, session.clients.emulator.as_deref());
+    outputs.live_version = match released {
+        false => observed.alias.as_ref().map(|a| a.version.clone()),
+        true => crate::resources::alias::live_version(&session.clients, names).await?,
+    };
+    Ok(outputs)
+}
+
+/// Reports an interrupted `up` and gives its exit code (130, or 143 for SIGTERM).
+fn stopped(cli: &Invocation, plan: &crate::plan::Plan, done: &[Kind]) -> anyhow::Result<ExitCode> {
+    cli.print(&Interrupted::of(plan, done, interrupt::wrote()));
+    Ok(ExitCode::from(interrupt::exit_code()))
+}
+
+pub async fn rollback(cli: &Invocation, args: &RollbackArgs) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let progress = Progress::new();
+    let session = cli.session(&stack, &progress).await?;
+    let place = Place::of(&session.clients, &session.names);
+    let first = lease::read(&place).await?;
+    let held = match lease::acquire(&place, first, "rollback", terms(&args.lock), &progress).await?
+    {
+        Acquired::Held(held) => *held,
+        Acquired::NoTable => anyhow::bail!(
+            "table {} of stack {} does not exist, so nothing is deployed to roll back; \
+             `deployer up` deploys it",
+            session.names.table,
+            stack.name
+        ),
+    };
+    let report = crate::rollback::rollback(&session, args.to.as_deref()).await;
+    release(Some(held), &session).await;
+    cli.print(&report?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn down(cli: &Invocation, args: &DownArgs) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    interrupt::listen()?;
+    let progress = Progress::new();
+    let session = cli.session(&stack, &progress).await?;
+    let mut desired = reconcile::desired(&stack, &session.names, &session.arns, Code::none());
+    desired.table.retain = !args.delete_table;
+    let mut report = down::Removals::default();
+    let Some(held) = down::hold(&session, &desired, terms(&args.lock)).await? else {
+        // Nothing of the stack exists, and nothing was written.
+        cli.print(&DownReport(report));
+        return Ok(ExitCode::SUCCESS);
+    };
+    let result = down::down(Ctx::of(&session), &desired, &mut report).await;
+    release(Some(held), &session).await;
+    // What was removed before a stop or a failure is still worth knowing.
+    cli.print(&DownReport(report));
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Clears a lease left behind: at once when its holder is gone (expired, or its process ended
+/// on this machine); with `--force` even when it is not.
+pub async fn unlock(cli: &Invocation, args: &UnlockArgs) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let progress = Progress::new();
+    let session = cli.session(&stack, &progress).await?;
+    let place = Place::of(&session.clients, &session.names);
+    let holder = match lease::read(&place).await? {
+        Seen::NoTable | Seen::Free { .. } => None,
+        Seen::Held(h) => Some(h),
+        Seen::Unusable(why) => anyhow::bail!("{why}"),
+    };
+    if let Some(h) = &holder {
+        let gone = lease::stale(h, lease::holder::now(), Duration::ZERO);
+        if gone.is_none() && !args.force {
+            anyhow::bail!(
+                "the deploy lease of stack {} ({}) is held by {h}, and has not expired: that \
+                 deploy may still be running. Wait for it, or, if you know it is gone, run \
+                 `deployer unlock --force`",
+                stack.name,
+                stack.stage
+            );
+        }
+        if !lease::release(&place, &h.token).await? {
+            anyhow::bail!(
+                "the deploy lease changed while it was being cleared (another deploy took it); \
+                 run `deployer unlock` again to see its holder"
+            );
+        }
+    }
+    cli.print(&UnlockReport {
+        stack: format!("{} ({})", stack.name, stack.stage),
+        released: holder,
+    });
+    Ok(ExitCode::SUCCESS)
+}
