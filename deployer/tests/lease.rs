@@ -323,3 +323,38 @@ async fn a_no_op_up_reads_the_lease_once_and_writes_nothing() {
         .count();
     assert_eq!(lease_reads, 1, "{:?}", noop.calls);
 }
+
+#[tokio::test]
+async fn a_take_whose_answer_was_lost_is_known_as_its_own() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    f.write_stack(&changed());
+    // The take is applied, its answer lost; the SDK's retry then finds the lease taken.
+    f.proxy.faults(Some(testkit::Faults::once(
+        "UpdateItem",
+        testkit::Fault::ResetAfter,
+    )));
+    let started = Instant::now();
+    let up = f.up(&f.zip_v2);
+    f.proxy.faults(None);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let takes: Vec<u16> = up
+        .calls
+        .iter()
+        .filter(|c| c.operation == "UpdateItem")
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(
+        takes.get(1),
+        Some(&400),
+        "the retry was not refused: {takes:?}"
+    );
+    assert!(
+        !up.stderr.contains("waiting for the deploy lease"),
+        "it waited for its own lease:\n{}",
+        up.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    f.assert_deployed_zip("vc", &f.zip_v2, "after a lost take")
+        .await;
+}

@@ -213,7 +213,15 @@ pub async fn take(place: &Place, seen: &Seen, me: &Holder) -> anyhow::Result<Opt
     update.name("#id", contract::KEY);
     update.holder(&me);
     let sent = update.send(place, &condition).await;
-    conditional(sent, place, "taking the deploy lease").map(|taken| taken.then_some(me))
+    if conditional(sent, place, "taking the deploy lease")? {
+        return Ok(Some(me));
+    }
+    // Refused: another deploy was first, or this very take went through and its answer was
+    // lost, and the SDK's retry then found the lease taken (by us). Only a read tells.
+    Ok(match read(place).await? {
+        Seen::Held(h) if h.token == me.token => Some(h),
+        _ => None,
+    })
 }
 
 /// Renews `mine`; `Ok(false)` when it is no longer ours.
