@@ -1,11 +1,14 @@
-//! Crash convergence: a verb is SIGKILLed right after its k-th request was applied (before it
-//! could read the answer), for every k from 1 to its last request. The proxy counts the requests
-//! and sends the signal, so each point is exact, not a race. Every time, a plain re-run of the
-//! same command must converge: `diff` exit 0 and exactly one of each resource after `up`,
-//! nothing but the table after `down`.
+//! Crash convergence: a verb is SIGKILLed right after a request was applied (before it could
+//! read the answer). The proxy counts the requests and sends the signal, so each point is exact,
+//! not a race. Every time, a plain re-run of the same command must converge: `diff` exit 0 and
+//! exactly one of each resource after `up`, nothing but the table after `down`.
 //!
-//! Three sweeps, each over every point, in `make test`: `up` from empty, an `up` that updates
-//! the code and the configuration, and `down`.
+//! The kill points of a sweep ([`points`]): after each of its writes, counted as writes (so the
+//! point is the same write however many polls came before it), and after every
+//! [`READ_STRIDE`]-th request, reads included; with `SOAK=1` (`make soak`), after every request.
+//! A kill after a read leaves AWS as the write before it did, so the writes are where the
+//! states differ. Three sweeps in `make test`: `up` from empty, an `up` that updates the code
+//! and the configuration, and `down`; each prints how many points it ran.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -15,6 +18,9 @@ use std::process::Stdio;
 
 use support::{deployer_command, Census, Fixture, STACK};
 use testkit::{Call, On, Trigger, When, SIGKILL};
+
+/// Every this many requests, a kill point after a read too (every request with `SOAK=1`).
+const READ_STRIDE: usize = 5;
 
 /// The writes that `up` from empty sends and AWS accepts: 4 for the table (create, PITR,
 /// deletion protection's tags…), and so on for each resource, and 2 for the deploy lease (taken
@@ -41,13 +47,36 @@ fn changed(name: &str) -> String {
         .replace("GET /health]", "GET /health, POST /counter]")
 }
 
-/// Runs `deployer ARGS`, SIGKILLed right after its k-th request was applied. Returns what it was
-/// killed after, or, when the run sent fewer than k requests (a tail point, see
-/// [`POLL_SLACK`]), that it completed.
-fn killed_after(f: &Fixture, k: usize, total: usize, args: &[&str]) -> String {
+/// The kill points for a sweep whose scratch run sent `scratch`: each of its writes, and every
+/// [`READ_STRIDE`]-th request (every one with `SOAK=1`).
+fn points(scratch: &[Call]) -> Vec<On> {
+    let soak = std::env::var_os("SOAK").is_some();
+    let writes = scratch.iter().filter(|c| c.write).count();
+    let mut points: Vec<On> = (1..=writes).map(On::NthWrite).collect();
+    let reads = (1..=scratch.len()).filter(|k| soak || k % READ_STRIDE == 0);
+    points.extend(reads.map(On::Nth));
+    points
+}
+
+/// What a sweep ran, for its census line.
+fn census(what: &str, scratch: &[Call], points: &[On]) {
+    let writes = scratch.iter().filter(|c| c.write).count();
+    eprintln!(
+        "crash: {what}: {} kill points (each of its {writes} writes, and {} of its {} requests), \
+         each converged on a plain re-run",
+        points.len(),
+        points.len() - writes,
+        scratch.len()
+    );
+}
+
+/// Runs `deployer ARGS`, SIGKILLed right after the request `on` names was applied. Returns what
+/// it was killed after, or, when the run never reached that point (a tail point: polls and
+/// refused retries vary, see [`POLL_SLACK`]), that it completed.
+fn killed_after(f: &Fixture, on: &On, scratch: &[Call], args: &[&str]) -> String {
     f.proxy.take();
     f.proxy.arm(Trigger {
-        on: On::Nth(k),
+        on: on.clone(),
         signal: SIGKILL,
         when: When::AfterApplied,
     });
@@ -61,15 +90,28 @@ fn killed_after(f: &Fixture, k: usize, total: usize, args: &[&str]) -> String {
     let status = child.wait().unwrap();
     let calls = f.proxy.take();
     if f.proxy.fired() {
-        assert_eq!(status.signal(), Some(SIGKILL), "k={k}: {status:?}");
-        return format!("killed after request {k}, {}", calls[k - 1]);
+        assert_eq!(status.signal(), Some(SIGKILL), "{on:?}: {status:?}");
+        return format!("killed at {on:?}");
     }
+    let (k, sent, total) = match on {
+        On::NthWrite(k) => {
+            let writes = |c: &[Call]| c.iter().filter(|c| c.write).count();
+            (*k, writes(&calls), writes(scratch))
+        }
+        _ => (on_nth(on), calls.len(), scratch.len()),
+    };
     assert!(
-        status.success() && k + POLL_SLACK > total && calls.len() + POLL_SLACK >= total,
-        "k={k}: {args:?} was not killed: it sent {} requests (scratch run: {total}) and ended {status:?}",
-        calls.len()
+        status.success() && k + POLL_SLACK > total && sent + POLL_SLACK >= total,
+        "{on:?}: {args:?} was not killed: it sent {sent} (scratch run: {total}) and ended {status:?}"
     );
     format!("not killed: a complete run of {} requests", calls.len())
+}
+
+fn on_nth(on: &On) -> usize {
+    match on {
+        On::Nth(k) | On::NthWrite(k) => *k,
+        On::Operation(_) => 0,
+    }
 }
 
 fn successful_writes(calls: &[Call]) -> Vec<String> {
@@ -81,16 +123,15 @@ fn successful_writes(calls: &[Call]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn up_from_empty_killed_after_any_request_converges_on_a_plain_rerun() {
+async fn up_from_empty_killed_after_any_write_converges_on_a_plain_rerun() {
     let f = Fixture::new(STACK);
     let zip = f.zip_v1.to_str().unwrap().to_string();
     let c = f.clients().await;
 
     // How many requests `up` from empty sends, on a scratch stack.
     f.write_stack(&stack("scratch"));
-    let scratch = f.up(&f.zip_v1).ok();
-    let total = scratch.calls.len();
-    let writes = successful_writes(&scratch.calls);
+    let scratch = f.up(&f.zip_v1).ok().calls;
+    let writes = successful_writes(&scratch);
     assert_eq!(
         writes.len(),
         WRITES_FROM_EMPTY,
@@ -99,92 +140,94 @@ async fn up_from_empty_killed_after_any_request_converges_on_a_plain_rerun() {
     );
     f.run(&["down", "--delete-table"]).ok();
 
-    for k in 1..=total {
-        let name = format!("k{k}");
+    let points = points(&scratch);
+    for (i, on) in points.iter().enumerate() {
+        let name = format!("k{i}");
         f.write_stack(&stack(&name));
-        let what = killed_after(&f, k, total, &["up", "--zip", &zip]);
+        let what = killed_after(&f, on, &scratch, &["up", "--zip", &zip]);
         let rerun = f.up(&f.zip_v1);
         assert_eq!(
             rerun.code, 0,
-            "k={k} ({what}): the re-run failed:\n{}",
+            "{what}: the re-run failed:\n{}",
             rerun.stderr
         );
-        f.assert_deployed(&name, &format!("k={k} ({what})")).await;
+        f.assert_deployed(&name, &what).await;
         f.run(&["down"]).ok();
         assert_eq!(
             Census::take(&c, &name).await,
             Census::DOWN,
-            "k={k} ({what}): down left something behind"
+            "{what}: down left something behind"
         );
     }
-    eprintln!("crash: up from empty ({total} requests, {WRITES_FROM_EMPTY} writes) converged after a kill at each");
+    census("up from empty", &scratch, &points);
 }
 
 #[tokio::test]
-async fn an_updating_up_killed_after_any_request_converges_on_a_plain_rerun() {
+async fn an_updating_up_killed_after_any_write_converges_on_a_plain_rerun() {
     let f = Fixture::new(STACK);
     let v2 = f.zip_v2.to_str().unwrap().to_string();
 
     f.write_stack(&stack("scratch"));
     f.up(&f.zip_v1).ok();
     f.write_stack(&changed("scratch"));
-    let scratch = f.up(&f.zip_v2).ok();
-    let total = scratch.calls.len();
+    let scratch = f.up(&f.zip_v2).ok().calls;
     assert!(
-        !successful_writes(&scratch.calls).is_empty(),
+        !successful_writes(&scratch).is_empty(),
         "the change made no write"
     );
     f.run(&["down", "--delete-table"]).ok();
 
-    for k in 1..=total {
-        let name = format!("u{k}");
+    let points = points(&scratch);
+    for (i, on) in points.iter().enumerate() {
+        let name = format!("u{i}");
         f.write_stack(&stack(&name));
         f.up(&f.zip_v1).ok();
         f.write_stack(&changed(&name));
-        let what = killed_after(&f, k, total, &["up", "--zip", &v2]);
+        let what = killed_after(&f, on, &scratch, &["up", "--zip", &v2]);
         let rerun = f.up(&f.zip_v2);
         assert_eq!(
             rerun.code, 0,
-            "k={k} ({what}): the re-run failed:\n{}",
+            "{what}: the re-run failed:\n{}",
             rerun.stderr
         );
         let diff = f.run(&["diff", "--zip", &v2]);
         assert_eq!(
             diff.code, 0,
-            "k={k} ({what}): drift after the re-run:\n{}",
+            "{what}: drift after the re-run:\n{}",
             diff.stdout
         );
         f.run(&["down", "--delete-table"]).ok();
     }
-    eprintln!("crash: an updating up ({total} requests) converged after a kill at each");
+    census("an updating up", &scratch, &points);
 }
 
 #[tokio::test]
-async fn down_killed_after_any_request_finishes_on_a_plain_rerun() {
+async fn down_killed_after_any_write_finishes_on_a_plain_rerun() {
     let f = Fixture::new(STACK);
     let c = f.clients().await;
 
     f.write_stack(&stack("scratch"));
     f.up(&f.zip_v1).ok();
-    let total = f.run(&["down"]).ok().calls.len();
+    let scratch = f.run(&["down"]).ok().calls;
     f.run(&["down", "--delete-table"]).ok();
 
-    for k in 1..=total {
-        let name = format!("d{k}");
+    let points = points(&scratch);
+    for (i, on) in points.iter().enumerate() {
+        let name = format!("d{i}");
         f.write_stack(&stack(&name));
         f.up(&f.zip_v1).ok();
-        let what = killed_after(&f, k, total, &["down"]);
+        let what = killed_after(&f, on, &scratch, &["down"]);
         let rerun = f.run(&["down"]);
         assert_eq!(
             rerun.code, 0,
-            "k={k} ({what}): the re-run failed:\n{}",
+            "{what}: the re-run failed:\n{}",
             rerun.stderr
         );
         assert_eq!(
             Census::take(&c, &name).await,
             Census::DOWN,
-            "k={k} ({what}): down left something behind"
+            "{what}: down left something behind"
         );
     }
-    eprintln!("crash: down ({total} requests) finished after a kill at each");
+    census("down", &scratch, &points);
 }

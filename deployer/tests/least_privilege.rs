@@ -230,3 +230,74 @@ async fn the_function_is_denied_every_item_but_its_counter() {
     }
     assert_eq!(support::count(&c).await, 1, "the counter moved");
 }
+
+/// Runs parliament (installed into the project's .venv by `make setup`, pinned in
+/// scripts/requirements.txt) over one policy document: its findings, one per line, at every
+/// severity.
+fn parliament(document: &serde_json::Value) -> Vec<String> {
+    let bin = testkit::workspace_root().join(".venv/bin/parliament");
+    let out = std::process::Command::new(&bin)
+        .args([
+            "--minimum_severity",
+            "INFO",
+            "--string",
+            &document.to_string(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} ({e}): run `make setup`", bin.display()));
+    let findings: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // 0: nothing found; 1: findings; anything else is parliament failing.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "parliament failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    findings
+}
+
+/// The linter's sanity: it does find a broad policy, so that its silence below means something.
+#[test]
+fn parliament_finds_a_broad_policy() {
+    let broad = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}]});
+    assert!(!parliament(&broad).is_empty());
+}
+
+/// The policies as deployed and as printed, read back from the emulator and the binary: the
+/// function's role (with its `LeadingKeys` condition) and the deployer's own (with the lease's).
+#[tokio::test]
+async fn parliament_finds_nothing_in_the_deployed_or_printed_policies() {
+    let f = Fixture::new(STACK);
+    f.up(&f.zip_v1).ok();
+    let c = f.clients().await;
+    let inline = c
+        .iam
+        .get_role_policy()
+        .role_name("vc-prod-role")
+        .policy_name("vc-counter-access")
+        .send()
+        .await
+        .unwrap();
+    let role = parse_policy(inline.policy_document()).unwrap();
+    assert_eq!(
+        parliament(&role),
+        Vec::<String>::new(),
+        "the function's role"
+    );
+    for args in [&["policy"][..], &["policy", "--read-only"]] {
+        let printed: serde_json::Value = serde_json::from_str(&f.run(args).ok().stdout).unwrap();
+        // parliament 1.6.4's action table wants `*` for DescribeLogGroups; AWS documents the
+        // account's `log-group:*` for it ("be sure to set the ARN of its Resource line to use a
+        // * wildcard ... arn:aws:logs:us-east-1:111122223333:log-group:*", CloudWatch Logs
+        // guide, "Logs sent to CloudWatch Logs"), which is what the policy grants.
+        let findings: Vec<String> = parliament(&printed)
+            .into_iter()
+            .filter(|f| !(f.contains("No resources match") && f.contains("logs:DescribeLogGroups")))
+            .collect();
+        assert_eq!(findings, Vec::<String>::new(), "{args:?}");
+    }
+}

@@ -44,6 +44,8 @@ struct State {
     target: AtomicU32,
     /// Requests since [`Recorder::arm`].
     seen: AtomicUsize,
+    /// The writes of the process under test since the trigger was armed.
+    writes_seen: AtomicUsize,
     fired: AtomicBool,
     realism: Mutex<Option<Arc<Layer>>>,
     /// When the proxy started: the origin of every call's times.
@@ -64,6 +66,7 @@ impl State {
             trigger: Mutex::default(),
             target: AtomicU32::default(),
             seen: AtomicUsize::default(),
+            writes_seen: AtomicUsize::default(),
             fired: AtomicBool::default(),
             realism: Mutex::default(),
             started: std::time::Instant::now(),
@@ -214,6 +217,7 @@ impl Recorder {
     pub fn arm(&self, trigger: Trigger) {
         self.state.target.store(0, Ordering::SeqCst);
         self.state.seen.store(0, Ordering::SeqCst);
+        self.state.writes_seen.store(0, Ordering::SeqCst);
         self.state.fired.store(false, Ordering::SeqCst);
         if let Ok(mut armed) = self.state.trigger.lock() {
             *armed = Some(trigger);
@@ -445,9 +449,15 @@ fn full(answer: Response<Bytes>) -> Response<Full<Bytes>> {
 /// The armed trigger, if this request is the one it waits for; it fires once.
 fn matched_trigger(state: &State, call: &Call) -> Option<Trigger> {
     let n = state.seen.fetch_add(1, Ordering::SeqCst) + 1;
+    let own_write = call.write && call.caller.is_none();
+    let w = match own_write {
+        true => state.writes_seen.fetch_add(1, Ordering::SeqCst) + 1,
+        false => 0,
+    };
     let mut armed = state.trigger.lock().ok()?;
     let hit = match &armed.as_ref()?.on {
         On::Nth(k) => *k == n,
+        On::NthWrite(k) => own_write && *k == w,
         On::Operation(op) => faults::matches(op, &call.operation),
     };
     if hit {

@@ -9,6 +9,9 @@ use std::time::Duration;
 pub enum On {
     /// At the n-th request (1-based) after [`Recorder::arm`].
     Nth(usize),
+    /// At the n-th write (1-based) of the process under test after [`Recorder::arm`]: exact
+    /// whatever its reads (polls) before it were.
+    NthWrite(usize),
     /// At the first request for this operation after [`Recorder::arm`] (a `*` path segment
     /// matches any one segment).
     Operation(String),
