@@ -20,7 +20,7 @@ use support::{deployer_command, Census, Fixture, STACK};
 use testkit::{Call, On, Trigger, When, SIGKILL};
 
 /// Every this many requests, a kill point after a read too (every request with `SOAK=1`).
-const READ_STRIDE: usize = 5;
+const READ_STRIDE: usize = 10;
 
 /// The writes that `up` from empty sends and AWS accepts: 4 for the table (create, PITR,
 /// deletion protection's tags…), and so on for each resource, and 2 for the deploy lease (taken
