@@ -10,34 +10,8 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct LockArgs {
     /// Wait this long for another deploy to finish (90s, 10m, 0 to fail at once).
-    #[arg(long, value_name = "D", default_value = crate::lease::DEFAULT_TIMEOUT, value_parser = duration)]
+    #[arg(long, value_name = "D", default_value = crate::lease::DEFAULT_TIMEOUT, value_parser = crate::duration::parse)]
     pub lock_timeout: Duration,
-}
-
-/// A duration as people write it: `90s`, `10m`, `2h`, `1d`, or `0`.
-pub fn duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let split = text.len().saturating_sub(1);
-    let (digits, unit) = (
-        text.get(..split).unwrap_or(""),
-        text.get(split..).unwrap_or(""),
-    );
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => 0,
-    };
-    match digits.parse::<u64>() {
-        Ok(n) if seconds > 0 => Ok(Duration::from_secs(n.saturating_mul(seconds))),
-        _ => Err(format!(
-            "{text:?} is not a duration: use a number and a unit, such as 90s, 10m, 2h or 1d"
-        )),
-    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -144,21 +118,4 @@ pub struct InitArgs {
     /// The AWS region to deploy to.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_take_a_unit_or_zero_and_refuse_the_rest() {
-        assert_eq!(duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(duration("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(duration("2h"), Ok(Duration::from_secs(7_200)));
-        assert_eq!(duration("1d"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(duration("0"), Ok(Duration::ZERO));
-        for bad in ["", "10", "m", "-1m", "1.5m", "10 m", "5w"] {
-            assert!(duration(bad).is_err(), "{bad:?}");
-        }
-    }
 }

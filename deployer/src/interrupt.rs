@@ -8,7 +8,7 @@
 //! The stop is enforced in one place, an interceptor on every AWS client
 //! ([`Guard`], added by [`crate::aws`]), so no code path can forget to check it.
 
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -19,6 +19,11 @@ use aws_smithy_types::config_bag::ConfigBag;
 
 /// The signal received, or 0. Signals are process-wide, and so is this.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// Set when a renewal of this process's deploy lease found it taken by another (an
+/// `unlock --force`): from then on [`Guard`] refuses every request, so the deploy stops
+/// writing at once.
+static LEASE_LOST: AtomicBool = AtomicBool::new(false);
 
 /// Requests sent that may change something (any operation but Get*, List*, Describe*).
 static WRITES: AtomicUsize = AtomicUsize::new(0);
@@ -75,6 +80,31 @@ pub fn exit_code() -> u8 {
     u8::try_from(128 + RECEIVED.load(Ordering::SeqCst)).unwrap_or(130)
 }
 
+/// Marks this process's deploy lease as lost ([`crate::lease`]'s renewal calls it).
+pub fn lose_lease() {
+    LEASE_LOST.store(true, Ordering::SeqCst);
+}
+
+/// `Some` once this process's deploy lease was lost.
+pub fn lease_lost() -> Option<LeaseLost> {
+    LEASE_LOST.load(Ordering::SeqCst).then_some(LeaseLost)
+}
+
+/// The error of a request refused because the deploy lease was lost.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseLost;
+
+impl std::fmt::Display for LeaseLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "not sent: this deploy's lease was taken over (by `deployer unlock --force`?), so it \
+             stopped writing; run it again",
+        )
+    }
+}
+
+impl std::error::Error for LeaseLost {}
+
 /// Fails every request that would start after a stop was asked for, and counts the writes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Guard;
@@ -107,7 +137,7 @@ impl Intercept for Guard {
         if requested() {
             return Err(Box::new(Stopped));
         }
-        if let Some(lost) = crate::lease::lost() {
+        if let Some(lost) = lease_lost() {
             return Err(Box::new(lost));
         }
         let read = config.load::<Metadata>().is_some_and(|m| {

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod cli;
 pub mod conventions;
 pub mod down;
+pub mod duration;
 pub mod init;
 pub mod interrupt;
 pub mod invoke;

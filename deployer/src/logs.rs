@@ -51,7 +51,7 @@ pub fn parse_since(text: &str, now: SystemTime) -> Result<i64, String> {
     let now_ms = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    if let Ok(back) = crate::args::duration(text) {
+    if let Ok(back) = crate::duration::parse(text) {
         return Ok(now_ms.saturating_sub(i64::try_from(back.as_millis()).unwrap_or(i64::MAX)));
     }
     DateTime::from_str(text, Format::DateTime)

@@ -2,7 +2,7 @@
 //! `lambda:GetFunction`, `apigateway:DELETE`. The realism layer denies actions by these names.
 
 use crate::policy::{self, Context, Decision, Request};
-use crate::wire::Exchange;
+use crate::wire::{percent_decode as decode, Exchange};
 
 /// The IAM action `ex` is authorized by, or `None` for a request no policy governs
 /// (`sts:GetCallerIdentity` needs no permission).
@@ -142,26 +142,6 @@ fn form(body: &[u8], key: &str) -> Option<String> {
         let (k, v) = pair.split_once('=')?;
         (k == key).then(|| decode(&v.replace('+', " ")))
     })
-}
-
-/// Percent-decoding of a path segment or a form value.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The caller's identity policy, evaluated as IAM does ([`crate::policy`]) for what the

@@ -71,7 +71,7 @@ impl Exchange<'_> {
         self.parts.uri.query().and_then(|q| {
             q.split('&')
                 .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
-                .map(crate::realism::percent_decode)
+                .map(percent_decode)
         })
     }
 
@@ -280,6 +280,30 @@ pub fn waves(calls: &[Call]) -> usize {
         depth.push(before + 1);
     }
     depth.into_iter().max().unwrap_or(0)
+}
+
+/// Percent-decoding of a path segment, a query value or a form value.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

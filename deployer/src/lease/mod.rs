@@ -39,6 +39,7 @@ mod wait;
 
 use item::*;
 
+pub use crate::interrupt::LeaseLost as Lost;
 pub use holder::{Holder, Process};
 pub use wait::{acquire, Acquired};
 
@@ -272,28 +273,9 @@ fn conditional(sent: Sent, place: &Place, doing: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// Set when a renewal found the lease taken by another (an `unlock --force`): from then on the
-/// interrupt guard refuses every request, so the deploy stops writing at once.
-static LOST: AtomicBool = AtomicBool::new(false);
-
-/// The error of a request refused because the lease was lost.
-#[derive(Debug, Clone, Copy)]
-pub struct Lost;
-
-impl std::fmt::Display for Lost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(
-            "not sent: this deploy's lease was taken over (by `deployer unlock --force`?), so it \
-             stopped writing; run it again",
-        )
-    }
-}
-
-impl std::error::Error for Lost {}
-
-/// `Some` once this process's lease was lost.
+/// `Some` once this process's lease was lost (see [`crate::interrupt::lose_lease`]).
 pub fn lost() -> Option<Lost> {
-    LOST.load(Ordering::SeqCst).then_some(Lost)
+    crate::interrupt::lease_lost()
 }
 
 /// A lease this process holds, renewed in the background until [`Held::release`].
@@ -367,7 +349,7 @@ async fn renewals(place: Place, mine: Holder, released: Arc<AtomicBool>) {
         let expires = holder::now() + i64::try_from(mine.ttl_s).unwrap_or(60);
         // A failed renewal is tried again at the next turn; only "not ours" ends it.
         if let Ok(false) = renew(&place, &mine, expires).await {
-            LOST.store(true, Ordering::SeqCst);
+            crate::interrupt::lose_lease();
             return;
         }
     }

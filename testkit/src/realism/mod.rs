@@ -315,28 +315,8 @@ impl Layer {
     }
 }
 
-pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+/// Percent-decoding, as the wire layer does it.
+pub(crate) use crate::wire::percent_decode;
 
 /// The table a DynamoDB request is about, from `TableName` or a table `ResourceArn`.
 pub(super) fn table_of(body: &Value) -> Option<String> {
