@@ -16,8 +16,8 @@ use crate::resources::logs::LogGroup;
 use crate::resources::permission::Permission;
 use crate::resources::role::Role;
 use crate::resources::stage::Stage;
+use crate::resources::table as table_kind;
 use crate::resources::table::Table;
-use crate::resources::table::{self as table_kind, Home};
 use crate::resources::{Ctx, Desired, Removed, Resource};
 use crate::session::Session;
 
@@ -104,9 +104,7 @@ pub async fn hold(
         if live.is_empty() {
             return Ok(None);
         }
-        // Made or found: either way, the next turn takes the lease in it.
-        if let Home::Gone = table_kind::make_home(Ctx::of(session), &d.table).await? {
-            continue;
-        }
+        // Made, found, or gone meanwhile: the next turn reads the lease again.
+        table_kind::make_home(Ctx::of(session), &d.table).await?;
     }
 }

@@ -316,6 +316,14 @@ impl Held {
         }
     }
 
+    /// [`Held::release`], saying a failure as a warning on `progress`: the one way a verb
+    /// lets go of its lease.
+    pub async fn end(self, progress: &crate::progress::Progress) {
+        if let Some(warning) = self.release().await {
+            progress.line(&format!("warning: {warning}"));
+        }
+    }
+
     /// Stops renewing and releases the lease. A failure is said, not raised: the lease then
     /// expires by itself within its time to live, and `deployer unlock` clears it at once.
     pub async fn release(self) -> Option<String> {

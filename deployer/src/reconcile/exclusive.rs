@@ -120,13 +120,16 @@ async fn wait(
     let observed = match observing {
         Ok(observed) => observed,
         Err(e) => {
-            release(held, session).await;
+            held.end(session.progress).await;
             return Err(e);
         }
     };
     let planned = plan(d, &observed);
     let held = match planned.is_empty() {
-        true => release(held, session).await,
+        true => {
+            held.end(session.progress).await;
+            None
+        }
         false => Some(held),
     };
     Ok(Waited::Held(Box::new(Exclusive {
@@ -135,12 +138,4 @@ async fn wait(
         held,
         waited: true,
     })))
-}
-
-/// Releases a lease that is not needed (any more); `None` either way.
-async fn release(held: Held, session: &Session<'_>) -> Option<Held> {
-    if let Some(warning) = held.release().await {
-        session.progress.line(&format!("warning: {warning}"));
-    }
-    None
 }

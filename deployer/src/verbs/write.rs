@@ -8,7 +8,7 @@ use super::{prepare, stack, Invocation};
 use crate::args::{DownArgs, LockArgs, RollbackArgs, UnlockArgs, UpArgs};
 use crate::down;
 use crate::interrupt;
-use crate::lease::{self, Acquired, Held, Place, Seen, Terms};
+use crate::lease::{self, Acquired, Place, Seen, Terms};
 use crate::plan::Kind;
 use crate::progress::Progress;
 use crate::reconcile::{self, Exclusive};
@@ -55,7 +55,9 @@ pub async fn up(cli: &Invocation, args: &UpArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let result = apply(cli, &session, &desired, &ex, dry_run).await;
-    release(ex.held.take(), &session).await;
+    if let Some(held) = ex.held.take() {
+        held.end(&progress).await;
+    }
     result
 }
 
@@ -104,15 +106,6 @@ async fn apply(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Releases the lease, if one is held; a failure to release is a warning (it expires).
-async fn release(held: Option<Held>, session: &Session<'_>) {
-    if let Some(held) = held {
-        if let Some(warning) = held.release().await {
-            session.progress.line(&format!("warning: {warning}"));
-        }
-    }
-}
-
 /// The outputs after `up`: the live version as observed, or read again after a release.
 async fn outputs_after_up(
     session: &Session<'_>,
@@ -152,7 +145,7 @@ pub async fn rollback(cli: &Invocation, args: &RollbackArgs) -> anyhow::Result<E
         ),
     };
     let report = crate::rollback::rollback(&session, args.to.as_deref()).await;
-    release(Some(held), &session).await;
+    held.end(&progress).await;
     cli.print(&report?);
     Ok(ExitCode::SUCCESS)
 }
@@ -171,7 +164,7 @@ pub async fn down(cli: &Invocation, args: &DownArgs) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     };
     let result = down::down(Ctx::of(&session), &desired, &mut report).await;
-    release(Some(held), &session).await;
+    held.end(&progress).await;
     // What was removed before a stop or a failure is still worth knowing.
     cli.print(&DownReport(report));
     result.map(|()| ExitCode::SUCCESS)
