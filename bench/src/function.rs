@@ -62,7 +62,7 @@ pub async fn in_process(root: &Path) -> Result<Value, Error> {
             let started = Instant::now();
             db.update_item()
                 .table_name("visitors")
-                .key(contract::KEY, AttributeValue::S("floor".into()))
+                .key(contract::DEFAULT_KEY, AttributeValue::S("floor".into()))
                 .update_expression(
                     "ADD #count :one SET #updated = :now, #created = if_not_exists(#created, :now)",
                 )
@@ -245,7 +245,7 @@ async fn exactness(
         .get_item()
         .table_name("exact")
         .key(
-            contract::KEY,
+            contract::DEFAULT_KEY,
             AttributeValue::S(contract::DEFAULT_COUNTER_ID.into()),
         )
         .consistent_read(true)

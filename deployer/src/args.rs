@@ -22,6 +22,10 @@ pub struct UpArgs {
     /// Deploy this prebuilt zip instead of building (for pipelines that build once).
     #[arg(long, value_name = "FILE")]
     pub zip: Option<PathBuf>,
+    /// Take over resources of the stack's names made without the deployer (untagged), keeping
+    /// the table's items; never those of another stack.
+    #[arg(long)]
+    pub adopt: bool,
     #[command(flatten)]
     pub lock: LockArgs,
 }
@@ -31,6 +35,9 @@ pub struct DiffArgs {
     /// Compare the live code with this zip instead of building.
     #[arg(long, value_name = "FILE")]
     pub zip: Option<PathBuf>,
+    /// Show what `up --adopt` would change: untagged resources of the stack's names taken over.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 #[derive(Debug, Clone, Args)]

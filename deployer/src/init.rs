@@ -14,6 +14,7 @@ region: {region}
 stage: prod                  # `--stage dev` deploys another copy beside it from this same file
 table:
   # name: {name}-{stage}     # default; {stage} follows --stage
+  key: id                    # the partition key; a table built by hand may say counter_id
   point_in_time_recovery: true
   deletion_protection: true  # `down` keeps the table (your data) unless --delete-table
 function:
@@ -25,6 +26,7 @@ function:
   counter_id: main_counter
   keep_versions: 5           # old versions kept for `rollback`, besides the live one and the one before
 api:
+  # id: a1b2c3d4e5           # a REST API built by hand, to keep its URL (with `up --adopt`)
   routes: [GET /counter, GET /health]
   cors_origins: ["https://example.com"]   # the site that reads the count; "*" allows any
   throttle: { rate: 10, burst: 20 }       # requests per second for the whole stage

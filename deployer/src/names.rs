@@ -23,6 +23,8 @@ pub struct Names {
     pub stack: String,
     pub stage: String,
     pub table: String,
+    /// The table's partition key attribute: the counter's and the lease's items are keyed by it.
+    pub key: String,
     /// The key of the table's one counter item: the only item the function may touch.
     pub counter: String,
     /// The key of the deploy lease's item in the same table (see [`crate::lease`]): the only
@@ -36,6 +38,8 @@ pub struct Names {
     pub policy: String,
     pub log_group: String,
     pub api: String,
+    /// The REST API the stack names (`api.id`, adopted), rather than the one its tags find.
+    pub api_id: Option<String>,
     /// The `StatementId` of the permission that lets the API invoke the function.
     pub permission_sid: String,
     /// The tags every resource carries: the deployer's and the user's.
@@ -56,12 +60,14 @@ impl Names {
             stack: stack.name.clone(),
             stage: stack.stage.clone(),
             table: stack.table.name.clone(),
+            key: stack.table.key.clone(),
             counter: stack.function.counter_id.clone(),
             lease: conventions::lease_key(&stack.name, &stack.stage),
             role: conventions::role_name(&stack.name, &stack.stage),
             policy: format!("{}-counter-access", stack.name),
             log_group: format!("/aws/lambda/{function}"),
             api: function.clone(),
+            api_id: stack.api.id.clone(),
             permission_sid: format!("{}-apigateway-invoke", stack.name),
             alias: conventions::LIVE_ALIAS.to_string(),
             function,

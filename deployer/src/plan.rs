@@ -163,7 +163,7 @@ pub trait Describe {
     fn describe(&self, name: &str) -> Change;
 
     /// Why `up` must refuse this change, if it must (a key schema cannot change in place).
-    fn blocked(&self) -> Option<&'static str> {
+    fn blocked(&self) -> Option<String> {
         None
     }
 }
@@ -175,7 +175,7 @@ pub fn describe_all<C: Describe>(name: &str, changes: &[C]) -> Vec<Change> {
         .iter()
         .map(|c| {
             let mut change = c.describe(name);
-            change.blocked = c.blocked().map(str::to_string);
+            change.blocked = c.blocked();
             change
         })
         .collect()

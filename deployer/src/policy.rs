@@ -9,7 +9,9 @@
 //!   their tags (`/restapis`, `/restapis/*`, `/tags/*`);
 //! - `DescribeLogGroups` lists by prefix, and IAM scopes it to the account's log groups only;
 //! - the deploy lease: `GetItem` and `UpdateItem` on the table, only on its one item
-//!   (`dynamodb:LeadingKeys`), so these credentials can read or change no visit.
+//!   (`dynamodb:LeadingKeys`), so these credentials can change no visit;
+//! - the count: `GetItem` on the counter item alone, which `diff --adopt` and `up --adopt` show
+//!   before and after taking a table over. Reading it is all these credentials may do to it.
 //!
 //! `--read-only` is the policy of `diff`, `outputs` and `logs`: no action that changes anything.
 //! A test runs `up`, `diff`, `logs` and `down` through a proxy that enforces the printed policy,
@@ -18,6 +20,7 @@
 use serde_json::{json, Value};
 
 use crate::arns::Arns;
+use crate::names::Names;
 
 /// One statement: its id, its actions, and the resources they act on.
 struct Statement {
@@ -28,8 +31,8 @@ struct Statement {
     condition: Option<Value>,
 }
 
-fn statements(n: &Arns, lease_key: &str) -> Vec<Statement> {
-    let mut all = vec![table(n), lease(n, lease_key)];
+fn statements(n: &Arns, names: &Names) -> Vec<Statement> {
+    let mut all = vec![table(n), lease(n, &names.lease), count(n, &names.counter)];
     all.extend(log_group(n));
     all.extend(role(n));
     all.push(function(n));
@@ -67,6 +70,17 @@ fn lease(n: &Arns, key: &str) -> Statement {
         reads: &[],
         resources: vec![n.table.clone()],
         condition: Some(json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [key]}})),
+    }
+}
+
+/// The counter item, read and never written: the count an adoption keeps.
+fn count(n: &Arns, counter: &str) -> Statement {
+    Statement {
+        sid: "ReadCount",
+        writes: &[],
+        reads: &["dynamodb:GetItem"],
+        resources: vec![n.table.clone()],
+        condition: Some(json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [counter]}})),
     }
 }
 
@@ -185,10 +199,10 @@ fn rest_api(n: &Arns) -> Statement {
     }
 }
 
-/// The policy document for the stack of `arns` and its lease item `lease_key`; with
+/// The policy document for the stack of `arns` (its items' keys from `names`); with
 /// `read_only`, only the reads.
-pub fn document(arns: &Arns, lease_key: &str, read_only: bool) -> Value {
-    let statements: Vec<Value> = statements(arns, lease_key)
+pub fn document(arns: &Arns, names: &Names, read_only: bool) -> Value {
+    let statements: Vec<Value> = statements(arns, names)
         .into_iter()
         .filter_map(|s| {
             let mut actions: Vec<&str> = s.reads.to_vec();
@@ -221,18 +235,22 @@ mod tests {
 
     const LEASE: &str = "deployer:lease:vc:prod";
 
-    fn names() -> Arns {
+    fn stack_names() -> Names {
         let s = stack::parse("name: vc\n", std::path::Path::new("stack.yaml"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let names = crate::names::Names::derive(&s, "us-east-1");
+        let names = Names::derive(&s, "us-east-1");
         assert_eq!(names.lease, LEASE);
-        Arns::of(&names, "123456789012")
+        names
+    }
+
+    fn names() -> Arns {
+        Arns::of(&stack_names(), "123456789012")
     }
 
     #[test]
     fn every_resource_is_one_of_the_stacks_arns() {
         let n = names();
-        let d = document(&n, LEASE, false);
+        let d = document(&n, &stack_names(), false);
         let resources: Vec<&str> = d["Statement"]
             .as_array()
             .into_iter()
@@ -262,7 +280,7 @@ mod tests {
                 .find(|s| s["Sid"] == "DeployLease")
                 .cloned()
         };
-        let lease = find(&document(&n, LEASE, false)).unwrap_or_default();
+        let lease = find(&document(&n, &stack_names(), false)).unwrap_or_default();
         assert_eq!(
             lease["Action"],
             json!(["dynamodb:GetItem", "dynamodb:UpdateItem"])
@@ -272,16 +290,39 @@ mod tests {
             lease["Condition"],
             json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [LEASE]}})
         );
-        assert_eq!(find(&document(&n, LEASE, true)), None);
+        assert_eq!(find(&document(&n, &stack_names(), true)), None);
+    }
+
+    #[test]
+    fn the_count_is_read_on_its_one_item_by_writers_and_readers_alike() {
+        let n = names();
+        for read_only in [false, true] {
+            let d = document(&n, &stack_names(), read_only);
+            let count = d["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["Sid"] == "ReadCount")
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(count["Action"], json!(["dynamodb:GetItem"]));
+            assert_eq!(count["Resource"], json!([n.table]));
+            assert_eq!(
+                count["Condition"],
+                json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["main_counter"]}})
+            );
+        }
     }
 
     #[test]
     fn read_only_has_no_write_and_pass_role_is_for_lambda_only() {
         let n = names();
-        let ro = document(&n, LEASE, true);
-        let writes: Vec<&str> = statements(&n, LEASE)
+        let ro = document(&n, &stack_names(), true);
+        let writes: Vec<&str> = statements(&n, &stack_names())
             .iter()
             .flat_map(|s| s.writes.iter().copied())
+            // The lease's read is a writer's, but reading is no write: the count may be read.
+            .filter(|a| *a != "dynamodb:GetItem")
             .collect();
         let actions: Vec<&str> = ro["Statement"]
             .as_array()
@@ -292,7 +333,7 @@ mod tests {
             .collect();
         assert!(actions.len() >= 10, "{actions:?}");
         assert!(actions.iter().all(|a| !writes.contains(a)), "{actions:?}");
-        let full = document(&n, LEASE, false);
+        let full = document(&n, &stack_names(), false);
         let pass = full["Statement"]
             .as_array()
             .into_iter()

@@ -15,6 +15,7 @@ use crate::invoke;
 use crate::names::Names;
 use crate::package::Artifact;
 use crate::plan::{Change, Kind, Plan};
+use crate::reconcile::Adoption;
 
 /// Anything a verb prints.
 pub trait Report: Serialize + Display {}
@@ -153,6 +154,9 @@ impl Display for PlanText<'_> {
 
 #[derive(Debug, Serialize)]
 pub struct UpReport {
+    /// What `--adopt` took over, and the count before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<Adoption>,
     pub changes: Vec<Change>,
     pub outputs: Outputs,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -165,6 +169,17 @@ impl Display for UpReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.dry_run {
             return writeln!(f, "Dry run: nothing was changed.");
+        }
+        if let Some(Adoption {
+            count_before: Some(before),
+            count_after: Some(after),
+            ..
+        }) = &self.adoption
+        {
+            write!(
+                f,
+                "\nAdopted: the count was {before} before, and is {after}.\n"
+            )?;
         }
         write!(f, "\nOutputs:\n{}", self.outputs)?;
         for note in &self.notes {
@@ -237,6 +252,12 @@ pub struct DiffReport {
     /// Its changes, serialised as `changes`.
     #[serde(flatten)]
     pub plan: Plan,
+    /// Why `up` would refuse this plan (resources not the stack's, a change it cannot make).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// With `--adopt`: what `up --adopt` would take over, and the count it keeps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<Adoption>,
     #[serde(skip)]
     pub header: String,
 }
@@ -254,7 +275,13 @@ impl Display for DiffReport {
             return writeln!(f, "In sync: the live stack matches stack.yaml.");
         }
         write!(f, "{}\n{}", self.header, self.plan)?;
-        writeln!(f, "Drift: `deployer up` would make these changes.")
+        if let Some(adoption) = &self.adoption {
+            write!(f, "{adoption}")?;
+        }
+        match &self.refused {
+            Some(why) => writeln!(f, "Drift, and `deployer up` would refuse it: {why}"),
+            None => writeln!(f, "Drift: `deployer up` would make these changes."),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ async fn a_held_lease_is_renewed_and_a_holder_that_lost_it_stops_writing() {
     let place = Place {
         client: clients.lease.clone(),
         table: "vc-prod".into(),
+        attribute: "id".into(),
         key: "deployer:lease:vc:prod".into(),
     };
     let seen = lease::read(&place).await.unwrap();

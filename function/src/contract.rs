@@ -53,8 +53,9 @@ pub fn routes() -> Vec<String> {
         .collect()
 }
 
-/// The table's partition key: its name and DynamoDB scalar type (a string).
-pub const KEY: &str = "id";
+/// The table's partition key when the stack names none (`table.key`), and its DynamoDB scalar
+/// type (a string). The stack's choice reaches the function as [`env::TABLE_KEY`].
+pub const DEFAULT_KEY: &str = "id";
 pub const KEY_TYPE: &str = "S";
 /// The attribute that holds the count.
 pub const COUNT: &str = "visit_count";
@@ -135,6 +136,8 @@ pub const VERSION_ENV: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 pub mod env {
     /// The table that holds the counter. Required.
     pub const TABLE_NAME: &str = "TABLE_NAME";
+    /// The table's partition key attribute; unset: [`super::DEFAULT_KEY`].
+    pub const TABLE_KEY: &str = "TABLE_KEY";
     /// The counter item's key value.
     pub const COUNTER_ID: &str = "COUNTER_ID";
     /// Comma-separated origins allowed to read the responses, or `*`.

@@ -14,13 +14,15 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
-use crate::contract::{calls, COUNT, CREATED, KEY, LAST_UPDATED};
+use crate::contract::{calls, COUNT, CREATED, LAST_UPDATED};
 use crate::error::Error;
 
 /// Which item to count, in which table.
 #[derive(Debug, Clone)]
 pub struct Item {
     pub table: String,
+    /// The table's partition key attribute (the stack's `table.key`).
+    pub key: String,
     pub id: String,
 }
 
@@ -31,7 +33,7 @@ pub async fn increment(db: &Client, item: &Item) -> Result<u64, Error> {
     let output = db
         .update_item()
         .table_name(&item.table)
-        .key(KEY, AttributeValue::S(item.id.clone()))
+        .key(&item.key, AttributeValue::S(item.id.clone()))
         .update_expression(
             "ADD #count :one SET #updated = :now, #created = if_not_exists(#created, :now)",
         )
@@ -102,11 +104,11 @@ pub async fn prove_increment(db: &Client, item: &Item) -> Result<(), Error> {
     let sent = db
         .update_item()
         .table_name(&item.table)
-        .key(KEY, AttributeValue::S(item.id.clone()))
+        .key(&item.key, AttributeValue::S(item.id.clone()))
         .update_expression("ADD #count :one")
         .condition_expression("attribute_exists(#key) AND attribute_not_exists(#key)")
         .expression_attribute_names("#count", COUNT)
-        .expression_attribute_names("#key", KEY)
+        .expression_attribute_names("#key", &item.key)
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
         .send()
         .await;
@@ -129,7 +131,7 @@ pub async fn read(db: &Client, item: &Item) -> Result<u64, Error> {
     let output = db
         .get_item()
         .table_name(&item.table)
-        .key(KEY, AttributeValue::S(item.id.clone()))
+        .key(&item.key, AttributeValue::S(item.id.clone()))
         .projection_expression("#count")
         .expression_attribute_names("#count", COUNT)
         .consistent_read(true)

@@ -68,6 +68,10 @@ impl Config {
                  (`deployer up` sets it from stack.yaml's table.name)"
                     .to_string()
             })?;
+        let key = lookup(contract::env::TABLE_KEY)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| contract::DEFAULT_KEY.to_string());
         let id = lookup(contract::env::COUNTER_ID)
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
@@ -77,7 +81,7 @@ impl Config {
             AllowHeaders::parse(&lookup(contract::env::CORS_HEADERS).unwrap_or_default());
         let version = lookup(contract::VERSION_ENV).unwrap_or_else(|| "$LATEST".to_string());
         Ok(Config {
-            item: Item { table, id },
+            item: Item { table, key, id },
             cors,
             cors_headers,
             version,

@@ -161,7 +161,7 @@ async fn a_lost_answer_is_never_counted_twice() {
         .get_item()
         .table_name("visitors")
         .key(
-            function::contract::KEY,
+            function::contract::DEFAULT_KEY,
             aws_sdk_dynamodb::types::AttributeValue::S(
                 function::contract::DEFAULT_COUNTER_ID.into(),
             ),

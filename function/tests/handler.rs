@@ -276,5 +276,15 @@ fn configuration_needs_a_table_and_defaults_the_rest() {
     let config = Config::from_lookup(|k| (k == "TABLE_NAME").then(|| "t".into())).unwrap();
     assert_eq!(config.item.table, "t");
     assert_eq!(config.item.id, "main_counter");
+    assert_eq!(config.item.key, "id");
     assert_eq!(config.cors.allow_origin(Some(ALLOWED)), None);
+
+    // A hand-built table keyed otherwise: the key comes from the stack, through TABLE_KEY.
+    let config = Config::from_lookup(|k| match k {
+        "TABLE_NAME" => Some("t".into()),
+        "TABLE_KEY" => Some("counter_id".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(config.item.key, "counter_id");
 }

@@ -520,3 +520,45 @@ async fn a_functions_own_calls_are_authorized_against_its_role_now() {
     );
     let _ = f;
 }
+
+/// moto tags only stages; API Gateway tags a REST API too. An API made without tags (by hand)
+/// is tagged and untagged through the proxy, and both reads of it show its tags after each.
+#[tokio::test]
+async fn a_rest_api_made_without_tags_can_be_tagged_and_untagged() {
+    let moto = Moto::start();
+    let proxy = Recorder::start(moto.endpoint());
+    let gw = aws_sdk_apigateway::Client::new(
+        &dummy_loader().endpoint_url(proxy.endpoint()).load().await,
+    );
+    let api = gw.create_rest_api().name("by-hand").send().await.unwrap();
+    let id = api.id().unwrap();
+    let arn = format!("arn:aws:apigateway:us-east-1::/restapis/{id}");
+    let tags = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    gw.tag_resource()
+        .resource_arn(&arn)
+        .set_tags(Some(tags(&[("deployer:stack", "vc"), ("team", "web")])))
+        .send()
+        .await
+        .unwrap();
+    let read = gw.get_rest_api().rest_api_id(id).send().await.unwrap();
+    assert_eq!(
+        read.tags().cloned().unwrap_or_default(),
+        tags(&[("deployer:stack", "vc"), ("team", "web")])
+    );
+    gw.untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    let listed = gw.get_rest_apis().send().await.unwrap();
+    assert_eq!(
+        listed.items()[0].tags().cloned().unwrap_or_default(),
+        tags(&[("deployer:stack", "vc")])
+    );
+}

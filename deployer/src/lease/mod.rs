@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
-use function::contract;
 
 use crate::aws::{describe, is_not_found};
 use crate::names::Names;
@@ -88,6 +87,9 @@ impl Terms {
 pub struct Place {
     pub client: aws_sdk_dynamodb::Client,
     pub table: String,
+    /// The table's partition key attribute.
+    pub attribute: String,
+    /// The lease item's key value.
     pub key: String,
 }
 
@@ -96,12 +98,13 @@ impl Place {
         Place {
             client: clients.lease.clone(),
             table: names.table.clone(),
+            attribute: names.key.clone(),
             key: names.lease.clone(),
         }
     }
 
     fn item_key(&self) -> HashMap<String, AttributeValue> {
-        HashMap::from([(contract::KEY.to_string(), s(&self.key))])
+        HashMap::from([(self.attribute.clone(), s(&self.key))])
     }
 }
 
@@ -211,7 +214,7 @@ pub async fn take(place: &Place, seen: &Seen, me: &Holder) -> anyhow::Result<Opt
         Seen::Free { generation } => generation + 1,
         Seen::NoTable | Seen::Unusable(_) => 1,
     };
-    update.name("#id", contract::KEY);
+    update.name("#id", &place.attribute);
     update.holder(&me);
     let sent = update.send(place, &condition).await;
     if conditional(sent, place, "taking the deploy lease")? {

@@ -16,7 +16,7 @@ use crate::resources::table::{self, Home};
 use crate::resources::{Ctx, Desired, Observed, Planned};
 use crate::session::Session;
 
-use super::{observe, plan};
+use super::{observe, plan, refusal};
 
 /// What `up` applies, and the lease it holds while it does (none when there is nothing to do).
 pub struct Exclusive {
@@ -35,13 +35,16 @@ pub async fn exclusive(
     mut observed: Observed,
     mut seen: Seen,
     terms: Terms,
+    adopt: bool,
 ) -> anyhow::Result<Exclusive> {
     let place = Place::of(&session.clients, &session.names);
     let mut waited = false;
     loop {
         let mut planned = plan(d, &observed);
-        // Nothing to do, or a change `up` refuses (before any write, the lease's included).
-        if planned.is_empty() || planned.blocked(d).is_some() {
+        // Nothing to do, or a plan `up` refuses (before any write, the lease's included): a
+        // change it cannot make, or resources that are not the stack's to take.
+        let claims = observed.claims(d, &session.names);
+        if planned.is_empty() || refusal(d, &claims, &planned, adopt).is_some() {
             return Ok(Exclusive {
                 observed,
                 planned,

@@ -2,8 +2,10 @@
 //! what depends on what. Both verbs share `observe` and `plan`, so `diff` reports exactly what
 //! `up` would do.
 
+mod adopt;
 mod exclusive;
 
+pub use adopt::{count, refusal, settle, Adoption};
 pub use exclusive::{exclusive, Exclusive};
 
 use crate::arns::Arns;
@@ -167,13 +169,10 @@ pub async fn apply(
     live_api: Option<&str>,
     done: &mut Vec<Kind>,
 ) -> anyhow::Result<Option<String>> {
-    if let Some(b) = planned.blocked(d) {
-        anyhow::bail!(
-            "{} {} cannot be reconciled: {}. Nothing was changed.",
-            b.kind.as_str(),
-            b.name,
-            b.why
-        );
+    // Whose the resources are was the caller's to check ([`refusal`] with the claims); what
+    // cannot be changed at all is checked here again.
+    if let Some(why) = refusal(d, &[], planned, false) {
+        anyhow::bail!("{why}");
     }
     let p = planned;
     let finished = Done::default();

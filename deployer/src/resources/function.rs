@@ -50,11 +50,12 @@ const ROLE_NOT_ASSUMABLE: &str = "cannot be assumed by Lambda";
 
 /// The function's environment: the names its contract reads, from the same derivation as the
 /// role's policy (`TABLE_NAME` is [`Names::table`], whose ARN the policy grants), so the two
-/// cannot disagree.
+/// cannot disagree; `TABLE_KEY` is the key the table is made with ([`Names::key`]).
 pub fn environment_of(stack: &Stack, names: &Names) -> Tags {
     let env = contract::env::TABLE_NAME;
     let mut vars = Tags::from([
         (env.to_string(), names.table.clone()),
+        (contract::env::TABLE_KEY.to_string(), names.key.clone()),
         (
             contract::env::COUNTER_ID.to_string(),
             stack.function.counter_id.clone(),
@@ -231,6 +232,10 @@ impl Resource for Function {
 
     fn name(d: &Desired) -> &str {
         &d.name
+    }
+
+    fn tags(o: &Observed) -> Option<&Tags> {
+        Some(&o.tags)
     }
 
     async fn observe(

@@ -71,6 +71,10 @@ impl Resource for LogGroup {
         &d.name
     }
 
+    fn tags(o: &Observed) -> Option<&Tags> {
+        Some(&o.tags)
+    }
+
     async fn observe(
         clients: &Clients,
         names: &Names,

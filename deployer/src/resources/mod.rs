@@ -181,6 +181,20 @@ pub trait Resource {
     ) -> anyhow::Result<()>;
 
     async fn delete(ctx: Ctx<'_>, d: &Self::Desired) -> anyhow::Result<Removed>;
+
+    /// The live resource's tags, for a kind that carries them: whose it is ([`Claim`]).
+    fn tags(_o: &Self::Observed) -> Option<&tags::Tags> {
+        None
+    }
+}
+
+/// A live resource under the stack's names that is not the stack's by its tags: untagged (to
+/// adopt, with `--adopt`) or another stack's (never taken).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub kind: Kind,
+    pub name: String,
+    pub owner: tags::Owner,
 }
 
 /// A change `up` must refuse: its kind, its resource, and why.
@@ -188,7 +202,7 @@ pub trait Resource {
 pub struct Blocked {
     pub kind: Kind,
     pub name: String,
-    pub why: &'static str,
+    pub why: String,
 }
 
 /// The table of kinds: a row per kind, `Variant field: Type`, in apply order.
@@ -240,6 +254,22 @@ macro_rules! kinds {
         }
 
         impl Observed {
+            /// Each live resource that carries tags but not this stack's, in apply order.
+            pub fn claims(&self, d: &Desired, names: &Names) -> Vec<Claim> {
+                let mut claims = Vec::new();
+                $(
+                    let live = self.$field.as_ref().and_then(<$ty as Resource>::tags);
+                    if let Some(owner) = live.and_then(|t| tags::owner(names, t)) {
+                        claims.push(Claim {
+                            kind: <$ty as Resource>::KIND,
+                            name: <$ty>::name(&d.$field).to_string(),
+                            owner,
+                        });
+                    }
+                )+
+                claims
+            }
+
             /// Whether nothing of the stack exists.
             pub fn is_empty(&self) -> bool {
                 $(self.$field.is_none())&&+

@@ -155,6 +155,10 @@ impl Resource for Role {
         &d.name
     }
 
+    fn tags(o: &Observed) -> Option<&Tags> {
+        Some(&o.tags)
+    }
+
     /// Every read at once: the role, its inline policies (ours by name), its managed ones.
     async fn observe(
         clients: &Clients,

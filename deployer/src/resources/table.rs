@@ -10,11 +10,7 @@
 //! after CreateTable, then reported `ENABLING`; new tags show in ListTagsOfResource only after a
 //! few seconds.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
-    Tag,
-};
-use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
+use aws_sdk_dynamodb::types::{BillingMode, Tag};
 use function::contract;
 use serde_json::json;
 
@@ -26,9 +22,13 @@ use crate::names::Names;
 use crate::plan::{Change, Describe, Differ, Kind, Update};
 use crate::progress::Step;
 use crate::stack::Stack;
-use crate::wait::{self, CreateError};
 
+mod make;
 mod settle;
+
+use make::create;
+pub use make::{make_home, mark_made, Home};
+pub use settle::settle_new;
 
 use settle::{in_use_retry, pitr_status, read_tags, set_pitr, wait_active, wait_tags_visible};
 
@@ -40,14 +40,18 @@ pub const DELETION_PROTECTION: &str = "deletion_protection";
 const ON_DEMAND: &str = "PAY_PER_REQUEST";
 
 /// The key the function reads and writes, as `attribute:type:role`: `id:S:HASH`.
-pub fn key() -> String {
-    format!("{}:{}:HASH", contract::KEY, contract::KEY_TYPE)
+pub fn key(attribute: &str) -> String {
+    format!("{attribute}:{}:HASH", contract::KEY_TYPE)
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub name: String,
     pub arn: String,
+    /// The partition key's attribute (`table.key`).
+    pub key: String,
+    /// Where stack.yaml sets `table.key` (`None`: the default), for a refusal to point at.
+    pub key_line: Option<u64>,
     pub point_in_time_recovery: bool,
     pub deletion_protection: bool,
     pub tags: Tags,
@@ -60,6 +64,8 @@ impl Desired {
         Desired {
             name: names.table.clone(),
             arn: arns.table.clone(),
+            key: names.key.clone(),
+            key_line: stack.table.key_line,
             point_in_time_recovery: stack.table.point_in_time_recovery,
             deletion_protection: stack.table.deletion_protection,
             tags: names.tags.clone(),
@@ -72,6 +78,9 @@ impl Desired {
 pub struct Observed {
     pub arn: String,
     pub status: String,
+    /// When it was made (DescribeTable's CreationDateTime): a new table lists no tags for a
+    /// moment ([`settle_new`]).
+    pub created: Option<std::time::SystemTime>,
     /// `attribute:type:role` for each key element, such as `id:S:HASH`.
     pub key_schema: Vec<String>,
     pub billing_mode: String,
@@ -84,14 +93,19 @@ pub struct Observed {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TableChange {
     Create {
+        /// The partition key, as `attribute:type:role`.
+        key: String,
         pitr: bool,
         protection: bool,
         /// Made already, for the deploy lease ([`make_home`]): only what follows a creation
         /// is left to do.
         made: bool,
     },
-    /// Refused: a key schema cannot change in place.
-    KeySchema(Update<Vec<String>>),
+    /// Refused: a key schema cannot change in place. `line`: where `table.key` is written.
+    KeySchema {
+        update: Update<Vec<String>>,
+        line: Option<u64>,
+    },
     Billing(Update<String>),
     Pitr(Update<bool>),
     Protection(Update<bool>),
@@ -103,13 +117,16 @@ impl Describe for TableChange {
         let k = Kind::Table;
         match self {
             TableChange::Create {
-                pitr, protection, ..
+                key,
+                pitr,
+                protection,
+                ..
             } => Change::create(
                 k,
                 name,
-                json!({KEY_SCHEMA: [key()], BILLING_MODE: ON_DEMAND, PITR: pitr, DELETION_PROTECTION: protection}),
+                json!({KEY_SCHEMA: [key], BILLING_MODE: ON_DEMAND, PITR: pitr, DELETION_PROTECTION: protection}),
             ),
-            TableChange::KeySchema(u) => u.change(k, name, KEY_SCHEMA),
+            TableChange::KeySchema { update, .. } => update.change(k, name, KEY_SCHEMA),
             TableChange::Billing(u) => u.change(k, name, BILLING_MODE),
             TableChange::Pitr(u) => u.change(k, name, PITR),
             TableChange::Protection(u) => u.change(k, name, DELETION_PROTECTION),
@@ -117,12 +134,27 @@ impl Describe for TableChange {
         }
     }
 
-    fn blocked(&self) -> Option<&'static str> {
-        matches!(self, TableChange::KeySchema(_)).then_some(
-            "replacement needed: a key schema cannot change in place, and the deployer never \
-             deletes a table with data. Set table.name to a new table in stack.yaml (the old \
-             one is retained), or migrate the data yourself",
-        )
+    fn blocked(&self) -> Option<String> {
+        let TableChange::KeySchema { update, line } = self else {
+            return None;
+        };
+        let attribute = |schema: &[String]| {
+            let first = schema.first().map(String::as_str).unwrap_or("");
+            first.split(':').next().unwrap_or("").to_string()
+        };
+        let (want, live) = (attribute(&update.want), attribute(&update.live));
+        let at = match line {
+            Some(line) => format!("table.key (stack.yaml line {line}) says {want:?}"),
+            None => format!("table.key is not set, so the key is the default {want:?}"),
+        };
+        Some(format!(
+            "replacement needed: the table is keyed {:?} ({}), {at}, and a key schema cannot \
+             change in place; the deployer never deletes a table with data. To keep this \
+             table and its items, set table.key: {live} in stack.yaml; or set table.name to a \
+             new table (the old one is retained)",
+            live,
+            update.live.join(", ")
+        ))
     }
 }
 
@@ -136,6 +168,10 @@ impl Resource for Table {
 
     fn name(d: &Desired) -> &str {
         &d.name
+    }
+
+    fn tags(o: &Observed) -> Option<&Tags> {
+        Some(&o.tags)
     }
 
     /// DescribeTable and DescribeContinuousBackups at once (both by name); then the tags, by the
@@ -157,8 +193,12 @@ impl Resource for Table {
         let arn = table.table_arn.clone().unwrap_or_default();
         // ENABLING is on its way to ENABLED: what the stack asked for; `up` waits for the rest.
         let point_in_time_recovery = pitr? != "DISABLED";
+        let created = table
+            .creation_date_time()
+            .and_then(|d| std::time::SystemTime::try_from(*d).ok());
         let tags = read_tags(clients, name, &arn).await?;
         Ok(Some(Observed {
+            created,
             key_schema: key_schema(&table),
             billing_mode: table
                 .billing_mode_summary()
@@ -180,28 +220,32 @@ impl Resource for Table {
     fn plan(d: &Desired, o: Option<&Observed>, _needs: Needs<'_>) -> Vec<TableChange> {
         let Some(o) = o else {
             return vec![TableChange::Create {
+                key: key(&d.key),
                 pitr: d.point_in_time_recovery,
                 protection: d.deletion_protection,
                 made: false,
             }];
         };
         let mut diff = Differ::new();
-        diff.field(&vec![key()], &o.key_schema, TableChange::KeySchema)
-            .field(
-                &ON_DEMAND.to_string(),
-                &o.billing_mode,
-                TableChange::Billing,
-            )
-            .field(
-                &d.point_in_time_recovery,
-                &o.point_in_time_recovery,
-                TableChange::Pitr,
-            )
-            .field(
-                &d.deletion_protection,
-                &o.deletion_protection,
-                TableChange::Protection,
-            );
+        let line = d.key_line;
+        diff.field(&vec![key(&d.key)], &o.key_schema, |update| {
+            TableChange::KeySchema { update, line }
+        })
+        .field(
+            &ON_DEMAND.to_string(),
+            &o.billing_mode,
+            TableChange::Billing,
+        )
+        .field(
+            &d.point_in_time_recovery,
+            &o.point_in_time_recovery,
+            TableChange::Pitr,
+        )
+        .field(
+            &d.deletion_protection,
+            &o.deletion_protection,
+            TableChange::Protection,
+        );
         tags::compare(&mut diff, &d.tags, &o.tags, TableChange::Tags);
         diff.done()
     }
@@ -323,101 +367,6 @@ fn key_schema(table: &aws_sdk_dynamodb::types::TableDescription) -> Vec<String> 
         .collect()
 }
 
-/// What making the table for the deploy lease came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Home {
-    /// This run made it: no deploy can have held a lease in it before.
-    Made,
-    /// It existed (another deploy made it a moment ago, or it was being created).
-    Found,
-    /// It was being deleted (a `down --delete-table`), and is gone now: make it again.
-    Gone,
-}
-
-/// Makes the table before anything else, as the home of the deploy lease, and waits for it to
-/// be ACTIVE (items can be written only then). CreateTable is its own arbiter: a table name is
-/// unique in an account and region, and a second CreateTable answers ResourceInUseException,
-/// so of several deploys from empty exactly one makes it.
-pub async fn make_home(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Home> {
-    let step = ctx.step(true, "table", &d.name);
-    step.waiting("the home of the deploy lease: made first");
-    let made = create(ctx, d, &step).await?;
-    let what = format!("table {} to be ACTIVE", d.name);
-    let status = wait::until(&what, ctx.waits.table_active, &step, || async {
-        let out = ctx
-            .clients
-            .dynamodb
-            .describe_table()
-            .table_name(&d.name)
-            .send();
-        let found = out.await.found(|| format!("reading table {}", d.name))?;
-        let status = found.and_then(|o| o.table).and_then(|t| t.table_status);
-        Ok(match status {
-            Some(TableStatus::Active) => Some(Home::Found),
-            None => Some(Home::Gone),
-            // CREATING, UPDATING, or DELETING (on its way to gone).
-            Some(_) => None,
-        })
-    })
-    .await?;
-    step.done(if made { "made" } else { "found" });
-    Ok(match (made, status) {
-        (_, Home::Gone) => Home::Gone,
-        (true, _) => Home::Made,
-        (false, _) => Home::Found,
-    })
-}
-
-/// Marks the plan's creation as done by [`make_home`]: the rest of it (point-in-time recovery,
-/// the tags' visibility) is still to do.
-pub fn mark_made(changes: &mut [TableChange]) {
-    for change in changes {
-        if let TableChange::Create { made, .. } = change {
-            *made = true;
-        }
-    }
-}
-
-/// Sends CreateTable once; `false` when the table exists already.
-async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<bool> {
-    let db = &ctx.clients.dynamodb;
-    let name = &d.name;
-    let attribute = AttributeDefinition::builder()
-        .attribute_name(contract::KEY)
-        .attribute_type(ScalarAttributeType::from(contract::KEY_TYPE))
-        .build()?;
-    let key = KeySchemaElement::builder()
-        .attribute_name(contract::KEY)
-        .key_type(KeyType::Hash)
-        .build()?;
-    let tags = dynamo_tags(&d.tags)?;
-    let send = || async {
-        let sent = db
-            .create_table()
-            .table_name(name)
-            .attribute_definitions(attribute.clone())
-            .key_schema(key.clone())
-            .billing_mode(BillingMode::PayPerRequest)
-            .deletion_protection_enabled(d.deletion_protection)
-            .set_tags(Some(tags.clone()))
-            .customize()
-            .config_override(crate::single_attempt!(aws_sdk_dynamodb))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ResourceInUseException") => Ok(false),
-            Err(e) => Err(CreateError::of(&format!("creating table {name}"), e)),
-        }
-    };
-    let look = || async {
-        let found = db.describe_table().table_name(name).send().await;
-        Ok(found.ok().map(|_| true))
-    };
-    let what = format!("creating table {name}");
-    wait::create_once(&what, ctx.waits.create, step, send, look).await
-}
-
 async fn update(
     ctx: Ctx<'_>,
     d: &Desired,
@@ -457,7 +406,7 @@ async fn tag(ctx: Ctx<'_>, d: &Desired, update: &Update<Tags>, step: &Step) -> a
     .await
 }
 
-fn dynamo_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
+pub(super) fn dynamo_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
     tags.iter()
         .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
         .collect()

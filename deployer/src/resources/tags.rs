@@ -56,6 +56,42 @@ pub fn ours<'a>(names: &Names, tags: impl IntoIterator<Item = (&'a String, &'a S
         && tags.get(&STAGE_TAG.to_string()) == Some(&&names.stage)
 }
 
+/// Whose a live resource is, when it is not this stack's and stage's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// No `deployer:stack` tag: made by hand (or by another tool). Taken only with `--adopt`.
+    Untagged,
+    /// Tagged for another stack, or another stage of this one: never taken.
+    Other { stack: String, stage: String },
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Untagged => write!(f, "carries no {STACK_TAG} tag"),
+            Owner::Other { stack, stage } => {
+                write!(f, "is tagged {STACK_TAG}={stack}, {STAGE_TAG}={stage}")
+            }
+        }
+    }
+}
+
+/// Whose the resource tagged `tags` is: `None` when it is this stack's. A resource with this
+/// stack's tag and no stage tag is this stack's (the stage tag is repaired as drift).
+pub fn owner(names: &Names, tags: &Tags) -> Option<Owner> {
+    let Some(stack) = tags.get(STACK_TAG) else {
+        return Some(Owner::Untagged);
+    };
+    let stage = tags.get(STAGE_TAG);
+    if stack == &names.stack && stage.is_none_or(|s| s == &names.stage) {
+        return None;
+    }
+    Some(Owner::Other {
+        stack: stack.clone(),
+        stage: stage.cloned().unwrap_or_default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +114,39 @@ mod tests {
         let mut diff = Differ::new();
         compare(&mut diff, &want, &want, |u| u);
         assert!(diff.done().is_empty());
+    }
+
+    #[test]
+    fn a_resource_is_ours_untagged_or_another_stacks_by_its_two_tags() {
+        let path = std::path::Path::new("stack.yaml");
+        let stack = crate::stack::parse("name: vc\n", path).unwrap_or_else(|e| panic!("{e}"));
+        let names = Names::derive(&stack, "us-east-1");
+        let tags = |pairs: &[(&str, &str)]| -> Tags {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let ours = tags(&[(STACK_TAG, "vc"), (STAGE_TAG, "prod"), ("team", "x")]);
+        assert_eq!(owner(&names, &ours), None);
+        // The stage tag lost by hand: still ours, and repaired as drift.
+        assert_eq!(owner(&names, &tags(&[(STACK_TAG, "vc")])), None);
+        assert_eq!(
+            owner(&names, &tags(&[("team", "x")])),
+            Some(Owner::Untagged)
+        );
+        assert_eq!(owner(&names, &Tags::new()), Some(Owner::Untagged));
+        let other = |stack: &str, stage: &str| Owner::Other {
+            stack: stack.into(),
+            stage: stage.into(),
+        };
+        let blog = tags(&[(STACK_TAG, "blog"), (STAGE_TAG, "prod")]);
+        assert_eq!(owner(&names, &blog), Some(other("blog", "prod")));
+        let dev = tags(&[(STACK_TAG, "vc"), (STAGE_TAG, "dev")]);
+        assert_eq!(owner(&names, &dev), Some(other("vc", "dev")));
+        assert_eq!(
+            other("vc", "dev").to_string(),
+            "is tagged deployer:stack=vc, deployer:stage=dev"
+        );
     }
 }

@@ -62,6 +62,10 @@ pub struct Throttle {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     pub name: String,
+    /// The partition key's attribute name (`table.key`, default the contract's `id`).
+    pub key: String,
+    /// Where `table.key` is written, for a refusal that names it; `None` when defaulted.
+    pub key_line: Option<u64>,
     pub point_in_time_recovery: bool,
     pub deletion_protection: bool,
 }
@@ -80,6 +84,11 @@ pub struct Function {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Api {
+    /// An existing REST API to adopt (`api.id`), so that its URL stays; `None`: the stack's
+    /// own, found by its tags.
+    pub id: Option<String>,
+    /// Where `api.id` is written.
+    pub id_line: Option<u64>,
     pub routes: Vec<Route>,
     pub cors_origins: Vec<String>,
     /// The request headers a preflight allows; empty: whatever the browser asks for.

@@ -23,6 +23,7 @@ pub struct RawStack {
 #[serde(deny_unknown_fields)]
 pub struct RawTable {
     pub name: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
     pub point_in_time_recovery: Option<bool>,
     pub deletion_protection: Option<bool>,
 }
@@ -42,6 +43,7 @@ pub struct RawFunction {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApi {
+    pub id: Option<Spanned<String>>,
     pub routes: Option<Spanned<Vec<Spanned<String>>>>,
     pub cors_origins: Option<Vec<Spanned<String>>>,
     pub cors_headers: Option<Vec<Spanned<String>>>,

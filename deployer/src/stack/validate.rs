@@ -178,9 +178,27 @@ fn table(raw: RawTable, name: &str, stage: &str, overridden: bool, c: &mut Check
     };
     Table {
         name: table_name,
+        key: key(&raw.key, c),
+        key_line: raw.key.as_ref().map(|k| k.referenced.line()),
         point_in_time_recovery: raw.point_in_time_recovery.unwrap_or(true),
         deletion_protection: raw.deletion_protection.unwrap_or(true),
     }
+}
+
+/// The partition key's name: DynamoDB takes 1–255 bytes for a key attribute's name.
+fn key(raw: &Option<Spanned<String>>, c: &mut Checker) -> String {
+    let Some(k) = raw else {
+        return contract::DEFAULT_KEY.to_string();
+    };
+    if k.value.is_empty() || k.value.len() > 255 || k.value.trim() != k.value {
+        c.hint(
+            k,
+            "table.key",
+            format!("{:?} is not a DynamoDB key attribute name", k.value),
+            "use 1–255 bytes without leading or trailing spaces, e.g. id or counter_id".into(),
+        );
+    }
+    k.value.clone()
 }
 
 fn function(raw: RawFunction, c: &mut Checker) -> Function {
@@ -302,7 +320,24 @@ fn api(raw: RawApi, c: &mut Checker) -> Api {
             .collect(),
         Some(list) => routes(list, c),
     };
+    if let Some(id) = &raw.id {
+        let ok = id.value.len() == 10
+            && id
+                .value
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit());
+        if !ok {
+            c.hint(
+                id,
+                "api.id",
+                format!("{:?} is not a REST API id", id.value),
+                "use the 10 characters before .execute-api. in the API's URL".into(),
+            );
+        }
+    }
     Api {
+        id: raw.id.as_ref().map(|id| id.value.clone()),
+        id_line: raw.id.as_ref().map(|id| id.referenced.line()),
         routes,
         cors_origins: origins(raw.cors_origins.unwrap_or_default(), c),
         cors_headers: header_names(raw.cors_headers.unwrap_or_default(), c),

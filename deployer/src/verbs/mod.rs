@@ -134,12 +134,21 @@ pub async fn diff(cli: &Invocation, args: &DiffArgs) -> anyhow::Result<ExitCode>
     let progress = Progress::new();
     let (session, observed, desired, _) =
         prepare(cli, &stack, args.zip.as_deref(), &progress, false).await?;
-    let plan = reconcile::plan(&desired, &observed).describe(&desired);
+    let planned = reconcile::plan(&desired, &observed);
+    let claims = observed.claims(&desired, &session.names);
+    let refused = reconcile::refusal(&desired, &claims, &planned, args.adopt);
+    let adoption = match (args.adopt, &refused) {
+        (true, None) => reconcile::Adoption::of(&session.clients, &session.names, &claims).await?,
+        _ => None,
+    };
+    let plan = planned.describe(&desired);
     let report = DiffReport {
-        in_sync: plan.is_empty(),
+        in_sync: plan.is_empty() && refused.is_none(),
         live_version: observed.alias.as_ref().map(|a| a.version.clone()),
         header: report::header(&session.names, &session.arns),
         plan,
+        refused,
+        adoption,
     };
     cli.print(&report);
     Ok(if report.in_sync {

@@ -92,7 +92,7 @@ pub async fn policy(cli: &Invocation, args: &PolicyArgs) -> anyhow::Result<ExitC
     let stack = stack(cli)?;
     let progress = Progress::new();
     let session = cli.session(&stack, &progress).await?;
-    let document = crate::policy::document(&session.arns, &session.names.lease, read_only);
+    let document = crate::policy::document(&session.arns, &session.names, read_only);
     println!("{}", serde_json::to_string_pretty(&document)?);
     Ok(ExitCode::SUCCESS)
 }

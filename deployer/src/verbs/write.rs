@@ -9,9 +9,9 @@ use crate::args::{DownArgs, LockArgs, RollbackArgs, UnlockArgs, UpArgs};
 use crate::down;
 use crate::interrupt;
 use crate::lease::{self, Acquired, Place, Seen, Terms};
-use crate::plan::Kind;
+use crate::plan::{Kind, Plan};
 use crate::progress::Progress;
-use crate::reconcile::{self, Exclusive};
+use crate::reconcile::{self, Adoption, Exclusive};
 use crate::report::{
     self, colour, DownReport, Interrupted, Output, Outputs, PlanText, UnlockReport, UpReport,
 };
@@ -31,12 +31,15 @@ pub async fn up(cli: &Invocation, args: &UpArgs) -> anyhow::Result<ExitCode> {
     }
     let progress = Progress::new();
     let zip = args.zip.as_deref();
-    let (session, observed, desired, seen) =
+    let (session, mut observed, desired, seen) =
         match prepare(cli, &stack, zip, &progress, !dry_run).await {
             Ok(found) => found,
             Err(_) if interrupt::requested() => return stopped(cli, &Default::default(), &[]),
             Err(e) => return Err(e),
         };
+    if !args.adopt {
+        reconcile::settle(&session.clients, &session.names, &mut observed).await?;
+    }
     let mut ex = match seen {
         // A dry run writes nothing, so it needs no lease (like `diff`).
         None => Exclusive {
@@ -47,43 +50,47 @@ pub async fn up(cli: &Invocation, args: &UpArgs) -> anyhow::Result<ExitCode> {
         },
         Some(seen) => {
             let terms = terms(&args.lock);
-            match reconcile::exclusive(&session, &desired, observed, seen, terms).await {
+            let adopt = args.adopt;
+            match reconcile::exclusive(&session, &desired, observed, seen, terms, adopt).await {
                 Ok(ex) => ex,
                 Err(_) if interrupt::requested() => return stopped(cli, &Default::default(), &[]),
                 Err(e) => return Err(e),
             }
         }
     };
-    let result = apply(cli, &session, &desired, &ex, dry_run).await;
+    let result = apply(cli, &session, &desired, &ex, args).await;
     if let Some(held) = ex.held.take() {
         held.end(&progress).await;
     }
     result
 }
 
-/// Prints the plan, carries it out (unless a dry run), and reports.
+/// Prints the plan, carries it out (unless a dry run, or refused), and reports.
 async fn apply(
     cli: &Invocation,
     session: &Session<'_>,
     desired: &Desired,
     ex: &Exclusive,
-    dry_run: bool,
+    args: &UpArgs,
 ) -> anyhow::Result<ExitCode> {
-    let (names, arns) = (&session.names, &session.arns);
+    let names = &session.names;
     let (observed, planned) = (&ex.observed, &ex.planned);
+    let dry_run = args.dry_run;
+    let claims = observed.claims(desired, names);
+    let refused = reconcile::refusal(desired, &claims, planned, args.adopt);
+    let mut adoption = match (args.adopt, &refused) {
+        (true, None) => Adoption::of(&session.clients, names, &claims).await?,
+        _ => None,
+    };
     if ex.waited {
         session.progress.line(
             "Read the stack again after the other deploy: the plan is made from what it left.",
         );
     }
     let plan = planned.describe(desired);
-    if cli.output == Output::Text {
-        let header = report::header(names, arns);
-        let text = PlanText {
-            header: &header,
-            plan: &plan,
-        };
-        print!("{}", colour(&text.to_string()));
+    print_plan(cli, session, &plan, adoption.as_ref());
+    if let Some(why) = refused {
+        anyhow::bail!("{why}");
     }
     let mut api_id = observed.api_id().map(str::to_string);
     if !dry_run && !plan.is_empty() {
@@ -96,14 +103,35 @@ async fn apply(
             Err(e) => return Err(e),
         }
     }
+    if let (Some(a), false) = (adoption.as_mut(), dry_run) {
+        a.read_after(&session.clients, names).await?;
+    }
     let released = !dry_run && !planned.alias.is_empty();
     cli.print(&UpReport {
+        adoption,
         changes: plan.changes.clone(),
         outputs: outputs_after_up(session, observed, api_id.as_deref(), released).await?,
         notes: reconcile::notes(desired, observed),
         dry_run,
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// The plan, and what adopting takes over, as `up` prints them before applying (in text only:
+/// JSON is one document, printed at the end).
+fn print_plan(cli: &Invocation, session: &Session<'_>, plan: &Plan, adoption: Option<&Adoption>) {
+    if cli.output != Output::Text {
+        return;
+    }
+    let header = report::header(&session.names, &session.arns);
+    let text = PlanText {
+        header: &header,
+        plan,
+    };
+    print!("{}", colour(&text.to_string()));
+    if let Some(adoption) = adoption {
+        print!("{adoption}");
+    }
 }
 
 /// The outputs after `up`: the live version as observed, or read again after a release.

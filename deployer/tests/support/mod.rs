@@ -165,8 +165,8 @@ impl Run {
     }
 }
 
-/// Whether `c` is one of the deployer's calls on the deploy lease's item: the deployer sends
-/// no other item call.
+/// Whether `c` is one of the deployer's item calls: on the deploy lease's item, or the read
+/// of the count that adoption shows. It sends no other.
 pub fn is_lease(c: &Call) -> bool {
     c.caller.is_none() && c.service == "dynamodb" && c.operation.ends_with("Item")
 }

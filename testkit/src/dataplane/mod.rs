@@ -15,6 +15,8 @@
 //!   authorized against its role's policies as they are in moto now;
 //! - **versions and aliases** ([`versions`]): a resource policy per qualifier, and an alias's
 //!   `RevisionId` that changes at each update and guards `UpdateAlias`, as Lambda keeps them;
+//! - **a REST API's tags** ([`api_tags`]): tagging and untagging an API (moto tags only
+//!   stages), shown by GetRestApi and GetRestApis;
 //! - **logs** ([`logs`]): the function's lines, and Lambda's `START`, `END` and `REPORT`, in
 //!   CloudWatch Logs, where `deployer logs` reads them.
 //!
@@ -22,6 +24,7 @@
 //! integrations other than Lambda proxy, asynchronous invocation, and concurrency limits.
 
 mod access;
+mod api_tags;
 mod function;
 mod gateway;
 mod logs;
@@ -142,6 +145,7 @@ pub struct DataPlane {
     buckets: throttle::Buckets,
     principals: access::Principals,
     versions: versions::Versions,
+    api_tags: api_tags::ApiTags,
     served: Mutex<Vec<Served>>,
 }
 
@@ -156,6 +160,7 @@ impl DataPlane {
             buckets: throttle::Buckets::default(),
             principals: access::Principals::default(),
             versions: versions::Versions::default(),
+            api_tags: api_tags::ApiTags::default(),
             served: Mutex::new(Vec::new()),
         }
     }
@@ -190,8 +195,11 @@ impl DataPlane {
     }
 
     /// Answers what the data plane serves in moto's place: Lambda's `Invoke`, its qualified
-    /// resource policies, and a refusal of a stale `UpdateAlias`.
+    /// resource policies, a refusal of a stale `UpdateAlias`, and a REST API's tagging.
     pub async fn before(&self, ex: &Exchange<'_>) -> Option<Response<Bytes>> {
+        if let Some(answer) = api_tags::before(self, ex).await {
+            return Some(answer);
+        }
         match versions::before(self, ex).await {
             Some(answer) => Some(answer),
             None => function::invoke_api(self, ex).await,
@@ -207,6 +215,7 @@ impl DataPlane {
         self.functions.capture_code(ex);
         self.functions.learn_version(ex, &answer);
         gateway::snapshot_new_deployment(self, ex, &answer).await;
+        let answer = api_tags::after(self, ex, answer);
         versions::after(self, ex, answer)
     }
 

@@ -250,6 +250,10 @@ impl Resource for Api {
         &d.name
     }
 
+    fn tags(o: &Observed) -> Option<&Tags> {
+        Some(&o.ours.tags)
+    }
+
     async fn observe(
         clients: &Clients,
         names: &Names,
@@ -296,6 +300,16 @@ impl Resource for Api {
                 kind: kind.clone(),
                 update,
             });
+        }
+        // Responses customized outside the stack (an adopted API's): reset to AWS's default.
+        for (kind, live) in &api.gateway_responses {
+            if !d.gateway_responses.contains_key(kind) {
+                diff.field(&Params::new(), live, |update| ApiChange::GatewayResponse {
+                    api: api.id.clone(),
+                    kind: kind.clone(),
+                    update,
+                });
+            }
         }
         tags::compare(&mut diff, &d.tags, &api.tags, |update| ApiChange::Tags {
             api: api.id.clone(),

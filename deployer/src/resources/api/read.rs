@@ -4,18 +4,27 @@
 use std::collections::BTreeMap;
 
 use super::{LiveApi, Method, Observed, Params, Resources, ALLOW_ORIGIN, CORS_RESPONSES, VARY};
-use crate::aws::{AwsContext, Clients};
+use crate::aws::{AwsContext, Clients, Found};
 use crate::conventions::{STACK_TAG, STAGE_TAG};
 use crate::names::Names;
 use crate::resources::stage;
 use crate::resources::tags::Tags;
 use crate::stack::Route;
 
-/// The APIs tagged as the stack's, the stack's own first: the one serving the stage, so that
+/// The APIs tagged as the stack's, the stack's own first: the one `api.id` names (whatever its
+/// tags say: adopting it is for the plan to allow), else the one serving the stage, so that
 /// removing a duplicate never takes the live API down; then the oldest (creation times tie
 /// within a second). The stage is read only when there are duplicates to choose from.
 pub async fn find(clients: &Clients, names: &Names) -> anyhow::Result<Vec<LiveApi>> {
     let mut apis = tagged(clients, &names.tags).await?;
+    if let Some(id) = &names.api_id {
+        if !apis.iter().any(|a| &a.id == id) {
+            apis.insert(0, named(clients, names, id).await?);
+        }
+        let named = |a: &LiveApi| &a.id != id;
+        apis.sort_by_key(|a| named(a));
+        return Ok(apis);
+    }
     if apis.len() > 1 {
         for api in &mut apis {
             api.serves_stage = stage::read(clients, &api.id, &names.stage).await?.is_some();
@@ -25,6 +34,37 @@ pub async fn find(clients: &Clients, names: &Names) -> anyhow::Result<Vec<LiveAp
         (!a.serves_stage, a.created, &a.id).cmp(&(!b.serves_stage, b.created, &b.id))
     });
     Ok(apis)
+}
+
+/// The API `api.id` names, read by its id (a listing would show its tags too, but the API is
+/// named, and GetRestApi is consistent). One that does not exist is an error: the stack names it
+/// so that its URL stays, and a new API would have another.
+async fn named(clients: &Clients, names: &Names, id: &str) -> anyhow::Result<LiveApi> {
+    let got = clients
+        .apigateway
+        .get_rest_api()
+        .rest_api_id(id)
+        .send()
+        .await;
+    let what = || format!("reading REST API {id} (api.id in stack.yaml)");
+    let Some(api) = got.found(what)? else {
+        anyhow::bail!(
+            "api.id in stack.yaml names REST API {id}, and there is none in {}: check the id \
+             (the 10 characters before .execute-api. in its URL) and the region, or remove \
+             api.id to let the deployer make the stack's own API",
+            names.region
+        );
+    };
+    Ok(LiveApi {
+        created: api.created_date().map(|d| d.as_nanos()).unwrap_or_default(),
+        tags: api
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        ..LiveApi::bare(id)
+    })
 }
 
 /// The stack's API (the first of `found`), with its routes and gateway responses, read at once.
@@ -76,6 +116,28 @@ pub async fn tagged(clients: &Clients, tags: &Tags) -> anyhow::Result<Vec<LiveAp
         }
     }
     Ok(apis)
+}
+
+/// What a customized gateway response holds, as one map: its parameters, its status code
+/// (`statusCode`) and its templates (`template:<content type>`), so that even one customized
+/// by its status alone shows as something to reset.
+fn customized(response: &aws_sdk_apigateway::types::GatewayResponse) -> Params {
+    let mut held: Params = response
+        .response_parameters()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(code) = response.status_code() {
+        held.insert("statusCode".into(), code.to_string());
+    }
+    for (content, template) in response.response_templates().into_iter().flatten() {
+        held.insert(format!("template:{content}"), template.clone());
+    }
+    if held.is_empty() {
+        held.insert("customized".into(), "true".into());
+    }
+    held
 }
 
 /// The API's resources by path, and its routes.
@@ -146,15 +208,25 @@ async fn read_gateway_responses(
         .await
         .doing(|| format!("reading the gateway responses of API {api_id}"))?;
     for response in page.items() {
-        let kind = response.response_type().map(|t| t.as_str().to_string());
-        if let Some(params) = kind.and_then(|k| found.get_mut(&k)) {
-            *params = response
-                .response_parameters()
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| *k == ALLOW_ORIGIN || *k == VARY)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+        let Some(kind) = response.response_type().map(|t| t.as_str().to_string()) else {
+            continue;
+        };
+        match found.get_mut(&kind) {
+            Some(params) => {
+                *params = response
+                    .response_parameters()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| *k == ALLOW_ORIGIN || *k == VARY)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+            }
+            // Another response someone customized (an adopted API's, or a hand edit): the
+            // stack names none, so the plan resets it, showing what it held.
+            None if !response.default_response() => {
+                found.insert(kind, customized(response));
+            }
+            None => {}
         }
     }
     Ok(found)

@@ -184,6 +184,27 @@ fn gateway_responses_carry_cors_for_the_stacks_origins() {
 }
 
 #[test]
+fn a_response_customized_outside_the_stack_is_reset_showing_what_it_held() {
+    let mut adopted = live();
+    let held = Params::from([("statusCode".to_string(), "401".to_string())]);
+    adopted
+        .gateway_responses
+        .insert("UNAUTHORIZED".into(), held.clone());
+    let changes = Api::plan(&desired(), Some(&observed(adopted)), Needs::NONE);
+    assert_eq!(
+        changes,
+        [ApiChange::GatewayResponse {
+            api: live().id,
+            kind: "UNAUTHORIZED".into(),
+            update: Update {
+                want: Params::new(),
+                live: held,
+            },
+        }]
+    );
+}
+
+#[test]
 fn cors_adds_a_preflight_route_per_path() {
     let stack = crate::stack::parse(
         "name: vc\napi:\n  routes: [GET /counter, POST /counter]\n  cors_origins: [\"https://a.example\"]\n",

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{PointInTimeRecoverySpecification, TableStatus};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::Desired;
+use super::{Desired, Observed};
 use crate::aws::{AwsContext, Clients};
 use crate::progress::Step;
 use crate::resources::tags::{self, Tags};
@@ -116,6 +116,31 @@ pub async fn wait_tags_visible(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow
     .await
 }
 
+/// How long after CreateTable its tags may still be missing from ListTagsOfResource ("only
+/// after a few seconds", DynamoDB API reference, TagResource), with room to spare.
+pub const NEW_TABLE_TAGS: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The tags of a table; for one made less than [`NEW_TABLE_TAGS`] ago that lists none yet, read
+/// again (every 250 ms) until it lists some or is that old.
+pub async fn settled_tags(
+    clients: &Clients,
+    name: &str,
+    arn: &str,
+    created: Option<std::time::SystemTime>,
+) -> anyhow::Result<Tags> {
+    let interval = std::time::Duration::from_millis(250);
+    loop {
+        let tags = read_tags(clients, name, arn).await?;
+        let age = created.and_then(|c| c.elapsed().ok());
+        match age {
+            Some(age) if tags.is_empty() && age < NEW_TABLE_TAGS => {
+                tokio::time::sleep(interval.min(NEW_TABLE_TAGS - age)).await;
+            }
+            _ => return Ok(tags),
+        }
+    }
+}
+
 pub async fn read_tags(clients: &Clients, name: &str, arn: &str) -> anyhow::Result<Tags> {
     let mut tags = Tags::new();
     let mut token = None;
@@ -154,4 +179,15 @@ pub async fn wait_active(ctx: Ctx<'_>, name: &str, step: &Step) -> anyhow::Resul
         Ok((status == Some(&TableStatus::Active)).then_some(()))
     })
     .await
+}
+
+/// Reads the tags of a table made moments ago again, while it lists none (for at most
+/// [`NEW_TABLE_TAGS`] after its creation): a run killed right after CreateTable leaves a
+/// table whose tags DynamoDB does not list yet, and read at once it would pass for one made by
+/// hand, which `up` refuses without `--adopt`. A table of another age is left as read.
+pub async fn settle_new(clients: &Clients, name: &str, o: &mut Observed) -> anyhow::Result<()> {
+    if o.tags.is_empty() {
+        o.tags = settled_tags(clients, name, &o.arn, o.created).await?;
+    }
+    Ok(())
 }

@@ -7,6 +7,8 @@ fn desired() -> Desired {
     Desired {
         name: "t".into(),
         arn: "arn".into(),
+        key: "id".into(),
+        key_line: None,
         point_in_time_recovery: true,
         deletion_protection: true,
         tags: Tags::from([("deployer:stack".into(), "vc".into())]),
@@ -18,7 +20,8 @@ fn live() -> Observed {
     Observed {
         arn: "arn".into(),
         status: "ACTIVE".into(),
-        key_schema: vec![key()],
+        created: None,
+        key_schema: vec![key("id")],
         billing_mode: ON_DEMAND.into(),
         point_in_time_recovery: true,
         deletion_protection: true,
@@ -34,13 +37,14 @@ fn a_missing_table_is_created_and_a_matching_one_needs_nothing() {
     assert!(matches!(
         Table::plan(&desired(), None, Needs::NONE)[..],
         [TableChange::Create {
+            ref key,
             pitr: true,
             protection: true,
             made: false
-        }]
+        }] if key == "id:S:HASH"
     ));
     assert_eq!(Table::plan(&desired(), Some(&live()), Needs::NONE), vec![]);
-    assert_eq!(key(), "id:S:HASH");
+    assert_eq!(key("counter_id"), "counter_id:S:HASH");
 }
 
 #[test]
@@ -82,4 +86,28 @@ fn a_different_key_schema_is_blocked_not_replaced() {
     assert!(changes[0]
         .blocked()
         .is_some_and(|why| why.contains("replacement needed")));
+}
+
+#[test]
+fn a_table_keyed_otherwise_is_refused_naming_its_key_and_the_line_that_would_keep_it() {
+    let mut o = live();
+    o.key_schema = vec![key("counter_id")];
+    let why = |d: &Desired| Table::plan(d, Some(&o), Needs::NONE)[0].blocked().unwrap();
+    let defaulted = why(&desired());
+    assert!(defaulted.contains("keyed \"counter_id\""), "{defaulted}");
+    assert!(defaulted.contains("table.key is not set"), "{defaulted}");
+    assert!(
+        defaulted.contains("set table.key: counter_id"),
+        "{defaulted}"
+    );
+    let mut d = desired();
+    d.key_line = Some(7);
+    let written = why(&d);
+    assert!(
+        written.contains("table.key (stack.yaml line 7) says \"id\""),
+        "{written}"
+    );
+    // The stack's key, when it is the live one, is no change at all.
+    d.key = "counter_id".into();
+    assert_eq!(Table::plan(&d, Some(&o), Needs::NONE), vec![]);
 }
