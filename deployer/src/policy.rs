@@ -122,6 +122,8 @@ fn role(n: &Arns) -> [Statement; 2] {
                 "iam:UpdateAssumeRolePolicy",
                 "iam:PutRolePolicy",
                 "iam:DeleteRolePolicy",
+                // A managed policy someone attached (an adopted role's, or a hand edit).
+                "iam:DetachRolePolicy",
                 "iam:TagRole",
                 "iam:UntagRole",
             ],

@@ -4,7 +4,8 @@
 //!
 //! One emulator serves the whole story, in order: the refusals first (they must change
 //! nothing), then the preview, the adoption, the next visit through the emulated request path,
-//! and the second `up`.
+//! and the second `up`. Every deployer call of the story is held to the policy `deployer
+//! policy` prints, so adopting (detaching the role's managed policy included) needs nothing more.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -21,6 +22,8 @@ use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use deployer::aws::Clients;
 use serde_json::{json, Value};
 use support::{real_zip, Fixture, Run};
+use testkit::iam::Policy;
+use testkit::Realism;
 
 const TABLE: &str = "visitor-counter-prod";
 const ROLE: &str = "visitor-counter-prod-role";
@@ -110,8 +113,9 @@ async fn hand_table(c: &Clients) {
     }
 }
 
-/// The article's role: Lambda may assume it, and its hand-written policy allows more than the
-/// function needs (`PutItem`), on a wildcard account.
+/// The article's role: Lambda may assume it, its hand-written policy allows more than the
+/// function needs (`PutItem`), on a wildcard account, and a managed policy for its logs is
+/// attached, as the console's "basic Lambda permissions" attach one.
 async fn hand_role(c: &Clients) -> String {
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
@@ -131,6 +135,24 @@ async fn hand_role(c: &Clients) -> String {
         .role_name(ROLE)
         .policy_name(HAND_POLICY)
         .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let logs = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": "*"}]});
+    let managed = c
+        .iam
+        .create_policy()
+        .policy_name("VisitorCounterBasicExecution")
+        .policy_document(logs.to_string())
+        .send()
+        .await
+        .unwrap();
+    c.iam
+        .attach_role_policy()
+        .role_name(ROLE)
+        .policy_arn(managed.policy().unwrap().arn().unwrap())
         .send()
         .await
         .unwrap();
@@ -295,6 +317,39 @@ fn changed_nothing(run: &Run, context: &str) {
     );
 }
 
+/// From here on, the deployer's calls are held to the policy `deployer policy` prints, as IAM
+/// would hold them: adopting must need no permission that policy lacks.
+fn enforce_printed_policy(f: &Fixture) {
+    let run = f.run(&["policy"]).ok();
+    let document: Value = serde_json::from_str(&run.stdout).unwrap();
+    f.proxy.realism(Some(Realism::fast().enforce(Policy {
+        document,
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+    })));
+}
+
+/// Tags the hand-built log group for another stack (`other`), or takes that tag off.
+async fn log_group_tagged_for(f: &Fixture, other: Option<&str>) {
+    let logs = f.clients().await.logs;
+    let arn = format!("arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{FUNCTION}");
+    match other {
+        Some(stack) => {
+            let tags = [("deployer:stack", stack), ("deployer:stage", "prod")];
+            let mut tag = logs.tag_resource().resource_arn(&arn);
+            for (k, v) in tags {
+                tag = tag.tags(k, v);
+            }
+            tag.send().await.unwrap();
+        }
+        None => {
+            let untag = logs.untag_resource().resource_arn(&arn);
+            let untag = untag.tag_keys("deployer:stack").tag_keys("deployer:stage");
+            untag.send().await.unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_hand_built_counter_is_adopted_in_one_up_keeping_its_count_and_its_url() {
     let f = Fixture::new("name: placeholder\n");
@@ -309,6 +364,7 @@ async fn a_hand_built_counter_is_adopted_in_one_up_keeping_its_count_and_its_url
 
     // A stack whose table.key is not the live key: refused at its line, before any write.
     f.write_stack(&stack(&api_id, "key: id"));
+    enforce_printed_policy(&f);
     let run = f.run(&["up", "--adopt", "--zip", zip]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
@@ -321,8 +377,20 @@ async fn a_hand_built_counter_is_adopted_in_one_up_keeping_its_count_and_its_url
     );
     changed_nothing(&run, "a table keyed otherwise");
 
-    // Without --adopt: nothing changes, and each untagged resource is named, with the flag.
+    // Another stack's resource under these names is never taken, even with --adopt.
     f.write_stack(&stack(&api_id, "key: counter_id"));
+    log_group_tagged_for(&f, Some("blog")).await;
+    let run = f.run(&["up", "--adopt", "--zip", zip]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let other = format!(
+        "log_group /aws/lambda/{FUNCTION} is tagged deployer:stack=blog, deployer:stage=prod"
+    );
+    assert!(run.stderr.contains(&other), "{}", run.stderr);
+    assert!(run.stderr.contains("never taken"), "{}", run.stderr);
+    changed_nothing(&run, "another stack's log group");
+    log_group_tagged_for(&f, None).await;
+
+    // Without --adopt: nothing changes, and each untagged resource is named, with the flag.
     let run = f.run(&["up", "--zip", zip]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     for named in [
