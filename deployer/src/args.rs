@@ -118,6 +118,13 @@ pub struct PolicyArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct SnippetArgs {
+    /// Wire it to this base URL instead of the deployed stage's (a custom domain, a `serve`).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct InitArgs {
     /// The stack's name: the prefix of every resource.
     #[arg(long, default_value = "visitor-counter")]

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 pub use crate::args::{
     DiffArgs, DownArgs, InitArgs, InvokeArgs, LogsArgs, PolicyArgs, RollbackArgs, ServeArgs,
-    UnlockArgs, UpArgs,
+    SnippetArgs, UnlockArgs, UpArgs,
 };
 use crate::aws::Target;
 use crate::report::Output;
@@ -72,6 +72,9 @@ pub enum Verb {
     /// The IAM policy the credentials running `up`, `diff` and `down` need for this stack,
     /// scoped to its own ARNs (JSON, for `aws iam put-role-policy` or Terraform).
     Policy(PolicyArgs),
+    /// The HTML fragment that shows the count on a page (a span and a small script, under
+    /// 1 KB), wired to the deployed stage; it counts each browser session once.
+    Snippet(SnippetArgs),
     /// Print the shell completion script: `deployer completions bash > /etc/bash_completion.d/deployer`.
     Completions {
         #[arg(value_enum)]
@@ -121,6 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Verb::Logs(args) => verbs::logs(at, args).await,
         Verb::Outputs => verbs::outputs(at).await,
         Verb::Policy(args) => verbs::policy(at, args).await,
+        Verb::Snippet(args) => verbs::snippet(at, args).await,
         Verb::Init(args) => verbs::init(at, args),
         Verb::Completions { shell } => {
             use clap::CommandFactory as _;

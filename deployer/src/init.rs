@@ -27,7 +27,7 @@ function:
   keep_versions: 5           # old versions kept for `rollback`, besides the live one and the one before
 api:
   # id: a1b2c3d4e5           # a REST API built by hand, to keep its URL (with `up --adopt`)
-  routes: [GET /counter, GET /health]
+  routes: [GET /counter, GET /count, GET /health]
   cors_origins: ["https://example.com"]   # the site that reads the count; "*" allows any
   throttle: { rate: 10, burst: 20 }       # requests per second for the whole stage
 tags: { project: visitor-counter }

@@ -27,6 +27,7 @@ pub mod report;
 pub mod resources;
 pub mod rollback;
 pub mod session;
+pub mod snippet;
 pub mod stack;
 pub mod verbs;
 pub mod wait;

@@ -285,6 +285,20 @@ impl Display for DiffReport {
     }
 }
 
+/// `snippet`: the fragment (text: exactly it, to paste or redirect into a page), and the URL it
+/// calls.
+#[derive(Debug, Serialize)]
+pub struct SnippetReport {
+    pub url: String,
+    pub fragment: String,
+}
+
+impl Display for SnippetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.fragment)
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
 pub struct DownReport(pub down::Removals);

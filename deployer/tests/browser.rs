@@ -11,20 +11,10 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use support::browser::{page_listener, serve_page, visit};
 use support::{real_zip, Fixture, STACK};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The page: three fetches, their outcomes written into `#out` as JSON.
 fn page(api: &str) -> String {
@@ -55,79 +45,6 @@ async function probe(url, init) {{
 }})();
 </script></body></html>"#
     )
-}
-
-/// A loopback port for a page, bound now so that its origin is known before the page is.
-async fn page_listener() -> (tokio::net::TcpListener, u16) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    (listener, port)
-}
-
-/// Serves `html` at every path on `listener`, until the runtime stops.
-fn serve_page(listener: tokio::net::TcpListener, html: String) {
-    let html = Bytes::from(html);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let html = html.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |_: Request<hyper::body::Incoming>| {
-                    let html = html.clone();
-                    async move {
-                        let mut r = Response::new(Full::new(html));
-                        r.headers_mut()
-                            .insert("content-type", "text/html".parse().unwrap());
-                        Ok::<_, Infallible>(r)
-                    }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-}
-
-/// What the page wrote, as headless Chromium rendered it. `--virtual-time-budget` lets the
-/// page's fetches finish before the DOM is dumped.
-fn visit(url: &str, profile: &Path) -> Value {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: run `make setup` (it installs Debian's chromium package)"
-    );
-    let out = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=20000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let json = dom
-        .split_once(r#"<pre id="out">"#)
-        .and_then(|(_, rest)| rest.split_once("</pre>"))
-        .map(|(json, _)| json.replace("&quot;", "\"").replace("&amp;", "&"))
-        .unwrap_or_else(|| {
-            panic!(
-                "no result in the page:\n{dom}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
 }
 
 /// The stack, deployed with `up` to the emulator, whose only CORS origin is `origin` and whose

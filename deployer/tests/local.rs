@@ -138,7 +138,7 @@ async fn the_rust_bootstrap_answers_through_the_runtime_api() {
     assert_eq!(v["statusCode"], 200);
     assert_eq!(
         serde_json::from_str::<Value>(v["body"].as_str().unwrap()).unwrap(),
-        json!({"count": 1})
+        json!({"count": 1, "counted": true})
     );
     sandbox.stop().await;
 }

@@ -22,6 +22,13 @@ pub const COUNTER: Served = Served {
     allow: "GET, POST, OPTIONS",
 };
 
+/// `/count`: the count, read without counting a visit (a second page of the same visit).
+pub const READ: Served = Served {
+    path: "/count",
+    methods: &["GET"],
+    allow: "GET, OPTIONS",
+};
+
 /// `/health`: reads the table, never writes.
 pub const HEALTH: Served = Served {
     path: "/health",
@@ -30,13 +37,17 @@ pub const HEALTH: Served = Served {
 };
 
 /// Every path the function serves.
-pub const SERVED: [Served; 2] = [COUNTER, HEALTH];
+pub const SERVED: [Served; 3] = [COUNTER, READ, HEALTH];
 
 /// The preflight method, answered on every served path.
 pub const PREFLIGHT: &str = "OPTIONS";
 
 /// The routes a stack deploys when it names none: `(method, path)`.
-pub const DEFAULT_ROUTES: [(&str, &str); 2] = [("GET", COUNTER.path), ("GET", HEALTH.path)];
+pub const DEFAULT_ROUTES: [(&str, &str); 3] = [
+    ("GET", COUNTER.path),
+    ("GET", READ.path),
+    ("GET", HEALTH.path),
+];
 
 /// Whether the function answers `method` on `path` with something other than 404 or 405.
 pub fn serves(method: &str, path: &str) -> bool {
@@ -85,8 +96,11 @@ pub mod calls {
 /// The keys and values of the function's JSON responses: the function writes them, `deployer
 /// invoke` reads them.
 pub mod response {
-    /// `/counter`: the count after this visit.
+    /// `/counter` and `/count`: the count after this visit.
     pub const COUNT: &str = "count";
+    /// `/counter` and `/count`: whether this request added a visit (`false` for a read, a
+    /// crawler, a prefetch, or a page on an origin the stack does not allow).
+    pub const COUNTED: &str = "counted";
     /// `/health`: `healthy` or `unhealthy`; `error` on a failure.
     pub const STATUS: &str = "status";
     pub const HEALTHY: &str = "healthy";
@@ -144,6 +158,9 @@ pub mod env {
     pub const CORS_ORIGINS: &str = "CORS_ORIGINS";
     /// Comma-separated request headers a preflight allows; unset: the ones asked for.
     pub const CORS_HEADERS: &str = "CORS_HEADERS";
+    /// `true`: crawlers, previews, audits and prefetches are counted like visitors. Unset or
+    /// anything else: they get the count, uncounted.
+    pub const COUNT_BOTS: &str = "COUNT_BOTS";
 }
 
 /// The keys of the function's JSON log lines: `log.rs` writes them, `deployer logs` reads them.
@@ -178,7 +195,10 @@ mod tests {
         assert!(serves("OPTIONS", "/health"));
         assert!(!serves("POST", "/health"));
         assert!(!serves("GET", "/visits"));
-        assert_eq!(routes(), ["GET /counter", "POST /counter", "GET /health"]);
+        assert_eq!(
+            routes(),
+            ["GET /counter", "POST /counter", "GET /count", "GET /health"]
+        );
         assert!(DEFAULT_ROUTES.iter().all(|(m, p)| serves(m, p)));
     }
 }

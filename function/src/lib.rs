@@ -11,6 +11,7 @@ pub mod error;
 pub mod log;
 pub mod routes;
 pub mod tls;
+pub mod visit;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -51,6 +52,8 @@ pub struct Config {
     pub cors_headers: AllowHeaders,
     /// The version Lambda runs (`$LATEST` outside Lambda), which `/health` reports.
     pub version: String,
+    /// Whether crawlers, previews, audits and prefetches count ([`visit`]).
+    pub count_bots: bool,
 }
 
 impl Config {
@@ -80,11 +83,13 @@ impl Config {
         let cors_headers =
             AllowHeaders::parse(&lookup(contract::env::CORS_HEADERS).unwrap_or_default());
         let version = lookup(contract::VERSION_ENV).unwrap_or_else(|| "$LATEST".to_string());
+        let count_bots = lookup(contract::env::COUNT_BOTS).is_some_and(|v| v.trim() == "true");
         Ok(Config {
             item: Item { table, key, id },
             cors,
             cors_headers,
             version,
+            count_bots,
         })
     }
 }
@@ -131,6 +136,8 @@ struct Meta<'a> {
     /// A preflight's `Access-Control-Request-Headers`.
     request_headers: Option<&'a str>,
     user_agent: &'a str,
+    /// A speculative load ([`visit::is_prefetch`]).
+    prefetch: bool,
     /// Time left before the Lambda deadline, when the runtime gave one.
     budget: Option<Duration>,
 }
@@ -159,6 +166,7 @@ impl<'a> Meta<'a> {
             origin: header_str(req.headers(), header::ORIGIN),
             request_headers: header_str(req.headers(), header::ACCESS_CONTROL_REQUEST_HEADERS),
             user_agent: header_str(req.headers(), header::USER_AGENT).unwrap_or(""),
+            prefetch: visit::is_prefetch(req.headers()),
             budget,
         }
     }
@@ -241,10 +249,20 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
 async fn serve(state: &State, route: Endpoint, meta: &Meta<'_>) -> Result<Response<Body>, Error> {
     let item = &state.config.item;
     match route {
-        Endpoint::Counter => {
-            let count = within_budget(meta.budget, counter::increment(&state.db, item)).await?;
-            Ok(json_response(StatusCode::OK, json!({ key::COUNT: count })))
-        }
+        Endpoint::Counter => match uncounted(state, meta) {
+            None => {
+                let count = within_budget(meta.budget, counter::increment(&state.db, item)).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({ key::COUNT: count, key::COUNTED: true }),
+                ))
+            }
+            Some(why) => {
+                tracing::info!(requestId = %meta.request_id, reason = %why, "visit not counted");
+                read_count(state, meta).await
+            }
+        },
+        Endpoint::Read => read_count(state, meta).await,
         Endpoint::Health => {
             let count = within_budget(meta.budget, counter::read(&state.db, item)).await?;
             Ok(json_response(
@@ -259,6 +277,22 @@ async fn serve(state: &State, route: Endpoint, meta: &Meta<'_>) -> Result<Respon
             ))
         }
     }
+}
+
+/// The count, read and not counted: `/count`, and a `/counter` request that is no visit.
+async fn read_count(state: &State, meta: &Meta<'_>) -> Result<Response<Body>, Error> {
+    let count = within_budget(meta.budget, counter::read(&state.db, &state.config.item)).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ key::COUNT: count, key::COUNTED: false }),
+    ))
+}
+
+/// Why a `/counter` request adds no visit ([`visit::uncounted`]), if it does not.
+fn uncounted(state: &State, meta: &Meta<'_>) -> Option<visit::Uncounted> {
+    let config = &state.config;
+    let refused = meta.origin.is_some() && config.cors.allow_origin(meta.origin).is_none();
+    visit::uncounted(refused, meta.user_agent, meta.prefetch, config.count_bots)
 }
 
 /// Answers the deployer's probe ([`contract::probe`]): the read `/health` makes, then the
@@ -319,7 +353,7 @@ fn failure_response(route: Endpoint, request_id: &str) -> Response<Body> {
             StatusCode::SERVICE_UNAVAILABLE,
             json!({key::STATUS: key::UNHEALTHY, key::DATABASE: key::ERROR, key::REQUEST_ID: request_id}),
         ),
-        Endpoint::Counter => json_response(
+        Endpoint::Counter | Endpoint::Read => json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({key::STATUS: key::ERROR, key::MESSAGE: error::PUBLIC_MESSAGE, key::REQUEST_ID: request_id}),
         ),

@@ -12,6 +12,8 @@ use crate::contract::{self, Served};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Counter,
+    /// The count, read without counting.
+    Read,
     Health,
 }
 
@@ -34,7 +36,7 @@ impl Endpoint {
             Some(trimmed) if !trimmed.is_empty() => trimmed,
             _ => path,
         };
-        [Endpoint::Counter, Endpoint::Health]
+        [Endpoint::Counter, Endpoint::Read, Endpoint::Health]
             .into_iter()
             .find(|r| r.served().path == path)
     }
@@ -43,6 +45,7 @@ impl Endpoint {
     pub fn served(self) -> Served {
         match self {
             Endpoint::Counter => contract::COUNTER,
+            Endpoint::Read => contract::READ,
             Endpoint::Health => contract::HEALTH,
         }
     }
@@ -150,6 +153,14 @@ mod tests {
         assert_eq!(
             dispatch(&Method::OPTIONS, "/health"),
             Dispatch::Preflight(Endpoint::Health)
+        );
+        assert_eq!(
+            dispatch(&Method::GET, "/count"),
+            Dispatch::Serve(Endpoint::Read)
+        );
+        assert_eq!(
+            dispatch(&Method::POST, "/count"),
+            Dispatch::MethodNotAllowed(Endpoint::Read)
         );
         assert_eq!(dispatch(&Method::GET, "/"), Dispatch::NotFound);
         assert_eq!(dispatch(&Method::GET, "//"), Dispatch::NotFound);

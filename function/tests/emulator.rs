@@ -81,6 +81,74 @@ async fn two_thousand_concurrent_increments_end_at_exactly_two_thousand() {
     assert_eq!(item["visit_count"], AttributeValue::N(TOTAL.to_string()));
 }
 
+/// `rest-get-counter.json` with `headers` set (a `User-Agent`, a prefetch's header).
+fn counter_event(headers: &[(&str, &str)]) -> lambda_http::Request {
+    let path = format!(
+        "{}/tests/data/rest-get-counter.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (name, value) in headers {
+        event["headers"][name] = serde_json::json!(value);
+        event["multiValueHeaders"][name] = serde_json::json!([value]);
+    }
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn crawlers_previews_audits_and_prefetches_get_the_count_uncounted_and_visitors_count() {
+    let moto = Moto::start();
+    let db = counter_table(&moto).await;
+    let state = State::new(db.clone(), config());
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                  Chrome/131.0.0.0 Safari/537.36";
+    let r = handle(&state, counter_event(&[("User-Agent", chrome)])).await;
+    assert_eq!(
+        (json(&r)["count"].clone(), json(&r)["counted"].clone()),
+        (1.into(), true.into())
+    );
+    let not_visits = [
+        (
+            "User-Agent",
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        ),
+        (
+            "User-Agent",
+            "Mozilla/5.0 (Linux; Android 11) Chrome/131.0 Mobile Safari/537.36 Chrome-Lighthouse",
+        ),
+        (
+            "User-Agent",
+            "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        ),
+        ("Sec-Purpose", "prefetch"),
+    ];
+    for header in not_visits {
+        let r = handle(&state, counter_event(&[header])).await;
+        assert_eq!(r.status(), StatusCode::OK, "{header:?}");
+        assert_eq!(json(&r)["count"], 1, "{header:?} was counted");
+        assert_eq!(json(&r)["counted"], false, "{header:?}");
+    }
+    assert_eq!(
+        raw_item(&db).await["visit_count"],
+        AttributeValue::N("1".into())
+    );
+    let r = handle(&state, counter_event(&[("User-Agent", chrome)])).await;
+    assert_eq!(json(&r)["count"], 2, "a browser's next visit counts");
+
+    // With COUNT_BOTS=true, a crawler counts like anyone.
+    let counting = function::Config::from_lookup(|key| match key {
+        "TABLE_NAME" => Some("visitors".into()),
+        "COUNT_BOTS" => Some("true".into()),
+        "CORS_ORIGINS" => Some("https://example.com".into()),
+        _ => None,
+    })
+    .unwrap();
+    let state = State::new(db, counting);
+    let r = handle(&state, counter_event(&[not_visits[0]])).await;
+    assert_eq!(json(&r)["count"], 3);
+}
+
 #[tokio::test]
 async fn health_reads_the_count_and_leaves_the_item_untouched() {
     let moto = Moto::start();

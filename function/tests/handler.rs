@@ -33,13 +33,17 @@ async fn counter_answers_the_new_count_in_every_event_shape() {
         "rest-get-counter-stage-prefix.json",
         "http-get-counter.json",
         "http-get-counter-stage-prefix.json",
-        "url-get-counter.json",
+        "url-get-counter-allowed.json",
         "url-post-counter-garbage.json",
     ];
     for name in events {
         let r = handle(&state, event(name)).await;
         assert_eq!(r.status(), StatusCode::OK, "{name}");
-        assert_eq!(json(&r), serde_json::json!({"count": 42}), "{name}");
+        assert_eq!(
+            json(&r),
+            serde_json::json!({"count": 42, "counted": true}),
+            "{name}"
+        );
         assert_common_headers(&r);
     }
     assert_eq!(
@@ -87,7 +91,8 @@ async fn health_of_a_counter_nobody_has_hit_yet_is_zero() {
 #[tokio::test]
 async fn an_allowed_origin_is_echoed_and_any_other_gets_no_cors_header() {
     let increments = count_rule(1);
-    let state = state(&[&increments]);
+    let reads = read_rule(Some(1));
+    let state = state(&[&increments, &reads]);
 
     let r = handle(&state, event("rest-get-counter.json")).await;
     assert_eq!(header(&r, "access-control-allow-origin"), Some(ALLOWED));
@@ -101,6 +106,12 @@ async fn an_allowed_origin_is_echoed_and_any_other_gets_no_cors_header() {
         assert_eq!(header(&r, "access-control-allow-origin"), None, "{name}");
         assert_common_headers(&r);
     }
+    // Another site's page gets the count, uncounted: it cannot inflate it through its own
+    // visitors' browsers.
+    assert_eq!(increments.num_calls(), 1);
+    assert_eq!(reads.num_calls(), 2);
+    let r = handle(&state, event("rest-get-counter-denied-origin.json")).await;
+    assert_eq!(json(&r)["counted"], false);
 }
 
 #[tokio::test]

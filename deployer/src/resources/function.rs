@@ -64,6 +64,10 @@ pub fn environment_of(stack: &Stack, names: &Names) -> Tags {
             contract::env::CORS_ORIGINS.to_string(),
             stack.api.cors_origins.join(","),
         ),
+        (
+            contract::env::COUNT_BOTS.to_string(),
+            stack.function.count_bots.to_string(),
+        ),
     ]);
     if !stack.api.cors_headers.is_empty() {
         vars.insert(

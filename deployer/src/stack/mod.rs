@@ -80,6 +80,9 @@ pub struct Function {
     pub counter_id: String,
     /// Published versions kept besides the live one and its predecessor.
     pub keep_versions: u32,
+    /// Whether crawlers, previews, audits and prefetches count (default: they get the count,
+    /// uncounted).
+    pub count_bots: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -38,6 +38,7 @@ pub struct RawFunction {
     pub log_retention_days: Option<Spanned<i64>>,
     pub counter_id: Option<Spanned<String>>,
     pub keep_versions: Option<Spanned<i64>>,
+    pub count_bots: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

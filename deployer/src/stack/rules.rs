@@ -91,6 +91,10 @@ pub fn is_stage(s: &str) -> bool {
 }
 
 pub fn is_origin(s: &str) -> bool {
+    // What a page opened from a file sends (`file://`): for a local preview only.
+    if s == "null" {
+        return true;
+    }
     let Some((scheme, host)) = s.split_once("://") else {
         return false;
     };

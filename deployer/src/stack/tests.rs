@@ -22,7 +22,10 @@ fn the_smallest_stack_gets_every_default() {
     assert_eq!(stack.function.timeout_s, 3);
     assert_eq!(stack.function.log_retention_days, 14);
     assert_eq!(stack.function.architecture, Architecture::X86_64);
-    assert_eq!(stack.api.routes.len(), 2);
+    let routes: Vec<String> = stack.api.routes.iter().map(Route::to_string).collect();
+    assert_eq!(routes, ["GET /counter", "GET /count", "GET /health"]);
+    assert!(!stack.function.count_bots);
+    assert_eq!(stack.table.key, "id");
     assert_eq!(
         stack.api.throttle,
         Throttle {
@@ -104,7 +107,7 @@ fn a_route_the_function_does_not_serve_is_refused_with_the_served_routes() {
         .hint
         .as_deref()
         .unwrap_or("")
-        .contains("GET /counter, POST /counter, GET /health"));
+        .contains("GET /counter, POST /counter, GET /count, GET /health"));
 }
 
 #[test]

@@ -201,6 +201,30 @@ fn key(raw: &Option<Spanned<String>>, c: &mut Checker) -> String {
     k.value.clone()
 }
 
+/// The counter item's key value: 1–1024 characters, not in the deployer's own prefix.
+fn counter_id(raw: &Option<Spanned<String>>, c: &mut Checker) -> String {
+    match raw {
+        None => contract::DEFAULT_COUNTER_ID.to_string(),
+        Some(id) => {
+            if id.value.trim().is_empty() || id.value.len() > 1024 {
+                c.at(id, "function.counter_id", "must be 1–1024 characters");
+            } else if id.value.starts_with(crate::conventions::ITEM_PREFIX) {
+                c.at(
+                    id,
+                    "function.counter_id",
+                    format!(
+                        "{:?} starts with {:?}, which is reserved for the deployer's own items \
+                         (its deploy lease); pick another id",
+                        id.value,
+                        crate::conventions::ITEM_PREFIX
+                    ),
+                );
+            }
+            id.value.clone()
+        }
+    }
+}
+
 fn function(raw: RawFunction, c: &mut Checker) -> Function {
     let architecture = match &raw.architecture {
         None => Architecture::X86_64,
@@ -231,26 +255,7 @@ fn function(raw: RawFunction, c: &mut Checker) -> Function {
             p.value.clone()
         }
     };
-    let counter_id = match &raw.counter_id {
-        None => contract::DEFAULT_COUNTER_ID.to_string(),
-        Some(id) => {
-            if id.value.trim().is_empty() || id.value.len() > 1024 {
-                c.at(id, "function.counter_id", "must be 1–1024 characters");
-            } else if id.value.starts_with(crate::conventions::ITEM_PREFIX) {
-                c.at(
-                    id,
-                    "function.counter_id",
-                    format!(
-                        "{:?} starts with {:?}, which is reserved for the deployer's own items \
-                         (its deploy lease); pick another id",
-                        id.value,
-                        crate::conventions::ITEM_PREFIX
-                    ),
-                );
-            }
-            id.value.clone()
-        }
-    };
+    let counter_id = counter_id(&raw.counter_id, c);
     Function {
         package,
         architecture,
@@ -259,6 +264,7 @@ fn function(raw: RawFunction, c: &mut Checker) -> Function {
         log_retention_days: retention(c, &raw.log_retention_days),
         counter_id,
         keep_versions: limited(c, &raw.keep_versions, &LIMITS[2]),
+        count_bots: raw.count_bots.unwrap_or(false),
     }
 }
 
@@ -399,7 +405,7 @@ fn origins(raw: Vec<Spanned<String>>, c: &mut Checker) -> Vec<String> {
                 &o,
                 "api.cors_origins",
                 format!("{:?} is not an origin", o.value),
-                "write scheme://host[:port] with no path, e.g. https://example.com, or \"*\""
+                "write scheme://host[:port] with no path, e.g. https://example.com, \"*\", or \"null\" for a page opened from a file (a local preview)"
                     .into(),
             );
             None

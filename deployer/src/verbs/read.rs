@@ -1,14 +1,17 @@
-//! The verbs that read the live stack and change nothing: `logs` and `outputs`.
+//! The verbs that read the live stack and change nothing: `logs`, `outputs`, `policy` and
+//! `snippet`.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use super::{stack, Invocation};
-use crate::args::{LogsArgs, PolicyArgs};
+use function::contract;
+
+use crate::args::{LogsArgs, PolicyArgs, SnippetArgs};
 use crate::aws::Found as _;
 use crate::logs::{self, Cursor, Query};
 use crate::progress::Progress;
-use crate::report::{Output, Outputs};
+use crate::report::{Output, Outputs, SnippetReport};
 
 pub async fn logs(cli: &Invocation, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     let stack = stack(cli)?;
@@ -94,5 +97,38 @@ pub async fn policy(cli: &Invocation, args: &PolicyArgs) -> anyhow::Result<ExitC
     let session = cli.session(&stack, &progress).await?;
     let document = crate::policy::document(&session.arns, &session.names, read_only);
     println!("{}", serde_json::to_string_pretty(&document)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The page's fragment, wired to `--url` or to the deployed stage (read, never changed). The
+/// stack must serve the read route the fragment uses on a session's later pages.
+pub async fn snippet(cli: &Invocation, args: &SnippetArgs) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let read = contract::READ.path;
+    if !stack
+        .api
+        .routes
+        .iter()
+        .any(|r| r.method == "GET" && r.path == read)
+    {
+        anyhow::bail!(
+            "the snippet reads the count with GET {read} on a session's later pages, and \
+             api.routes does not serve it: add GET {read} to api.routes in stack.yaml (it is \
+             a default route), then run `deployer up`"
+        );
+    }
+    let url = match &args.url {
+        Some(url) => url.clone(),
+        None => {
+            let progress = Progress::new();
+            let session = cli.session(&stack, &progress).await?;
+            super::deployed_url(&stack, &session).await?
+        }
+    };
+    crate::snippet::check_url(&url)?;
+    cli.print(&SnippetReport {
+        fragment: crate::snippet::fragment(&url),
+        url,
+    });
     Ok(ExitCode::SUCCESS)
 }

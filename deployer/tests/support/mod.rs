@@ -3,6 +3,8 @@
 //! exits at init, and a way to run the real `deployer` binary against all of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
