@@ -13,6 +13,10 @@
 //! - the count: `GetItem` on the counter item alone, which `diff --adopt` and `up --adopt` show
 //!   before and after taking a table over. Reading it is all these credentials may do to it.
 //!
+//! Tags are only ever added (the stack's keys; tags someone else set are left alone), so no
+//! `Untag*` action is granted; GetRole returns a role's tags, so `iam:ListRoleTags` is not
+//! needed either.
+//!
 //! `--read-only` is the policy of `diff`, `outputs` and `logs`: no action that changes anything.
 //! A test runs `up`, `diff`, `logs` and `down` through a proxy that enforces the printed policy,
 //! then drops each statement in turn and sees a verb fail naming the missing action.
@@ -49,7 +53,6 @@ fn table(n: &Arns) -> Statement {
             "dynamodb:DeleteTable",
             "dynamodb:UpdateContinuousBackups",
             "dynamodb:TagResource",
-            "dynamodb:UntagResource",
         ],
         reads: &[
             "dynamodb:DescribeTable",
@@ -95,7 +98,6 @@ fn log_group(n: &Arns) -> [Statement; 2] {
                 "logs:DeleteLogGroup",
                 "logs:PutRetentionPolicy",
                 "logs:TagResource",
-                "logs:UntagResource",
             ],
             reads: &["logs:ListTagsForResource", "logs:FilterLogEvents"],
             resources: vec![n.log_group.clone(), format!("{}:*", n.log_group)],
@@ -125,14 +127,12 @@ fn role(n: &Arns) -> [Statement; 2] {
                 // A managed policy someone attached (an adopted role's, or a hand edit).
                 "iam:DetachRolePolicy",
                 "iam:TagRole",
-                "iam:UntagRole",
             ],
             reads: &[
                 "iam:GetRole",
                 "iam:GetRolePolicy",
                 "iam:ListRolePolicies",
                 "iam:ListAttachedRolePolicies",
-                "iam:ListRoleTags",
             ],
             resources: vec![n.role.clone()],
             condition: None,
@@ -160,7 +160,6 @@ fn function(n: &Arns) -> Statement {
             "lambda:AddPermission",
             "lambda:RemovePermission",
             "lambda:TagResource",
-            "lambda:UntagResource",
             "lambda:PublishVersion",
             "lambda:InvokeFunction",
             "lambda:CreateAlias",
