@@ -80,7 +80,7 @@ new MutationObserver(() => {{ shownAt = performance.now(); }})
 }
 
 /// The harness for a page whose request never ends: the page in a frame, and an image that
-/// arrives after `hold_ms` (real time), which holds this page's own `load` (and so the DOM
+/// arrives from `slow` late (real time), which holds this page's own `load` (and so the DOM
 /// dump) until then; the frame's result is copied into `#out`.
 fn held(page: &str, slow: &str) -> String {
     format!(
@@ -97,7 +97,7 @@ const f = document.querySelector("iframe");
     )
 }
 
-/// An image server that answers after 4.5 s.
+/// An image server that answers after 8 s: long enough for a 3 s timeout on a busy machine.
 async fn slow_image() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -105,7 +105,7 @@ async fn slow_image() -> String {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
                 use tokio::io::AsyncWriteExt as _;
-                tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(8000)).await;
                 let answer = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
                 let _ = stream.write_all(answer.as_bytes()).await;
             });
@@ -238,12 +238,12 @@ async fn the_snippet_counts_each_session_once_and_falls_back_without_holding_the
     let stopped = visit(&good_url("stopped"), profile.path());
     assert_eq!(stopped["text"], "–", "{stopped:#}");
     assert!(stopped["shownAt"].as_f64().unwrap() < 3000.0, "{stopped:#}");
-    assert!(stopped["loadAt"].as_f64().unwrap() < 1000.0, "{stopped:#}");
+    assert!(stopped["loadAt"].as_f64().unwrap() < 2500.0, "{stopped:#}");
     let hung = visit_in_real_time(&good_url("held"), profile.path());
     assert_eq!(hung["text"], "–", "{hung:#}");
     let shown = hung["shownAt"].as_f64().unwrap();
-    assert!((2900.0..6000.0).contains(&shown), "{hung:#}");
-    assert!(hung["loadAt"].as_f64().unwrap() < 1000.0, "{hung:#}");
+    assert!((2900.0..7500.0).contains(&shown), "{hung:#}");
+    assert!(hung["loadAt"].as_f64().unwrap() < 2500.0, "{hung:#}");
     eprintln!("API down: {stopped}; API hung: {hung}");
 
     // Through the stage: crawlers, a preview, an audit and a prefetch read; a browser counts.
