@@ -248,21 +248,7 @@ async fn the_snippet_counts_each_session_once_and_falls_back_without_holding_the
 
     // Through the stage: crawlers, a preview, an audit and a prefetch read; a browser counts.
     let counter = format!("{url}/counter");
-    for header in [
-        (
-            "User-Agent",
-            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-        ),
-        (
-            "User-Agent",
-            "Mozilla/5.0 (Linux; Android 11) Chrome/131.0 Mobile Safari/537.36 Chrome-Lighthouse",
-        ),
-        (
-            "User-Agent",
-            "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
-        ),
-        ("Sec-Purpose", "prefetch"),
-    ] {
+    for header in testkit::visitors::NOT_VISITS {
         let body = get(&counter, &[header]).await;
         assert_eq!(
             body,
@@ -270,7 +256,7 @@ async fn the_snippet_counts_each_session_once_and_falls_back_without_holding_the
             "{header:?}"
         );
     }
-    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36";
+    let chrome = testkit::visitors::CHROME;
     let body = get(&counter, &[("User-Agent", chrome)]).await;
     assert_eq!(body, json!({"count": before + 4, "counted": true}));
 

@@ -101,28 +101,13 @@ async fn crawlers_previews_audits_and_prefetches_get_the_count_uncounted_and_vis
     let moto = Moto::start();
     let db = counter_table(&moto).await;
     let state = State::new(db.clone(), config());
-    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
-                  Chrome/131.0.0.0 Safari/537.36";
+    let chrome = testkit::visitors::CHROME;
     let r = handle(&state, counter_event(&[("User-Agent", chrome)])).await;
     assert_eq!(
         (json(&r)["count"].clone(), json(&r)["counted"].clone()),
         (1.into(), true.into())
     );
-    let not_visits = [
-        (
-            "User-Agent",
-            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-        ),
-        (
-            "User-Agent",
-            "Mozilla/5.0 (Linux; Android 11) Chrome/131.0 Mobile Safari/537.36 Chrome-Lighthouse",
-        ),
-        (
-            "User-Agent",
-            "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
-        ),
-        ("Sec-Purpose", "prefetch"),
-    ];
+    let not_visits = testkit::visitors::NOT_VISITS;
     for header in not_visits {
         let r = handle(&state, counter_event(&[header])).await;
         assert_eq!(r.status(), StatusCode::OK, "{header:?}");

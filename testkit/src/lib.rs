@@ -12,6 +12,7 @@ pub mod proxy;
 pub mod realism;
 pub mod tls;
 pub mod trigger;
+pub mod visitors;
 pub mod wire;
 
 pub use faults::{Fault, Faults};

@@ -59,6 +59,29 @@ pub fn refusal(d: &Desired, claims: &[Claim], planned: &Planned, adopt: bool) ->
     }
 }
 
+/// What `up` makes of a plan before any write, and `diff` previews: why it is refused, if it
+/// is, and otherwise what `--adopt` takes over (with the count read now).
+#[derive(Debug)]
+pub struct Verdict {
+    pub refused: Option<String>,
+    pub adoption: Option<Adoption>,
+}
+
+pub async fn verdict(
+    clients: &Clients,
+    names: &Names,
+    (d, o, planned): (&Desired, &Observed, &Planned),
+    adopt: bool,
+) -> anyhow::Result<Verdict> {
+    let claims = o.claims(d, names);
+    let refused = refusal(d, &claims, planned, adopt);
+    let adoption = match (adopt, &refused) {
+        (true, None) => Adoption::of(clients, names, &claims).await?,
+        _ => None,
+    };
+    Ok(Verdict { refused, adoption })
+}
+
 /// Before a table is refused as untagged: one made moments ago may not list its tags yet (a
 /// run killed right after CreateTable), so its tags are read again for a while
 /// ([`table::settle_new`]). With `--adopt` nothing is refused, and nothing waits.
@@ -144,7 +167,7 @@ impl std::fmt::Display for Adoption {
 
 /// The counter item's count, read consistently; `None` when the item does not exist. The
 /// deployer's own credentials may read this one item (see [`crate::policy`]), never write it.
-pub async fn count(clients: &Clients, names: &Names) -> anyhow::Result<Option<u64>> {
+async fn count(clients: &Clients, names: &Names) -> anyhow::Result<Option<u64>> {
     let got = clients
         .dynamodb
         .get_item()

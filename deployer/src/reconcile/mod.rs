@@ -5,7 +5,7 @@
 mod adopt;
 mod exclusive;
 
-pub use adopt::{count, refusal, settle, Adoption};
+pub use adopt::{refusal, settle, verdict, Adoption, Verdict};
 pub use exclusive::{exclusive, Exclusive};
 
 use crate::arns::Arns;

@@ -135,12 +135,9 @@ pub async fn diff(cli: &Invocation, args: &DiffArgs) -> anyhow::Result<ExitCode>
     let (session, observed, desired, _) =
         prepare(cli, &stack, args.zip.as_deref(), &progress, false).await?;
     let planned = reconcile::plan(&desired, &observed);
-    let claims = observed.claims(&desired, &session.names);
-    let refused = reconcile::refusal(&desired, &claims, &planned, args.adopt);
-    let adoption = match (args.adopt, &refused) {
-        (true, None) => reconcile::Adoption::of(&session.clients, &session.names, &claims).await?,
-        _ => None,
-    };
+    let seen = (&desired, &observed, &planned);
+    let reconcile::Verdict { refused, adoption } =
+        reconcile::verdict(&session.clients, &session.names, seen, args.adopt).await?;
     let plan = planned.describe(&desired);
     let report = DiffReport {
         in_sync: plan.is_empty() && refused.is_none(),

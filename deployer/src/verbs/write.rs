@@ -11,7 +11,7 @@ use crate::interrupt;
 use crate::lease::{self, Acquired, Place, Seen, Terms};
 use crate::plan::{Kind, Plan};
 use crate::progress::Progress;
-use crate::reconcile::{self, Adoption, Exclusive};
+use crate::reconcile::{self, Adoption, Exclusive, Verdict};
 use crate::report::{
     self, colour, DownReport, Interrupted, Output, Outputs, PlanText, UnlockReport, UpReport,
 };
@@ -76,12 +76,11 @@ async fn apply(
     let names = &session.names;
     let (observed, planned) = (&ex.observed, &ex.planned);
     let dry_run = args.dry_run;
-    let claims = observed.claims(desired, names);
-    let refused = reconcile::refusal(desired, &claims, planned, args.adopt);
-    let mut adoption = match (args.adopt, &refused) {
-        (true, None) => Adoption::of(&session.clients, names, &claims).await?,
-        _ => None,
-    };
+    let seen = (desired, observed, planned);
+    let Verdict {
+        refused,
+        mut adoption,
+    } = reconcile::verdict(&session.clients, names, seen, args.adopt).await?;
     if ex.waited {
         session.progress.line(
             "Read the stack again after the other deploy: the plan is made from what it left.",

@@ -21,8 +21,7 @@ pub async fn find(clients: &Clients, names: &Names) -> anyhow::Result<Vec<LiveAp
         if !apis.iter().any(|a| &a.id == id) {
             apis.insert(0, named(clients, names, id).await?);
         }
-        let named = |a: &LiveApi| &a.id != id;
-        apis.sort_by_key(|a| named(a));
+        apis.sort_by_key(|a| &a.id != id);
         return Ok(apis);
     }
     if apis.len() > 1 {

@@ -120,27 +120,6 @@ pub async fn wait_tags_visible(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow
 /// after a few seconds", DynamoDB API reference, TagResource), with room to spare.
 pub const NEW_TABLE_TAGS: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The tags of a table; for one made less than [`NEW_TABLE_TAGS`] ago that lists none yet, read
-/// again (every 250 ms) until it lists some or is that old.
-pub async fn settled_tags(
-    clients: &Clients,
-    name: &str,
-    arn: &str,
-    created: Option<std::time::SystemTime>,
-) -> anyhow::Result<Tags> {
-    let interval = std::time::Duration::from_millis(250);
-    loop {
-        let tags = read_tags(clients, name, arn).await?;
-        let age = created.and_then(|c| c.elapsed().ok());
-        match age {
-            Some(age) if tags.is_empty() && age < NEW_TABLE_TAGS => {
-                tokio::time::sleep(interval.min(NEW_TABLE_TAGS - age)).await;
-            }
-            _ => return Ok(tags),
-        }
-    }
-}
-
 pub async fn read_tags(clients: &Clients, name: &str, arn: &str) -> anyhow::Result<Tags> {
     let mut tags = Tags::new();
     let mut token = None;
@@ -186,8 +165,15 @@ pub async fn wait_active(ctx: Ctx<'_>, name: &str, step: &Step) -> anyhow::Resul
 /// table whose tags DynamoDB does not list yet, and read at once it would pass for one made by
 /// hand, which `up` refuses without `--adopt`. A table of another age is left as read.
 pub async fn settle_new(clients: &Clients, name: &str, o: &mut Observed) -> anyhow::Result<()> {
-    if o.tags.is_empty() {
-        o.tags = settled_tags(clients, name, &o.arn, o.created).await?;
+    let interval = std::time::Duration::from_millis(250);
+    loop {
+        let age = o.created.and_then(|c| c.elapsed().ok());
+        match age {
+            Some(age) if o.tags.is_empty() && age < NEW_TABLE_TAGS => {
+                tokio::time::sleep(interval.min(NEW_TABLE_TAGS - age)).await;
+                o.tags = read_tags(clients, name, &o.arn).await?;
+            }
+            _ => return Ok(()),
+        }
     }
-    Ok(())
 }
