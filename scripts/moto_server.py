@@ -15,6 +15,8 @@ import time
 
 from werkzeug.serving import make_server
 
+from cbor_shim import CborShim, percentiles
+
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -43,7 +45,8 @@ def main() -> None:
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    app = DomainDispatcherApplication(create_backend_app)
+    percentiles()
+    app = CborShim(DomainDispatcherApplication(create_backend_app))
     server = make_server(
         args.host, args.port, app, threaded=False, request_handler=MotoRequestHandler
     )

@@ -11,7 +11,9 @@ pub fn action(ex: &Exchange<'_>) -> Option<String> {
     let op = ex.call.operation.as_str();
     match service {
         "sts" if op == "GetCallerIdentity" => None,
-        "dynamodb" | "logs" | "iam" | "sts" => Some(format!("{service}:{op}")),
+        "dynamodb" | "logs" | "iam" | "sts" | "sns" => Some(format!("{service}:{op}")),
+        // CloudWatch signs as `monitoring`; its actions are `cloudwatch:`.
+        "monitoring" => Some(format!("cloudwatch:{op}")),
         "lambda" => lambda_action(ex.method(), ex.path()).map(|a| format!("lambda:{a}")),
         // API Gateway authorizes its control plane by HTTP method on the resource path.
         "apigateway" => Some(format!("apigateway:{}", ex.method())),
@@ -99,8 +101,43 @@ pub fn resource(ex: &Exchange<'_>, region: &str, account: &str) -> String {
             }
         }
         "apigateway" => format!("arn:aws:apigateway:{region}::{}", decode(ex.path())),
+        "monitoring" => alarm_arn(&body, region, account),
+        "sns" => topic_arn(ex.body, region, account),
         _ => "*".into(),
     }
+}
+
+/// The alarm a CloudWatch request acts on (`AlarmName`, the first of `AlarmNames`, or a
+/// tagging call's `ResourceARN`); `*` for the metric calls and listings, which IAM does not
+/// scope to a resource.
+fn alarm_arn(body: &serde_json::Value, region: &str, account: &str) -> String {
+    if let Some(arn) = body["ResourceARN"].as_str() {
+        return arn.to_string();
+    }
+    body["AlarmName"]
+        .as_str()
+        .or_else(|| body["AlarmNames"].get(0).and_then(|n| n.as_str()))
+        .map_or_else(
+            || "*".into(),
+            |name| format!("arn:aws:cloudwatch:{region}:{account}:alarm:{name}"),
+        )
+}
+
+/// The topic an SNS request acts on: `TopicArn`, a tagging call's `ResourceArn`, the topic of
+/// a `SubscriptionArn` (`arn:…:topic:id`), or the topic `CreateTopic` names; `*` for listings.
+fn topic_arn(body: &[u8], region: &str, account: &str) -> String {
+    if let Some(arn) = form(body, "TopicArn").or_else(|| form(body, "ResourceArn")) {
+        return arn;
+    }
+    if let Some(sub) = form(body, "SubscriptionArn") {
+        return sub
+            .rsplit_once(':')
+            .map_or(sub.clone(), |(t, _)| t.to_string());
+    }
+    form(body, "Name").map_or_else(
+        || "*".into(),
+        |name| format!("arn:aws:sns:{region}:{account}:{name}"),
+    )
 }
 
 /// The role a Lambda request passes (CreateFunction, UpdateFunctionConfiguration with `Role`):

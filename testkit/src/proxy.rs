@@ -340,6 +340,9 @@ async fn handle(
         Some(f @ (Fault::ServerError | Fault::Unavailable | Fault::Throttle)) => {
             // Refused before it reached moto: nothing was applied, nothing to signal after.
             let refusal = faults::response(&call.service, f);
+            if f == Fault::Throttle && principal.is_some() {
+                state.dataplane.throttled(&call, &body).await;
+            }
             record_status(&state, seq, refusal.status().as_u16());
             return Ok(full(refusal));
         }

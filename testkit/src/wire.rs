@@ -75,8 +75,12 @@ impl Exchange<'_> {
         })
     }
 
-    /// The body as JSON, or `Null`.
+    /// The body as JSON, or `Null`; a CBOR body (CloudWatch's RPC v2 protocol) as the same
+    /// JSON (a timestamp as its number).
     pub fn json(&self) -> serde_json::Value {
+        if is_cbor(self.parts) {
+            return ciborium::from_reader(self.body.as_ref()).unwrap_or(serde_json::Value::Null);
+        }
         serde_json::from_slice(self.body).unwrap_or(serde_json::Value::Null)
     }
 }
@@ -228,6 +232,8 @@ pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
     let target = header("x-amz-target");
     let (operation, rest_protocol) = if let Some((_, op)) = target.split_once('.') {
         (op.to_string(), false)
+    } else if let Some(op) = rpc_v2_operation(parts) {
+        (op.to_string(), false)
     } else if let Some(action) = form_action(body) {
         (action, false)
     } else {
@@ -252,6 +258,23 @@ pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
         answered: None,
         caller: None,
     }
+}
+
+/// Whether a request speaks Smithy RPC v2 CBOR (CloudWatch's protocol since 2025).
+pub(crate) fn is_cbor(parts: &hyper::http::request::Parts) -> bool {
+    parts
+        .headers
+        .get("smithy-protocol")
+        .is_some_and(|p| p == "rpc-v2-cbor")
+}
+
+/// The operation of an RPC v2 request: `POST /service/{ServiceShape}/operation/{Operation}`.
+fn rpc_v2_operation(parts: &hyper::http::request::Parts) -> Option<&str> {
+    if !is_cbor(parts) {
+        return None;
+    }
+    let path = parts.uri.path().strip_prefix("/service/")?;
+    path.split_once("/operation/").map(|(_, op)| op)
 }
 
 /// `Action=GetRole&…` in a query-protocol body (IAM, STS).

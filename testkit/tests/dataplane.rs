@@ -562,3 +562,84 @@ async fn a_rest_api_made_without_tags_can_be_tagged_and_untagged() {
         tags(&[("deployer:stack", "vc")])
     );
 }
+
+/// The sum of `namespace`/`name` by `dims` over the last hour, as CloudWatch holds it (the
+/// SDK's GetMetricData, through the proxy); `None` when no datum was published.
+async fn metric_sum(p: &Plane, namespace: &str, name: &str, dims: &[(&str, &str)]) -> Option<f64> {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    assert!(
+        testkit::dataplane::metrics::PUBLISHED
+            .iter()
+            .any(|(ns, n, sets)| *ns == namespace
+                && *n == name
+                && sets
+                    .iter()
+                    .any(|s| s.len() == dims.len() && dims.iter().all(|(d, _)| s.contains(d)))),
+        "{namespace} {name} by {dims:?} is not in metrics::PUBLISHED"
+    );
+    let config = dummy_loader().endpoint_url(p.proxy.endpoint()).load().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    let dimensions = dims
+        .iter()
+        .map(|(n, v)| Dimension::builder().name(*n).value(*v).build())
+        .collect();
+    let metric = Metric::builder()
+        .namespace(namespace)
+        .metric_name(name)
+        .set_dimensions(Some(dimensions))
+        .build();
+    let stat = MetricStat::builder()
+        .metric(metric)
+        .period(3600)
+        .stat("Sum")
+        .build();
+    let now = std::time::SystemTime::now();
+    let read = cw
+        .get_metric_data()
+        .metric_data_queries(MetricDataQuery::builder().id("m").metric_stat(stat).build())
+        .start_time(DateTime::from(now - Duration::from_secs(3600)))
+        .end_time(DateTime::from(now + Duration::from_secs(60)))
+        .send()
+        .await
+        .unwrap();
+    let values = read.metric_data_results()[0].values();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+#[tokio::test]
+async fn each_served_request_publishes_the_gateways_and_lambdas_metrics() {
+    let p = Plane::new().await;
+    let f = p.function("echo", &bootstrap(ECHO), 3).await;
+    let api = p.api(&f, "hello", 100.0, 100).await;
+    for _ in 0..3 {
+        assert_eq!(p.get(&p.url(&api, "hello")).await.0, 200);
+    }
+    assert_eq!(p.get(&p.url(&api, "nowhere")).await.0, 403);
+    let stage = [("ApiName", "api"), ("Stage", "prod")];
+    assert_eq!(
+        metric_sum(&p, "AWS/ApiGateway", "Count", &stage).await,
+        Some(4.0)
+    );
+    assert_eq!(
+        metric_sum(&p, "AWS/ApiGateway", "4XXError", &stage).await,
+        Some(1.0)
+    );
+    assert_eq!(
+        metric_sum(&p, "AWS/ApiGateway", "5XXError", &stage).await,
+        Some(0.0)
+    );
+    let function = [("FunctionName", "echo")];
+    assert_eq!(
+        metric_sum(&p, "AWS/Lambda", "Invocations", &function).await,
+        Some(3.0)
+    );
+    assert_eq!(
+        metric_sum(&p, "AWS/Lambda", "Errors", &function).await,
+        Some(0.0)
+    );
+    let took = metric_sum(&p, "AWS/Lambda", "Duration", &function)
+        .await
+        .unwrap();
+    assert!(took > 0.0, "three invocations took {took} ms");
+}

@@ -16,7 +16,7 @@ use lambda_local::{Invocation, Logs, Outcome, Pool, Spec};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{logs, split_arn, DataPlane, Version, ACCOUNT, REGION};
+use super::{logs, metrics, split_arn, DataPlane, Version, ACCOUNT, REGION};
 use crate::wire::Exchange;
 
 /// The code seen deployed, and the processes kept warm.
@@ -323,6 +323,9 @@ pub(super) async fn run(
     let invocation = pool.run(event).await;
     let lines = logs::lines(&version, &invocation, started);
     logs::write(dp, &version, &invocation, &lines).await;
+    let failed = !matches!(invocation.outcome, Outcome::Response(_));
+    let ms = invocation.duration.as_secs_f64() * 1000.0;
+    metrics::lambda(dp, &version, qualifier, failed, ms).await;
     Ok(Ran {
         version,
         invocation,

@@ -12,7 +12,7 @@ use hyper::Response;
 use lambda_local::gateway::{self, GatewayResponses, Integration, Invoked, Stage, THROTTLED};
 use lambda_local::{HttpRequest, Route};
 
-use super::{access, function, DataPlane, Served, ACCOUNT, EXECUTE_API, REGION};
+use super::{access, function, metrics, DataPlane, Served, ACCOUNT, EXECUTE_API, REGION};
 use crate::wire::Exchange;
 
 /// What a deployment serves: its routes and gateway responses.
@@ -264,18 +264,37 @@ pub(super) async fn serve(
             }
         },
     };
-    if let Ok(mut served) = dp.served.lock() {
-        served.push(Served {
-            api: api.clone(),
-            stage: stage_name.clone(),
-            method: req.method.clone(),
-            path: req.path.clone(),
-            status: response.status,
-            lambda_request_id: integration.invoked.lock().ok().and_then(|i| i.clone()),
-            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-        });
-    }
+    let invoked = integration.invoked.lock().ok().and_then(|i| i.clone());
+    let served = Served {
+        api,
+        stage: stage_name,
+        method: req.method,
+        path: req.path,
+        status: response.status,
+        lambda_request_id: invoked.as_ref().map(|(id, _)| id.clone()),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    let integration_ms = invoked.map(|(_, ms)| ms);
+    account(dp, served, live.is_some().then_some(integration_ms)).await;
     to_hyper(&response, &request_id)
+}
+
+/// What a served request leaves behind: the record tests read and, when a stage served it
+/// (`Some`, with the integration's time if the function ran), API Gateway's metrics.
+async fn account(dp: &DataPlane, served: Served, staged: Option<Option<f64>>) {
+    if let Some(integration_ms) = staged {
+        let published = metrics::GatewayRequest {
+            api: &served.api,
+            stage: &served.stage,
+            status: served.status,
+            latency_ms: served.latency_ms,
+            integration_ms,
+        };
+        metrics::gateway(dp, &published).await;
+    }
+    if let Ok(mut all) = dp.served.lock() {
+        all.push(served);
+    }
 }
 
 /// The Lambda proxy integration of a stage's routes.
@@ -283,8 +302,8 @@ struct Lambda<'a> {
     dp: &'a DataPlane,
     api: &'a str,
     stage: &'a str,
-    /// Lambda's request id of the invocation, once it ran.
-    invoked: Mutex<Option<String>>,
+    /// Lambda's request id of the invocation, once it ran, and how long the integration took.
+    invoked: Mutex<Option<(String, f64)>>,
 }
 
 /// The function ARN an integration URI invokes:
@@ -312,10 +331,12 @@ impl Integration for Lambda<'_> {
             return Invoked::Forbidden(why);
         }
         let (name, qualifier) = super::split_arn(function_arn);
+        let started = Instant::now();
         match function::run(self.dp, &name, qualifier.as_deref(), event).await {
             Ok(ran) => {
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
                 if let Ok(mut invoked) = self.invoked.lock() {
-                    *invoked = Some(ran.invocation.request_id.clone());
+                    *invoked = Some((ran.invocation.request_id.clone(), ms));
                 }
                 match ran.payload() {
                     (payload, false) => Invoked::Response(payload),

@@ -18,7 +18,9 @@
 //! - **a REST API's tags** ([`api_tags`]): tagging and untagging an API (moto tags only
 //!   stages), shown by GetRestApi and GetRestApis;
 //! - **logs** ([`logs`]): the function's lines, and Lambda's `START`, `END` and `REPORT`, in
-//!   CloudWatch Logs, where `deployer logs` reads them.
+//!   CloudWatch Logs, where `deployer logs` reads them;
+//! - **metrics** ([`metrics`]): what API Gateway, Lambda and DynamoDB publish to CloudWatch
+//!   for each request, where `deployer status` and the stack's alarms read them.
 //!
 //! What it does not reproduce: HTTPS and custom domains, authorizers, API keys and usage plans,
 //! integrations other than Lambda proxy, asynchronous invocation, and concurrency limits.
@@ -28,6 +30,7 @@ mod api_tags;
 mod function;
 mod gateway;
 mod logs;
+pub mod metrics;
 mod throttle;
 mod versions;
 
@@ -88,6 +91,7 @@ pub(crate) struct Moto {
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
     pub(crate) dynamodb: aws_sdk_dynamodb::Client,
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl Moto {
@@ -117,6 +121,7 @@ impl Moto {
             iam: client!(aws_sdk_iam),
             logs: client!(aws_sdk_cloudwatchlogs),
             dynamodb: client!(aws_sdk_dynamodb),
+            cloudwatch: client!(aws_sdk_cloudwatch),
         }
     }
 }
@@ -146,6 +151,7 @@ pub struct DataPlane {
     principals: access::Principals,
     versions: versions::Versions,
     api_tags: api_tags::ApiTags,
+    api_names: metrics::ApiNames,
     served: Mutex<Vec<Served>>,
 }
 
@@ -161,6 +167,7 @@ impl DataPlane {
             principals: access::Principals::default(),
             versions: versions::Versions::default(),
             api_tags: api_tags::ApiTags::default(),
+            api_names: metrics::ApiNames::default(),
             served: Mutex::new(Vec::new()),
         }
     }
@@ -222,6 +229,14 @@ impl DataPlane {
     /// Refuses a call of a function that its role's policies do not allow, as AWS would.
     pub async fn authorize(&self, ex: &Exchange<'_>, who: &Principal) -> Option<Response<Bytes>> {
         access::authorize(self, ex, who).await
+    }
+
+    /// What DynamoDB publishes when it throttles a function's call (`ThrottledRequests`).
+    pub async fn throttled(&self, call: &crate::wire::Call, body: &[u8]) {
+        let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        if let ("dynamodb", Some(table)) = (call.service.as_str(), request["TableName"].as_str()) {
+            metrics::throttled(self, table, &call.operation).await;
+        }
     }
 
     /// Serves a request to an emulated stage.
