@@ -111,6 +111,14 @@ pub struct LogsArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The window of the figures: a duration back from now (90s, 10m, 2h, 1d) or an RFC 3339
+    /// time.
+    #[arg(long, value_name = "WHEN", default_value = crate::status::DEFAULT_SINCE)]
+    pub since: String,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct PolicyArgs {
     /// Only what `diff`, `outputs` and `logs` need: for a nightly drift check.
     #[arg(long)]

@@ -17,6 +17,10 @@ pub struct Arns {
     pub alias: String,
     pub role: String,
     pub log_group: String,
+    /// The alerts' topic (`alerts.email`).
+    pub topic: String,
+    /// The prefix of the stack's alarms' ARNs (each is this and its kind).
+    pub alarm_prefix: String,
 }
 
 impl Arns {
@@ -42,7 +46,17 @@ impl Arns {
                 "arn:{p}:logs:{region}:{account}:log-group:{}",
                 names.log_group
             ),
+            topic: format!("arn:{p}:sns:{region}:{account}:{}", names.topic),
+            alarm_prefix: format!(
+                "arn:{p}:cloudwatch:{region}:{account}:alarm:{}",
+                names.alarm("")
+            ),
         }
+    }
+
+    /// The ARN of the stack's alarm of `kind`.
+    pub fn alarm(&self, kind: &str) -> String {
+        format!("{}{kind}", self.alarm_prefix)
     }
 
     /// Where the function's log streams live: the one wildcard the role's policy has.

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 pub use crate::args::{
     DiffArgs, DownArgs, InitArgs, InvokeArgs, LogsArgs, PolicyArgs, RollbackArgs, ServeArgs,
-    SnippetArgs, UnlockArgs, UpArgs,
+    SnippetArgs, StatusArgs, UnlockArgs, UpArgs,
 };
 use crate::aws::Target;
 use crate::report::Output;
@@ -69,6 +69,10 @@ pub enum Verb {
     Logs(LogsArgs),
     /// The live stack's api_url, ARNs and table name; changes nothing, fails when not deployed.
     Outputs,
+    /// Is the counter working? The live version, the count, the last day's requests, errors,
+    /// latency and cold starts, and each alarm: exit 0 healthy, 2 an alarm firing or errors
+    /// seen, 1 when it cannot read.
+    Status(StatusArgs),
     /// The IAM policy the credentials running `up`, `diff` and `down` need for this stack,
     /// scoped to its own ARNs (JSON, for `aws iam put-role-policy` or Terraform).
     Policy(PolicyArgs),
@@ -123,6 +127,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Verb::Unlock(args) => verbs::unlock(at, args).await,
         Verb::Logs(args) => verbs::logs(at, args).await,
         Verb::Outputs => verbs::outputs(at).await,
+        Verb::Status(args) => verbs::status(at, args).await,
         Verb::Policy(args) => verbs::policy(at, args).await,
         Verb::Snippet(args) => verbs::snippet(at, args).await,
         Verb::Init(args) => verbs::init(at, args),

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::lease::{self, Acquired, Held, Place, Terms};
 use crate::plan::Kind;
+use crate::resources::alerts::Alerts;
 use crate::resources::alias::Alias;
 use crate::resources::api::Api;
 use crate::resources::function::Function;
@@ -70,7 +71,10 @@ pub async fn down(ctx: Ctx<'_>, d: &Desired, report: &mut Removals) -> anyhow::R
         api,
         permission,
         stage,
+        alerts,
     } = d;
+    // The alarms first, so that nothing pages the owner about what is being removed.
+    remove::<Alerts>(ctx, alerts, report).await?;
     remove::<Api>(ctx, api, report).await?;
     // The stage goes with its API; the alias and the permission with the function: each says so.
     remove::<Stage>(ctx, stage, report).await?;

@@ -30,6 +30,8 @@ api:
   routes: [GET /counter, GET /count, GET /health]
   cors_origins: ["https://example.com"]   # the site that reads the count; "*" allows any
   throttle: { rate: 10, burst: 20 }       # requests per second for the whole stage
+# alerts:                    # e-mail me when the counter fails (4 alarms: free within 10)
+#   email: me@example.com    # confirm the message AWS sends
 tags: { project: visitor-counter }
 "#;
 

@@ -16,6 +16,7 @@ pub enum Kind {
     Api,
     Permission,
     Stage,
+    Alerts,
 }
 
 impl Kind {
@@ -29,6 +30,7 @@ impl Kind {
             Kind::Api => "api",
             Kind::Permission => "permission",
             Kind::Stage => "stage",
+            Kind::Alerts => "alerts",
         }
     }
 }

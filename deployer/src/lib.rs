@@ -29,5 +29,6 @@ pub mod rollback;
 pub mod session;
 pub mod snippet;
 pub mod stack;
+pub mod status;
 pub mod verbs;
 pub mod wait;

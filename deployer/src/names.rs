@@ -42,6 +42,8 @@ pub struct Names {
     pub api_id: Option<String>,
     /// The `StatementId` of the permission that lets the API invoke the function.
     pub permission_sid: String,
+    /// The alerts' SNS topic (`alerts:`).
+    pub topic: String,
     /// The tags every resource carries: the deployer's and the user's.
     pub tags: BTreeMap<String, String>,
 }
@@ -70,9 +72,16 @@ impl Names {
             api_id: stack.api.id.clone(),
             permission_sid: format!("{}-apigateway-invoke", stack.name),
             alias: conventions::LIVE_ALIAS.to_string(),
+            topic: format!("{function}-alerts"),
             function,
             tags,
         }
+    }
+
+    /// The name of the stack's alarm of `kind` (`function-errors`): the function's name and the
+    /// kind, so that a console lists a stack's alarms together.
+    pub fn alarm(&self, kind: &str) -> String {
+        format!("{}-{kind}", self.function)
     }
 }
 

@@ -17,7 +17,11 @@
 //! `Untag*` action is granted; GetRole returns a role's tags, so `iam:ListRoleTags` is not
 //! needed either.
 //!
-//! `--read-only` is the policy of `diff`, `outputs` and `logs`: no action that changes anything.
+//! - the alerts: the stack's topic and alarms by ARN; the calls IAM scopes to no resource
+//!   (`sns:Unsubscribe`, `sns:ListTopics`, `cloudwatch:GetMetricData`) on `*`.
+//!
+//! `--read-only` is the policy of `diff`, `outputs`, `logs` and `status`: no action that changes
+//! anything.
 //! A test runs `up`, `diff`, `logs` and `down` through a proxy that enforces the printed policy,
 //! then drops each statement in turn and sees a verb fail naming the missing action.
 
@@ -41,6 +45,7 @@ fn statements(n: &Arns, names: &Names) -> Vec<Statement> {
     all.extend(role(n));
     all.push(function(n));
     all.push(rest_api(n));
+    all.extend(alerts(n));
     all
 }
 
@@ -200,6 +205,59 @@ fn rest_api(n: &Arns) -> Statement {
     }
 }
 
+/// The alerts (`alerts:` in stack.yaml, and `status`): the stack's topic and its four alarms by
+/// ARN. `Unsubscribe`, `ListTopics` and `GetMetricData` are scoped to no resource by IAM (`*`);
+/// tagging at creation needs each service's `TagResource`.
+/// The actions IAM scopes to no resource: the only ones granted on `*`.
+pub const UNSCOPED: [&str; 3] = [
+    "sns:Unsubscribe",
+    "sns:ListTopics",
+    "cloudwatch:GetMetricData",
+];
+
+fn alerts(n: &Arns) -> [Statement; 3] {
+    let alarms = crate::resources::alerts::KINDS
+        .iter()
+        .map(|k| n.alarm(k))
+        .collect();
+    [
+        Statement {
+            sid: "AlertsTopic",
+            writes: &[
+                "sns:CreateTopic",
+                "sns:DeleteTopic",
+                "sns:Subscribe",
+                "sns:TagResource",
+            ],
+            reads: &["sns:ListSubscriptionsByTopic", "sns:ListTagsForResource"],
+            resources: vec![n.topic.clone()],
+            condition: None,
+        },
+        Statement {
+            sid: "Alarms",
+            writes: &[
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:TagResource",
+            ],
+            // By name, so that metric alarms are all it returns (composite ones need `*`).
+            reads: &[
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:ListTagsForResource",
+            ],
+            resources: alarms,
+            condition: None,
+        },
+        Statement {
+            sid: "AlertsListingAndMetrics",
+            writes: &[UNSCOPED[0]],
+            reads: &UNSCOPED[1..],
+            resources: vec!["*".into()],
+            condition: None,
+        },
+    ]
+}
+
 /// The policy document for the stack of `arns` (its items' keys from `names`); with
 /// `read_only`, only the reads.
 pub fn document(arns: &Arns, names: &Names, read_only: bool) -> Value {
@@ -252,21 +310,31 @@ mod tests {
     fn every_resource_is_one_of_the_stacks_arns() {
         let n = names();
         let d = document(&n, &stack_names(), false);
-        let resources: Vec<&str> = d["Statement"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|s| s["Resource"].as_array().into_iter().flatten())
-            .filter_map(Value::as_str)
-            .collect();
-        for r in &resources {
-            let ours = [&n.table, &n.role, &n.function, &n.log_group]
+        for s in d["Statement"].as_array().into_iter().flatten() {
+            let actions = s["Action"].as_array().unwrap();
+            for r in s["Resource"]
+                .as_array()
+                .unwrap()
                 .iter()
-                .any(|arn| r.starts_with(arn.as_str()))
-                || r.starts_with("arn:aws:apigateway:us-east-1::/")
-                || *r == "arn:aws:logs:us-east-1:123456789012:log-group:*";
-            assert!(ours, "{r}");
-            assert_ne!(*r, "*");
+                .filter_map(Value::as_str)
+            {
+                if r == "*" {
+                    assert!(
+                        actions
+                            .iter()
+                            .all(|a| UNSCOPED.contains(&a.as_str().unwrap())),
+                        "only what IAM cannot scope is granted on *: {s}"
+                    );
+                    continue;
+                }
+                let ours = [&n.table, &n.role, &n.function, &n.log_group, &n.topic]
+                    .iter()
+                    .any(|arn| r.starts_with(arn.as_str()))
+                    || r.starts_with(&n.alarm_prefix)
+                    || r.starts_with("arn:aws:apigateway:us-east-1::/")
+                    || r == "arn:aws:logs:us-east-1:123456789012:log-group:*";
+                assert!(ours, "{r}");
+            }
         }
     }
 

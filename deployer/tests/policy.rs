@@ -1,7 +1,7 @@
 //! The deployer's own least privilege, proved: `deployer policy` prints a policy, and a proxy in
 //! front of the emulator enforces it, mapping each request to its IAM action and resource (and
 //! `iam:PassRole` for the role a function is given) the way IAM authorizes it. Every verb passes
-//! under it; `--read-only` passes `diff`, `outputs` and `logs` and refuses a change; and dropping
+//! under it; `--read-only` passes `diff`, `outputs`, `logs` and `status` and refuses a change; and dropping
 //! any one statement makes some verb fail with exit 1 and a message that names a missing action.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,9 +14,13 @@ use testkit::Realism;
 
 const ACCOUNT: &str = "123456789012";
 
+/// The shared stack, named `name`, with alerts (so that every statement is exercised).
 fn stack(name: &str) -> String {
-    STACK.replace("name: vc\n", &format!("name: {name}\n"))
+    let alerting = format!("{STACK}alerts: {{ email: {OWNER} }}\n");
+    alerting.replace("name: vc\n", &format!("name: {name}\n"))
 }
+
+const OWNER: &str = "owner@example.com";
 
 /// `deployer policy` for the stack in the fixture's stack.yaml, as JSON.
 fn printed(f: &Fixture, read_only: bool) -> Value {
@@ -39,12 +43,13 @@ fn enforce(f: &Fixture, document: &Value) {
 
 /// Every verb that talks to AWS, in a user's order: `up` from empty, `up --adopt` of the
 /// table once its deployer tags are gone (as if made by hand: the count is read), an `up` that
-/// changes the function and the stage (a release: publish, probe, switch), `rollback` and the
-/// `up` that rolls forward, `diff`, `outputs`, `logs`, `down --delete-table`. The first that
-/// fails: its command line and what it said.
+/// changes the function, the stage and the alerts' confirmed address (a release: publish,
+/// probe, switch; a subscription replaced), `rollback` and the `up` that rolls forward,
+/// `diff`, `outputs`, `logs`, `status`, `down --delete-table`. The first that fails: its
+/// command line and what it said.
 async fn every_verb(f: &Fixture, name: &str) -> Result<(), (String, i32, String)> {
     let zip = f.zip_v1.to_str().unwrap().to_string();
-    let steps: [(&str, Vec<&str>); 9] = [
+    let steps: [(&str, Vec<&str>); 10] = [
         ("", vec!["up", "--zip", &zip]),
         ("untag", vec!["up", "--adopt", "--zip", &zip]),
         ("change", vec!["up", "--zip", &zip]),
@@ -53,6 +58,7 @@ async fn every_verb(f: &Fixture, name: &str) -> Result<(), (String, i32, String)
         ("", vec!["diff", "--zip", &zip]),
         ("", vec!["outputs"]),
         ("", vec!["logs"]),
+        ("", vec!["status"]),
         ("", vec!["down", "--delete-table"]),
     ];
     f.write_stack(&stack(name));
@@ -61,10 +67,12 @@ async fn every_verb(f: &Fixture, name: &str) -> Result<(), (String, i32, String)
             untag_table(f, &format!("{name}-prod")).await;
         }
         if what == "change" {
+            f.proxy.confirm_email(OWNER);
             f.write_stack(
                 &stack(name)
                     .replace("memory_mb: 128", "memory_mb: 256")
-                    .replace("rate: 10", "rate: 5"),
+                    .replace("rate: 10", "rate: 5")
+                    .replace(OWNER, "new-owner@example.com"),
             );
         }
         let run = f.run(&args);
@@ -155,7 +163,12 @@ async fn the_read_only_policy_passes_the_reads_and_refuses_a_change() {
     let read_only = printed(&f, true);
     enforce(&f, &read_only);
     let zip = f.zip_v1.to_str().unwrap().to_string();
-    for args in [vec!["diff", "--zip", &zip], vec!["outputs"], vec!["logs"]] {
+    for args in [
+        vec!["diff", "--zip", &zip],
+        vec!["outputs"],
+        vec!["logs"],
+        vec!["status"],
+    ] {
         let run = f.run(&args);
         assert_eq!(run.code, 0, "{args:?} under --read-only:\n{}", run.stderr);
     }

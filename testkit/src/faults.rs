@@ -90,22 +90,35 @@ impl Faults {
     }
 }
 
-/// The seeded draw: one per request, in arrival order.
+/// The seeded draw of each request, keyed by its operation and its ordinal among that
+/// operation's requests (the 3rd `GetItem`), so that a request added elsewhere (a new read of
+/// another kind) does not move the faults every later request draws.
 #[derive(Debug)]
 pub(crate) struct Dice {
     faults: Faults,
-    rng: fastrand::Rng,
+    seen: std::collections::HashMap<String, u64>,
     injected: usize,
 }
 
 impl Dice {
     pub(crate) fn new(faults: Faults) -> Dice {
-        let rng = fastrand::Rng::with_seed(faults.seed);
         Dice {
             faults,
-            rng,
+            seen: std::collections::HashMap::new(),
             injected: 0,
         }
+    }
+
+    /// The draw of the next request of `service` `operation`, from the seed, the operation
+    /// (its ids made generic) and its ordinal.
+    fn rng(&mut self, service: &str, operation: &str) -> fastrand::Rng {
+        use std::hash::{Hash as _, Hasher as _};
+        let key = format!("{service} {}", generic(operation));
+        let ordinal = self.seen.entry(key.clone()).or_insert(0);
+        *ordinal += 1;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (self.faults.seed, key, *ordinal).hash(&mut hasher);
+        fastrand::Rng::with_seed(hasher.finish())
     }
 
     pub(crate) fn roll(&mut self, service: &str, operation: &str) -> Option<Fault> {
@@ -118,8 +131,11 @@ impl Dice {
         {
             return None;
         }
-        let hit = self.rng.f64() < f.rate;
-        let pick = self.rng.usize(..f.kinds.len().max(1));
+        let (rate, kinds) = (f.rate, f.kinds.len().max(1));
+        let mut rng = self.rng(service, operation);
+        let hit = rng.f64() < rate;
+        let pick = rng.usize(..kinds);
+        let f = &self.faults;
         let fault = if hit {
             f.kinds.get(pick).copied()
         } else {
@@ -128,6 +144,26 @@ impl Dice {
         self.injected += usize::from(fault.is_some());
         fault
     }
+}
+
+/// `operation` with the ids in its path as `*` (a REST API's or a resource's id: a segment with
+/// a digit, or 10 lowercase letters and digits), so that runs draw alike whatever ids AWS gave.
+fn generic(operation: &str) -> String {
+    operation
+        .split('/')
+        .map(|s| {
+            let id = s.bytes().any(|b| b.is_ascii_digit())
+                || (s.len() == 10
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+            if id {
+                "*"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Whether `operation` is `pattern`, where a `*` path segment matches any one segment.
@@ -142,7 +178,8 @@ pub(crate) fn response(service: &str, fault: Fault) -> Response<Bytes> {
     let (status, code, message) = match fault {
         Fault::Throttle => match service {
             "lambda" | "apigateway" => (429, "TooManyRequestsException", "Rate exceeded"),
-            "iam" | "sts" => (400, "Throttling", "Rate exceeded"),
+            "iam" | "sts" | "monitoring" => (400, "Throttling", "Rate exceeded"),
+            "sns" => (400, "Throttled", "Rate exceeded"),
             _ => (400, "ThrottlingException", "Rate exceeded"),
         },
         Fault::Unavailable => (503, "ServiceUnavailable", "Service unavailable (injected)"),
@@ -151,12 +188,16 @@ pub(crate) fn response(service: &str, fault: Fault) -> Response<Bytes> {
     aws_error(service, status, code, message)
 }
 
-/// An error answer from `service`, in that service's protocol: XML for IAM and STS, JSON with
-/// `x-amzn-errortype` for Lambda and API Gateway, JSON with `__type` for the rest.
+/// An error answer from `service`, in that service's protocol: XML for IAM, STS and SNS, CBOR
+/// for CloudWatch, JSON with `x-amzn-errortype` for Lambda and API Gateway, JSON with
+/// `__type` for the rest.
 pub(crate) fn aws_error(service: &str, status: u16, code: &str, message: &str) -> Response<Bytes> {
     let request_id = "00000000-0000-0000-0000-000000fa0175";
+    if service == "monitoring" {
+        return cbor_error(status, code, message, request_id);
+    }
     let (content_type, body) = match service {
-        "iam" | "sts" => (
+        "iam" | "sts" | "sns" => (
             "text/xml",
             format!(
                 "<ErrorResponse><Error><Type>{}</Type><Code>{code}</Code>\
@@ -187,6 +228,25 @@ pub(crate) fn aws_error(service: &str, status: u16, code: &str, message: &str) -
         .unwrap_or_else(|_| Response::new(Bytes::new()))
 }
 
+/// An error in Smithy RPC v2 CBOR (CloudWatch): a CBOR map with `__type` and `message`, and
+/// the query-compatible code in `x-amzn-query-error`, as CloudWatch sends it.
+fn cbor_error(status: u16, code: &str, message: &str, request_id: &str) -> Response<Bytes> {
+    let mut body = Vec::new();
+    let map = serde_json::json!({"__type": code, "message": message});
+    if ciborium::into_writer(&map, &mut body).is_err() {
+        body.clear();
+    }
+    let fault = if status < 500 { "Sender" } else { "Receiver" };
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "application/cbor")
+        .header("smithy-protocol", "rpc-v2-cbor")
+        .header("x-amzn-query-error", format!("{code};{fault}"))
+        .header("x-amzn-requestid", request_id)
+        .body(Bytes::from(body))
+        .unwrap_or_else(|_| Response::new(Bytes::new()))
+}
+
 fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -196,6 +256,27 @@ fn xml_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_added_elsewhere_moves_no_other_draw() {
+        let draws = |extra: bool| {
+            let mut dice = Dice::new(Faults::new(7, 0.5, all()));
+            (0..40)
+                .map(|i| {
+                    if extra && i % 3 == 0 {
+                        dice.roll("sns", "ListTopics");
+                    }
+                    dice.roll("dynamodb", "GetItem")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draws(false), draws(true));
+        assert!(draws(false).iter().any(Option::is_some));
+        assert_eq!(
+            generic("PUT /restapis/amhpqamzun/resources/ild723q1rl/methods/GET"),
+            "PUT /restapis/*/resources/*/methods/GET"
+        );
+    }
 
     #[test]
     fn the_same_seed_draws_the_same_faults() {

@@ -21,6 +21,23 @@ pub fn action(ex: &Exchange<'_>) -> Option<String> {
     }
 }
 
+/// The actions a request needs besides its own: tagging at creation needs the service's
+/// `TagResource` too (CloudWatch API reference, PutMetricAlarm: "you must have the
+/// cloudwatch:TagResource permission"; SNS API reference, CreateTopic: "you must have the
+/// sns:CreateTopic and sns:TagResource permissions").
+pub fn dependent(ex: &Exchange<'_>) -> Vec<String> {
+    let op = ex.call.operation.as_str();
+    let tagged = match (ex.call.service.as_str(), op) {
+        ("monitoring", "PutMetricAlarm") => ex.json()["Tags"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+            .then_some("cloudwatch:TagResource"),
+        ("sns", "CreateTopic") => form(ex.body, "Tags.member.1.Key").map(|_| "sns:TagResource"),
+        _ => None,
+    };
+    tagged.into_iter().map(str::to_string).collect()
+}
+
 /// The Lambda API's operations, by method and path.
 fn lambda_action(method: &str, path: &str) -> Option<&'static str> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -123,16 +140,12 @@ fn alarm_arn(body: &serde_json::Value, region: &str, account: &str) -> String {
         )
 }
 
-/// The topic an SNS request acts on: `TopicArn`, a tagging call's `ResourceArn`, the topic of
-/// a `SubscriptionArn` (`arn:…:topic:id`), or the topic `CreateTopic` names; `*` for listings.
+/// The topic an SNS request acts on: `TopicArn`, a tagging call's `ResourceArn`, or the topic
+/// `CreateTopic` names; `*` for listings and for `Unsubscribe`, which IAM scopes to no
+/// resource.
 fn topic_arn(body: &[u8], region: &str, account: &str) -> String {
     if let Some(arn) = form(body, "TopicArn").or_else(|| form(body, "ResourceArn")) {
         return arn;
-    }
-    if let Some(sub) = form(body, "SubscriptionArn") {
-        return sub
-            .rsplit_once(':')
-            .map_or(sub.clone(), |(t, _)| t.to_string());
     }
     form(body, "Name").map_or_else(
         || "*".into(),

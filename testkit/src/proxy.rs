@@ -199,6 +199,13 @@ impl Recorder {
         }
     }
 
+    /// The owner of `email` confirms the subscription AWS e-mailed them about.
+    pub fn confirm_email(&self, email: &str) {
+        if let Some(layer) = self.layer() {
+            layer.confirm_email(email);
+        }
+    }
+
     fn layer(&self) -> Option<Arc<Layer>> {
         self.state.realism.lock().ok().and_then(|l| l.clone())
     }

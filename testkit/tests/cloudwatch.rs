@@ -153,3 +153,40 @@ async fn alarms_keep_their_settings_state_and_tags_and_errors_keep_their_codes()
     });
     assert_eq!(code.as_deref(), Some("ResourceNotFound"), "{missing:?}");
 }
+
+#[tokio::test]
+async fn tagging_an_alarm_at_creation_needs_tag_resource_too() {
+    let moto = Moto::start();
+    let proxy = Recorder::start(moto.endpoint());
+    let only_put = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "cloudwatch:PutMetricAlarm",
+        "Resource": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:vc-*"}]});
+    proxy.realism(Some(testkit::Realism::fast().enforce(
+        testkit::iam::Policy {
+            document: only_put,
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        },
+    )));
+    let cw = client(&proxy).await;
+    let put = |tagged: bool| {
+        let mut put = cw
+            .put_metric_alarm()
+            .alarm_name("vc-prod-errors")
+            .namespace("AWS/Lambda")
+            .metric_name("Errors")
+            .statistic(Statistic::Sum)
+            .period(300)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold);
+        if tagged {
+            put = put.tags(Tag::builder().key("deployer:stack").value("vc").build());
+        }
+        put.send()
+    };
+    let refused = put(true).await.unwrap_err();
+    let text = aws_sdk_cloudwatch::error::DisplayErrorContext(&refused).to_string();
+    assert!(text.contains("cloudwatch:TagResource"), "{text}");
+    put(false).await.unwrap();
+}

@@ -11,6 +11,8 @@ use anyhow::Context as _;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 
 use crate::interrupt;
 
@@ -42,6 +44,10 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigateway::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// CloudWatch's metrics and alarms (`status`, `alerts:`).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// The alerts' topic and its subscription.
+    pub sns: aws_sdk_sns::Client,
 }
 
 /// Throttling (`ThrottlingException`, `TooManyRequestsException`), 5xx and dropped connections
@@ -66,6 +72,34 @@ pub fn timeout_config() -> TimeoutConfig {
         .connect_timeout(Duration::from_secs(5))
         .operation_attempt_timeout(Duration::from_secs(60))
         .build()
+}
+
+/// SNS throttles with the code `Throttled` (its `ThrottledException`, HTTP 400), which is not
+/// among the codes the SDK's standard retry knows as throttling, and its model does not mark
+/// it retryable: without this, one throttled `ListTopics` failed a whole `up`.
+#[derive(Debug)]
+struct SnsThrottled;
+
+impl ClassifyRetry for SnsThrottled {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(_)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let body = ctx
+            .response()
+            .and_then(|r| r.body().bytes())
+            .unwrap_or_default();
+        let code = b"<Code>Throttled</Code>";
+        if body.windows(code.len()).any(|w| w == code) {
+            RetryAction::throttling_error()
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "SNS Throttled"
+    }
 }
 
 impl Clients {
@@ -112,6 +146,13 @@ impl Clients {
             lambda: client!(aws_sdk_lambda),
             apigateway: client!(aws_sdk_apigateway),
             logs: client!(aws_sdk_cloudwatchlogs),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            sns: aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(config)
+                    .interceptor(interrupt::Guard)
+                    .retry_classifier(SnsThrottled)
+                    .build(),
+            ),
         })
     }
 

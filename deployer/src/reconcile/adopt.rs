@@ -8,11 +8,9 @@
 //! the decision, made before any write (the deploy lease's included), and what the user is shown:
 //! which resources are taken, and the count the table holds before and after.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use function::contract;
 use serde::Serialize;
 
-use crate::aws::{AwsContext, Clients};
+use crate::aws::Clients;
 use crate::names::Names;
 use crate::plan::Kind;
 use crate::resources::table;
@@ -125,7 +123,7 @@ impl Adoption {
             return Ok(None);
         }
         let count_before = match untagged.iter().any(|c| c.kind == Kind::Table) {
-            true => count(clients, names).await?,
+            true => table::count(clients, names).await?,
             false => None,
         };
         Ok(Some(Adoption {
@@ -143,7 +141,7 @@ impl Adoption {
     /// Reads the count again once `up` is done, when there was one before.
     pub async fn read_after(&mut self, clients: &Clients, names: &Names) -> anyhow::Result<()> {
         if self.count_before.is_some() {
-            self.count_after = count(clients, names).await?;
+            self.count_after = table::count(clients, names).await?;
         }
         Ok(())
     }
@@ -162,29 +160,6 @@ impl std::fmt::Display for Adoption {
             (Some(before), None) => writeln!(f, "Count: {before}, kept."),
             (None, _) => Ok(()),
         }
-    }
-}
-
-/// The counter item's count, read consistently; `None` when the item does not exist. The
-/// deployer's own credentials may read this one item (see [`crate::policy`]), never write it.
-async fn count(clients: &Clients, names: &Names) -> anyhow::Result<Option<u64>> {
-    let got = clients
-        .dynamodb
-        .get_item()
-        .table_name(&names.table)
-        .key(&names.key, AttributeValue::S(names.counter.clone()))
-        .projection_expression("#count")
-        .expression_attribute_names("#count", contract::COUNT)
-        .consistent_read(true)
-        .send()
-        .await
-        .doing(|| format!("reading the count of table {}", names.table))?;
-    let Some(item) = got.item else {
-        return Ok(None);
-    };
-    match item.get(contract::COUNT) {
-        Some(AttributeValue::N(n)) => Ok(n.parse().ok()),
-        _ => Ok(None),
     }
 }
 
@@ -212,6 +187,7 @@ mod tests {
             api: None,
             permission: None,
             stage: None,
+            alerts: None,
         };
         let planned = crate::reconcile::plan(&d, &nothing);
         (d, planned)

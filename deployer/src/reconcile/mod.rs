@@ -14,6 +14,7 @@ use crate::lease::{read, Place, Seen};
 use crate::names::Names;
 use crate::plan::Kind;
 use crate::progress::Progress;
+use crate::resources::alerts::{self, Alerts};
 use crate::resources::alias::{self, Alias};
 use crate::resources::api::{self, Api};
 use crate::resources::function::{self, Code, Function};
@@ -38,6 +39,7 @@ pub fn desired(stack: &Stack, names: &Names, arns: &Arns, code: Code) -> Desired
         function,
         stage: stage::Desired::of(stack, names, &api.deployment_hash),
         permission: permission::Desired::of(names, arns),
+        alerts: alerts::Desired::of(stack, names, arns),
         api,
     }
 }
@@ -46,6 +48,14 @@ impl Observed {
     /// The id of the stack's API, when there is one.
     pub fn api_id(&self) -> Option<&str> {
         self.api.as_ref().map(|a| a.ours.id.as_str())
+    }
+
+    /// What the kinds that depend on the live API need of it: its id and its name.
+    pub fn needs(&self) -> Needs<'_> {
+        Needs {
+            api_id: self.api_id(),
+            api_name: self.api.as_ref().map(|a| a.ours.name.as_str()),
+        }
     }
 }
 
@@ -63,13 +73,14 @@ pub async fn observe(clients: &Clients, names: &Names) -> anyhow::Result<Observe
         )
     };
     let none = Needs::NONE;
-    let (table, log_group, role, function, alias, permission, (api, stage)) = tokio::try_join!(
+    let (table, log_group, role, function, alias, permission, alerts, (api, stage)) = tokio::try_join!(
         Table::observe(clients, names, none),
         LogGroup::observe(clients, names, none),
         Role::observe(clients, names, none),
         Function::observe(clients, names, none),
         Alias::observe(clients, names, none),
         Permission::observe(clients, names, none),
+        Alerts::observe(clients, names, none),
         api_and_stage,
     )?;
     Ok(Observed {
@@ -81,6 +92,7 @@ pub async fn observe(clients: &Clients, names: &Names) -> anyhow::Result<Observe
         api,
         permission,
         stage,
+        alerts,
     })
 }
 
@@ -120,7 +132,7 @@ pub async fn survey<'p>(
 
 /// The pure comparison of each resource; the permission's source ARN names the live API.
 pub fn plan(d: &Desired, o: &Observed) -> Planned {
-    let needs = Needs::api(o.api_id());
+    let needs = o.needs();
     Planned {
         table: Table::plan(&d.table, o.table.as_ref(), needs),
         log_group: LogGroup::plan(&d.log_group, o.log_group.as_ref(), needs),
@@ -130,6 +142,7 @@ pub fn plan(d: &Desired, o: &Observed) -> Planned {
         api: Api::plan(&d.api, o.api.as_ref(), needs),
         permission: Permission::plan(&d.permission, o.permission.as_ref(), needs),
         stage: Stage::plan(&d.stage, o.stage.as_ref(), needs),
+        alerts: Alerts::plan(&d.alerts, o.alerts.as_ref(), needs),
     }
 }
 
@@ -152,7 +165,8 @@ type Done = std::cell::RefCell<Vec<Kind>>;
 
 /// Carries out `planned`, each resource as soon as what it needs is done, so that the longest
 /// chain of requests is as short as the dependencies allow:
-/// - the table and the log group need nothing;
+/// - the table, the log group and the alerts need nothing (an alarm may watch a metric before
+///   anything publishes it);
 /// - the function needs its role (Lambda refuses a role it cannot assume), and a release of the
 ///   `live` alias needs the function's changes (it publishes them);
 /// - the invoke permission names the alias and the API, so it needs both;
@@ -177,11 +191,16 @@ pub async fn apply(
     let p = planned;
     let finished = Done::default();
     let none = Needs::NONE;
-    let (t, l, f, a) = tokio::join!(
+    let (t, l, w, f, a) = tokio::join!(
         step(
             &finished,
             Kind::Table,
             Table::apply(ctx, &d.table, &p.table, none)
+        ),
+        step(
+            &finished,
+            Kind::Alerts,
+            Alerts::apply(ctx, &d.alerts, &p.alerts, none)
         ),
         step(
             &finished,
@@ -209,6 +228,7 @@ pub async fn apply(
     done.extend(finished.into_inner());
     t?;
     l?;
+    w?;
     f?;
     served?;
     a

@@ -11,7 +11,7 @@
 //! of them handles it.
 //!
 //! A kind left out of a step does not compile. The plan of every kind, written without the
-//! stage's:
+//! stage's (nor the alerts'):
 //!
 //! ```compile_fail
 //! use deployer::resources::Planned;
@@ -39,6 +39,7 @@
 //!     api: vec![],
 //!     permission: vec![],
 //!     stage: vec![],
+//!     alerts: vec![],
 //! };
 //! assert!(planned.is_empty());
 //! ```
@@ -49,6 +50,7 @@
 //!
 //! The shared plumbing lives beside them: [`tags`] (one way to compare and apply tags).
 
+pub mod alerts;
 pub mod alias;
 pub mod api;
 pub mod function;
@@ -102,13 +104,22 @@ impl<'a> Ctx<'a> {
 pub struct Needs<'a> {
     /// `None` while the API does not exist.
     pub api_id: Option<&'a str>,
+    /// The live API's name, which its metrics carry (an adopted API keeps its own); `None`
+    /// while it does not exist.
+    pub api_name: Option<&'a str>,
 }
 
 impl<'a> Needs<'a> {
-    pub const NONE: Needs<'static> = Needs { api_id: None };
+    pub const NONE: Needs<'static> = Needs {
+        api_id: None,
+        api_name: None,
+    };
 
     pub fn api(api_id: Option<&'a str>) -> Needs<'a> {
-        Needs { api_id }
+        Needs {
+            api_id,
+            api_name: None,
+        }
     }
 }
 
@@ -303,4 +314,5 @@ kinds! {
     Api api: api::Api,
     Permission permission: permission::Permission,
     Stage stage: stage::Stage,
+    Alerts alerts: alerts::Alerts,
 }

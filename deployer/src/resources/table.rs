@@ -10,7 +10,7 @@
 //! after CreateTable, then reported `ENABLING`; new tags show in ListTagsOfResource only after a
 //! few seconds.
 
-use aws_sdk_dynamodb::types::{BillingMode, Tag};
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, Tag};
 use function::contract;
 use serde_json::json;
 
@@ -410,6 +410,29 @@ pub(super) fn dynamo_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
     tags.iter()
         .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
         .collect()
+}
+
+/// The counter item's count, read consistently; `None` when the item does not exist. The
+/// deployer's own credentials may read this one item (see [`crate::policy`]), never write it.
+pub async fn count(clients: &Clients, names: &Names) -> anyhow::Result<Option<u64>> {
+    let got = clients
+        .dynamodb
+        .get_item()
+        .table_name(&names.table)
+        .key(&names.key, AttributeValue::S(names.counter.clone()))
+        .projection_expression("#count")
+        .expression_attribute_names("#count", contract::COUNT)
+        .consistent_read(true)
+        .send()
+        .await
+        .doing(|| format!("reading the count of table {}", names.table))?;
+    let Some(item) = got.item else {
+        return Ok(None);
+    };
+    match item.get(contract::COUNT) {
+        Some(AttributeValue::N(n)) => Ok(n.parse().ok()),
+        _ => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Validation reports every problem at once, each with the file, line, key and what to do, and
 //! runs before any AWS call: a bad file costs nothing and changes nothing.
 
+pub mod alerts;
 pub mod error;
 pub mod raw;
 pub mod rules;
@@ -121,6 +122,19 @@ impl Api {
     }
 }
 
+/// Who hears when the counter fails (`alerts:`), and after how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alerts {
+    /// An address subscribed to the stack's own topic (it must confirm AWS's e-mail).
+    pub email: Option<String>,
+    /// A topic of the user's, notified besides (or instead of) the stack's own.
+    pub topic_arn: Option<String>,
+    /// Errors in 5 minutes (the function's, or 5xx at the stage) that raise an alarm.
+    pub errors: u32,
+    /// Throttled invocations or table requests in 5 minutes that raise an alarm.
+    pub throttles: u32,
+}
+
 /// The validated stack. Only this type leaves this module.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stack {
@@ -130,6 +144,8 @@ pub struct Stack {
     pub table: Table,
     pub function: Function,
     pub api: Api,
+    /// `None`: no topic and no alarm.
+    pub alerts: Option<Alerts>,
     pub tags: BTreeMap<String, String>,
 }
 

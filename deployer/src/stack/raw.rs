@@ -16,6 +16,7 @@ pub struct RawStack {
     pub table: Option<RawTable>,
     pub function: Option<RawFunction>,
     pub api: Option<RawApi>,
+    pub alerts: Option<Spanned<RawAlerts>>,
     pub tags: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
 }
 
@@ -56,6 +57,15 @@ pub struct RawApi {
 pub struct RawThrottle {
     pub rate: Spanned<f64>,
     pub burst: Spanned<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub email: Option<Spanned<String>>,
+    pub topic_arn: Option<Spanned<String>>,
+    pub errors: Option<Spanned<i64>>,
+    pub throttles: Option<Spanned<i64>>,
 }
 
 /// Reads the raw stack, within a budget that refuses hostile YAML (deep nesting, alias bombs)

@@ -104,6 +104,7 @@ pub fn stack(raw: RawStack, stage: Option<&str>, c: &mut Checker) -> Stack {
         table: table(raw.table.unwrap_or_default(), &name, &stage, overridden, c),
         function: function(raw.function.unwrap_or_default(), c),
         api: api(raw.api.unwrap_or_default(), c),
+        alerts: raw.alerts.map(|a| super::alerts::validate(&a, c)),
         tags: tags(raw.tags, c),
         name,
         region,

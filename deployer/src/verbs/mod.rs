@@ -58,7 +58,7 @@ impl Invocation {
 mod read;
 mod write;
 
-pub use read::{logs, outputs, policy, snippet};
+pub use read::{logs, outputs, policy, snippet, status};
 pub use write::{down, rollback, unlock, up};
 
 /// Reads the stack; a bad file fails here, before any AWS call.

@@ -1,5 +1,5 @@
-//! The verbs that read the live stack and change nothing: `logs`, `outputs`, `policy` and
-//! `snippet`.
+//! The verbs that read the live stack and change nothing: `logs`, `outputs`, `status`,
+//! `policy` and `snippet`.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::{stack, Invocation};
 use function::contract;
 
-use crate::args::{LogsArgs, PolicyArgs, SnippetArgs};
+use crate::args::{LogsArgs, PolicyArgs, SnippetArgs, StatusArgs};
 use crate::aws::Found as _;
 use crate::logs::{self, Cursor, Query};
 use crate::progress::Progress;
@@ -86,6 +86,22 @@ pub async fn outputs(cli: &Invocation) -> anyhow::Result<ExitCode> {
         crate::resources::alias::live_version(&session.clients, &session.names).await?;
     cli.print(&outputs);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Is the counter working: exit 0 healthy, 2 when an alarm fires or errors were seen (like
+/// `diff`'s drift), 1 when it cannot read.
+pub async fn status(cli: &Invocation, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let stack = stack(cli)?;
+    let start_ms = logs::parse_since(&args.since, SystemTime::now()).map_err(anyhow::Error::msg)?;
+    let progress = Progress::new();
+    let session = cli.session(&stack, &progress).await?;
+    let report = crate::status::read(&session, start_ms).await?;
+    cli.print(&report);
+    Ok(if report.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 /// The deployer's own least-privilege policy for this stack: always JSON, the document itself.

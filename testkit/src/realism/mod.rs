@@ -25,6 +25,7 @@ use crate::wire::{with_body, Exchange, Upstream};
 mod apigateway;
 mod dynamodb;
 mod lambda;
+mod sns;
 
 /// How long each behaviour lasts. Zero switches one off.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +82,9 @@ pub struct Realism {
     /// AddPermission with a statement id that exists is refused with ResourceConflictException
     /// (Lambda API reference, AddPermission errors). moto adds a second copy instead.
     pub permission_conflicts: bool,
+    /// An e-mail subscription is `PendingConfirmation` until its address is confirmed
+    /// ([`crate::Recorder::confirm_email`]); moto confirms it at once ([`sns`]).
+    pub email_pending: bool,
     /// IAM actions the caller may not perform (`lambda:ListTags`): such a request gets
     /// AccessDenied in its service's shape, and GetFunction without `lambda:ListTags` answers
     /// with no `Tags` and a `TagsError` (Lambda developer guide, "Using tags on Lambda
@@ -110,6 +114,7 @@ impl Realism {
             rest_apis_lag: Duration::from_secs(2),
             put_method_conflicts: true,
             permission_conflicts: true,
+            email_pending: true,
             denied: BTreeSet::new(),
             policy: None,
         }
@@ -133,6 +138,7 @@ impl Realism {
             rest_apis_lag: Duration::from_millis(250),
             put_method_conflicts: true,
             permission_conflicts: true,
+            email_pending: true,
             denied: BTreeSet::new(),
             policy: None,
         }
@@ -155,6 +161,7 @@ impl Realism {
             rest_apis_lag: Duration::ZERO,
             put_method_conflicts: false,
             permission_conflicts: false,
+            email_pending: false,
             denied: BTreeSet::new(),
             policy: None,
         }
@@ -188,6 +195,8 @@ pub(super) struct World {
     pub(super) last_delete_api: Option<Instant>,
     /// REST API id → when it was created.
     pub(super) new_apis: HashMap<String, Instant>,
+    /// The e-mail addresses whose owner confirmed their subscription.
+    pub(super) confirmed_emails: BTreeSet<String>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -249,6 +258,11 @@ impl Layer {
             .failed = Some(reason.to_string());
     }
 
+    /// The owner of `email` followed the link AWS sent: its subscriptions are confirmed.
+    pub(crate) fn confirm_email(&self, email: &str) {
+        self.world().confirmed_emails.insert(email.to_string());
+    }
+
     /// AccessDenied when [`Realism::policy`] does not allow `action` on the request's resource,
     /// or the role it passes to Lambda.
     fn authorize(&self, ex: &Exchange<'_>, action: &str) -> Option<Answer> {
@@ -257,6 +271,11 @@ impl Layer {
         let resource = iam::resource(ex, &policy.region, &policy.account);
         if !policy.allows_in(action, &resource, None, iam::context(ex)) {
             return Some(denied(service, action));
+        }
+        for also in iam::dependent(ex) {
+            if !policy.allows(&also, &resource, None) {
+                return Some(denied(service, &also));
+            }
         }
         let role = iam::passed_role(ex)?;
         (!policy.allows("iam:PassRole", &role, Some("lambda.amazonaws.com")))
@@ -297,6 +316,7 @@ impl Layer {
                 answer
             }
             "apigateway" => apigateway::after(self, ex, answer),
+            "sns" => sns::after(self, ex, answer),
             _ => answer,
         }
     }
@@ -370,7 +390,8 @@ fn denied(service: &str, action: &str) -> Answer {
          because no identity-based policy allows the {action} action"
     );
     match service {
-        "iam" | "sts" => faults::aws_error(service, 403, "AccessDenied", &message),
+        "iam" | "sts" | "monitoring" => faults::aws_error(service, 403, "AccessDenied", &message),
+        "sns" => faults::aws_error(service, 403, "AuthorizationError", &message),
         _ => faults::aws_error(service, 403, "AccessDeniedException", &message),
     }
 }

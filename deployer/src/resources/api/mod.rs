@@ -146,6 +146,8 @@ pub fn gateway_responses(origins: &[String]) -> BTreeMap<String, Params> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveApi {
     pub id: String,
+    /// Its name: what API Gateway's metrics call it (`ApiName`).
+    pub name: String,
     /// Creation time, in nanoseconds since the epoch (AWS reports whole seconds).
     pub created: i128,
     pub tags: Tags,
@@ -162,6 +164,7 @@ impl LiveApi {
     pub fn bare(id: &str) -> LiveApi {
         LiveApi {
             id: id.to_string(),
+            name: String::new(),
             created: 0,
             tags: Tags::new(),
             resources: Resources::new(),

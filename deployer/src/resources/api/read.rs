@@ -55,6 +55,7 @@ async fn named(clients: &Clients, names: &Names, id: &str) -> anyhow::Result<Liv
         );
     };
     Ok(LiveApi {
+        name: api.name().unwrap_or_default().to_string(),
         created: api.created_date().map(|d| d.as_nanos()).unwrap_or_default(),
         tags: api
             .tags()
@@ -107,6 +108,7 @@ pub async fn tagged(clients: &Clients, tags: &Tags) -> anyhow::Result<Vec<LiveAp
                 .all(|k| live.contains_key(*k) && live.get(*k) == tags.get(*k));
             if let (true, Some(id)) = (ours, api.id()) {
                 apis.push(LiveApi {
+                    name: api.name().unwrap_or_default().to_string(),
                     created: api.created_date().map(|d| d.as_nanos()).unwrap_or_default(),
                     tags: live,
                     ..LiveApi::bare(id)

@@ -31,6 +31,7 @@ fn live() -> LiveApi {
     let d = desired();
     LiveApi {
         id: "a1".into(),
+        name: d.name.clone(),
         created: 1,
         tags: d.tags.clone(),
         resources: Resources::from([("/".into(), "r0".into())]),
