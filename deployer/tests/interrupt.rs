@@ -248,7 +248,16 @@ async fn sigint_during_down_reports_what_was_removed_and_a_rerun_finishes() {
         .iter()
         .map(|d| d.as_str().unwrap())
         .collect();
-    assert!(deleted.iter().any(|d| d.starts_with("api ")), "{report}");
+    // The API goes beside the function: reported deleted exactly when its deletion went through.
+    let api_gone = run
+        .calls
+        .iter()
+        .any(|c| c.operation.starts_with("DELETE /restapis/") && c.succeeded());
+    assert_eq!(
+        deleted.iter().any(|d| d.starts_with("api ")),
+        api_gone,
+        "{report}"
+    );
     assert!(
         deleted.contains(&"function vc-prod"),
         "the call in flight finished: {report}"

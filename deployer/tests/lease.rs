@@ -153,7 +153,17 @@ async fn an_up_and_a_down_together_leave_the_whole_stack_or_only_the_table() {
             false => (&["up", "--zip", &v2], &["down"]),
             true => (&["down"], &["up", "--zip", &v2]),
         };
+        if down_first {
+            // `down` deletes as a graph, in a few hundred ms: its deletion of the function is
+            // held in flight (signal 0 sends nothing) so that the `up` surely meets its lease.
+            f.proxy.arm(Trigger {
+                on: On::Operation("DELETE /2015-03-31/functions/vc-prod".into()),
+                signal: 0,
+                when: When::InFlight(Duration::from_millis(1500)),
+            });
+        }
         let a = spawn(&f, first);
+        f.proxy.target(a.id());
         holding(&f, first[0]).await;
         let b = spawn(&f, second);
         let ((ca, ea), (cb, eb)) = (finish(a), finish(b));

@@ -327,6 +327,13 @@ impl Held {
         }
     }
 
+    /// The table that held the lease was deleted, and the lease with it: stops renewing, and
+    /// writes nothing (an `UpdateItem` on a deleted table fails with ResourceNotFoundException).
+    pub fn gone_with_table(self) {
+        self.released.store(true, Ordering::SeqCst);
+        self.renewing.abort();
+    }
+
     /// Stops renewing and releases the lease. A failure is said, not raised: the lease then
     /// expires by itself within its time to live, and `deployer unlock` clears it at once.
     pub async fn release(self) -> Option<String> {

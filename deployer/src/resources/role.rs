@@ -249,30 +249,62 @@ impl Resource for Role {
 
     /// Deletes the role with everything on it.
     async fn delete(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Removed> {
-        let Some(live) = Role::observe(ctx.clients, ctx.names, Needs::NONE).await? else {
-            return Ok(Removed::Absent);
-        };
-        if !tags::ours(ctx.names, &live.tags) {
-            return Ok(Removed::NotOurs(d.name.clone()));
-        }
-        super::removed(ctx, "role", &d.name, || async {
-            // IAM refuses to delete a role that still has policies.
-            for policy in live.inline.keys() {
-                apply_one(ctx, d, &RoleChange::ExtraInline(policy.clone())).await?;
-            }
-            for arn in &live.managed {
-                apply_one(ctx, d, &RoleChange::Managed(arn.clone())).await?;
-            }
-            ctx.clients
-                .iam
-                .delete_role()
-                .role_name(&d.name)
-                .send()
-                .await
-                .found(|| format!("deleting role {}", d.name))
-        })
-        .await
+        let live = Role::observe(ctx.clients, ctx.names, Needs::NONE).await?;
+        delete_observed(ctx, d, live).await
     }
+}
+
+/// Removes the policies of the role as `live` found it, when it is the stack's: what `down`
+/// does beside the function's deletion (nothing runs as the role by then: the API is going
+/// too). The role as it is after, for [`delete_observed`].
+pub async fn strip(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    live: Option<Observed>,
+) -> anyhow::Result<Option<Observed>> {
+    let Some(mut live) = live else {
+        return Ok(None);
+    };
+    if !tags::ours(ctx.names, &live.tags) {
+        return Ok(Some(live));
+    }
+    let inline = live
+        .inline
+        .keys()
+        .map(|p| RoleChange::ExtraInline(p.clone()));
+    let managed = live.managed.iter().map(|a| RoleChange::Managed(a.clone()));
+    let detached: Vec<RoleChange> = inline.chain(managed).collect();
+    futures_util::future::try_join_all(detached.iter().map(|c| apply_one(ctx, d, c))).await?;
+    live.inline.clear();
+    live.managed.clear();
+    Ok(Some(live))
+}
+
+/// Deletes the role as `live` found it (read earlier, beside other work, by `down`), when it
+/// is the stack's: its policies at once, then it.
+pub async fn delete_observed(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    live: Option<Observed>,
+) -> anyhow::Result<Removed> {
+    let Some(live) = live else {
+        return Ok(Removed::Absent);
+    };
+    if !tags::ours(ctx.names, &live.tags) {
+        return Ok(Removed::NotOurs(d.name.clone()));
+    }
+    super::removed(ctx, "role", &d.name, || async {
+        // IAM refuses to delete a role that still has policies: any left go first.
+        strip(ctx, d, Some(live)).await?;
+        ctx.clients
+            .iam
+            .delete_role()
+            .role_name(&d.name)
+            .send()
+            .await
+            .found(|| format!("deleting role {}", d.name))
+    })
+    .await
 }
 
 /// Every inline policy of the role by name; only ours has its document read (at the same

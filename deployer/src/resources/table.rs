@@ -10,7 +10,7 @@
 //! after CreateTable, then reported `ENABLING`; new tags show in ListTagsOfResource only after a
 //! few seconds.
 
-use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, Tag};
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, TableStatus, Tag};
 use function::contract;
 use serde_json::json;
 
@@ -30,7 +30,9 @@ use make::create;
 pub use make::{make_home, mark_made, Home};
 pub use settle::settle_new;
 
-use settle::{in_use_retry, pitr_status, read_tags, set_pitr, wait_active, wait_tags_visible};
+use settle::{
+    in_use_retry, pitr_status, read_tags, retry_in_use, set_pitr, wait_active, wait_tags_visible,
+};
 
 pub const KEY_SCHEMA: &str = "key_schema";
 pub const BILLING_MODE: &str = "billing_mode";
@@ -314,41 +316,70 @@ impl Resource for Table {
     /// Deletes the table, turning deletion protection off first (and saying so); a retained
     /// table is only reported.
     async fn delete(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Removed> {
-        let name = &d.name;
-        let Some(live) = Table::observe(ctx.clients, ctx.names, Needs::NONE).await? else {
-            return Ok(Removed::Absent);
-        };
-        if !tags::ours(ctx.names, &live.tags) {
-            return Ok(Removed::NotOurs(name.clone()));
+        match unprotect(ctx, d).await? {
+            Some(kept) => Ok(kept),
+            None => delete_now(ctx, d).await,
         }
-        if d.retain {
-            return Ok(Removed::Retained(name.clone()));
-        }
-        let step = ctx.progress.step(format!("deleting table {name}"));
-        let db = &ctx.clients.dynamodb;
-        if live.deletion_protection {
-            step.waiting("turning deletion protection off, as --delete-table asks");
-            in_use_retry(ctx, name, &step, || {
-                db.update_table()
-                    .table_name(name)
-                    .deletion_protection_enabled(false)
-                    .send()
-            })
-            .await
-            .doing(|| format!("turning off deletion protection on table {name}"))?;
-        }
-        // The table is UPDATING after that change, and refuses DeleteTable until it is ACTIVE.
-        let deleted = in_use_retry(ctx, name, &step, || {
-            db.delete_table().table_name(name).send()
-        })
-        .await
-        .found(|| format!("deleting table {name}"))?;
-        step.done("");
-        Ok(match deleted {
-            Some(_) => Removed::Deleted(vec![name.clone()]),
-            None => Removed::Absent,
-        })
     }
+}
+
+/// The first half of deleting the table, which `down` runs beside the other deletions: what
+/// becomes of it when it is not to be deleted (absent, someone else's, retained), or `None`
+/// once it is ready to go, its deletion protection turned off (as `--delete-table` asks).
+/// The table and its tags are read at once (its ARN is the stack's, [`Arns::table`]).
+pub async fn unprotect(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Option<Removed>> {
+    let (name, db) = (&d.name, &ctx.clients.dynamodb);
+    let described = db.describe_table().table_name(name).send();
+    let (described, tagged) = tokio::join!(described, read_tags(ctx.clients, name, &d.arn));
+    let Some(live) = described
+        .found(|| format!("reading table {name}"))?
+        .and_then(|t| t.table)
+    else {
+        return Ok(Some(Removed::Absent));
+    };
+    if !tags::ours(ctx.names, &tagged?) {
+        return Ok(Some(Removed::NotOurs(name.clone())));
+    }
+    if d.retain {
+        return Ok(Some(Removed::Retained(name.clone())));
+    }
+    if live.deletion_protection_enabled() == Some(true) {
+        let step = ctx.progress.step(format!(
+            "table {name}: turning deletion protection off, as --delete-table asks"
+        ));
+        let off = || {
+            db.update_table()
+                .table_name(name)
+                .deletion_protection_enabled(false)
+                .send()
+        };
+        let sent = match live.table_status() == Some(&TableStatus::Active) {
+            true => retry_in_use(ctx, name, &step, off).await,
+            false => in_use_retry(ctx, name, &step, off).await,
+        };
+        sent.doing(|| format!("turning off deletion protection on table {name}"))?;
+        step.done("");
+    }
+    Ok(None)
+}
+
+/// The second half: `DeleteTable`, sent at once and sent again while the table refuses it with
+/// ResourceInUseException (it may be `UPDATING` right after its protection changed): no read
+/// first, since a table that is `ACTIVE` takes it the first time.
+pub async fn delete_now(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Removed> {
+    let name = &d.name;
+    let step = ctx.progress.step(format!("deleting table {name}"));
+    let db = &ctx.clients.dynamodb;
+    let deleted = retry_in_use(ctx, name, &step, || {
+        db.delete_table().table_name(name).send()
+    })
+    .await
+    .found(|| format!("deleting table {name}"))?;
+    step.done("");
+    Ok(match deleted {
+        Some(_) => Removed::Deleted(vec![name.clone()]),
+        None => Removed::Absent,
+    })
 }
 
 fn key_schema(table: &aws_sdk_dynamodb::types::TableDescription) -> Vec<String> {

@@ -181,17 +181,21 @@ pub async fn down(cli: &Invocation, args: &DownArgs) -> anyhow::Result<ExitCode>
     let stack = stack(cli)?;
     interrupt::listen()?;
     let progress = Progress::new();
-    let session = cli.session(&stack, &progress).await?;
+    let (session, seen) = down::open(&cli.target, &stack, &progress).await?;
     let mut desired = reconcile::desired(&stack, &session.names, &session.arns, Code::none());
     desired.table.retain = !args.delete_table;
     let mut report = down::Removals::default();
-    let Some(held) = down::hold(&session, &desired, terms(&args.lock)).await? else {
+    let Some(held) = down::hold(&session, &desired, terms(&args.lock), seen).await? else {
         // Nothing of the stack exists, and nothing was written.
         cli.print(&DownReport(report));
         return Ok(ExitCode::SUCCESS);
     };
     let result = down::down(Ctx::of(&session), &desired, &mut report).await;
-    held.end(&progress).await;
+    if report.table_deleted() {
+        held.gone_with_table();
+    } else {
+        held.end(&progress).await;
+    }
     // What was removed before a stop or a failure is still worth knowing.
     cli.print(&DownReport(report));
     result.map(|()| ExitCode::SUCCESS)

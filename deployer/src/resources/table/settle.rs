@@ -30,6 +30,21 @@ where
 {
     // A failed wait is not fatal here: the send below is refused, and says why, if it matters.
     let _ = wait_active(ctx, name, step).await;
+    retry_in_use(ctx, name, step, send).await
+}
+
+/// [`in_use_retry`] for a table just seen `ACTIVE`: no wait first.
+pub async fn retry_in_use<T, E, F, Fut>(
+    ctx: Ctx<'_>,
+    name: &str,
+    step: &Step,
+    send: F,
+) -> Result<T, SdkError<E, HttpResponse>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata,
+{
     let send = &send;
     wait::retry(ctx.waits.table_active, step, move || async move {
         match send().await {
