@@ -37,8 +37,10 @@ pub async fn in_process(root: &Path) -> Result<Value, Error> {
     testkit::create_counter_table(&db, "visitors")
         .await
         .map_err(|e| e.to_string())?;
-    let config = function::Config::from_lookup(|k| {
-        (k == contract::env::TABLE_NAME).then(|| "visitors".to_string())
+    let config = function::Config::from_lookup(|k| match k {
+        contract::env::TABLE_NAME => Some("visitors".to_string()),
+        contract::env::CORS_ORIGINS => Some(ORIGIN.to_string()),
+        _ => None,
     })?;
     let state = function::State::new(db.clone(), config);
     let event = std::fs::read_to_string(root.join("function/tests/data/rest-post-counter.json"))?;
@@ -54,8 +56,15 @@ pub async fn in_process(root: &Path) -> Result<Value, Error> {
             let started = Instant::now();
             let r = function::handle(&state, req).await;
             handler.push(started.elapsed());
-            if r.status() != 200 {
-                return Err(format!("the handler answered {}", r.status()).into());
+            let counted = std::str::from_utf8(r.body().as_ref())
+                .is_ok_and(|b| b.contains("\"counted\":true"));
+            if r.status() != 200 || !counted {
+                return Err(format!(
+                    "the handler answered {} {:?}: not a counted visit, so not what is measured",
+                    r.status(),
+                    r.body()
+                )
+                .into());
             }
         }
         for _ in 0..100 {
@@ -85,6 +94,11 @@ pub async fn in_process(root: &Path) -> Result<Value, Error> {
     Ok(json!({"handler_counter": h, "bare_update_item": f, "p50_ratio": ratio}))
 }
 
+/// The origin of the page the bench's event comes from (`rest-post-counter.json`): allowed, as
+/// the deployed stack allows its site, so that each request is a visit and is counted (a
+/// refused origin gets the count, uncounted, and writes nothing).
+const ORIGIN: &str = "https://example.com";
+
 /// The Lambda environment of the bench's function, against `endpoint`.
 fn spec(root: &Path, endpoint: &str, table: &str) -> Spec {
     let env = [
@@ -96,6 +110,7 @@ fn spec(root: &Path, endpoint: &str, table: &str) -> Spec {
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_ENDPOINT_URL", endpoint),
         (contract::env::TABLE_NAME, table),
+        (contract::env::CORS_ORIGINS, ORIGIN),
     ];
     Spec {
         program: root.join("target/release/bootstrap"),
