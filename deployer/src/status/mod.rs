@@ -20,7 +20,7 @@ use aws_sdk_cloudwatch::types::StateValue;
 
 use crate::aws::{AwsContext as _, Found as _};
 use crate::names::Names;
-use crate::resources::{alerts, alias, api::Api, table, Needs, Resource as _};
+use crate::resources::{alerts, alias, api, table};
 use crate::session::Session;
 
 pub use report::{Alarm, StatusReport};
@@ -100,21 +100,11 @@ async fn live(session: &Session<'_>) -> anyhow::Result<(Option<String>, Option<S
     Ok((Some(version), deployed_at))
 }
 
-/// The name of the stack's REST API (its metrics' `ApiName`), if it has one.
+/// The name of the stack's REST API (its metrics' `ApiName`), if it has one: the listing that
+/// finds it by its tags (or by `api.id`) gives its name, with no read of its routes.
 async fn api_name(session: &Session<'_>) -> anyhow::Result<Option<String>> {
-    let (clients, names) = (&session.clients, &session.names);
-    let Some(api) = Api::observe(clients, names, Needs::NONE).await? else {
-        return Ok(None);
-    };
-    let id = api.ours.id;
-    let read = clients
-        .apigateway
-        .get_rest_api()
-        .rest_api_id(&id)
-        .send()
-        .await
-        .doing(|| format!("reading REST API {id}"))?;
-    Ok(read.name().map(str::to_string))
+    let found = api::find(&session.clients, &session.names).await?;
+    Ok(found.into_iter().next().map(|a| a.name))
 }
 
 /// The state of each of the stack's alarms that exists.
