@@ -56,6 +56,14 @@ pub fn ours<'a>(names: &Names, tags: impl IntoIterator<Item = (&'a String, &'a S
         && tags.get(&STAGE_TAG.to_string()) == Some(&&names.stage)
 }
 
+/// Whether `live` carries the stack and stage tags of `want` (the stack's tags): [`ours`], for
+/// a plan, which knows the desired tags rather than the names.
+pub fn carries_owner(want: &Tags, live: &Tags) -> bool {
+    [STACK_TAG, STAGE_TAG]
+        .iter()
+        .all(|k| want.get(*k).is_some_and(|v| live.get(*k) == Some(v)))
+}
+
 /// Whose a live resource is, when it is not this stack's and stage's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {

@@ -16,6 +16,7 @@ pub mod series;
 
 use std::time::SystemTime;
 
+use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::StateValue;
 
 use crate::aws::{AwsContext as _, Found as _};
@@ -47,8 +48,8 @@ pub async fn read(session: &Session<'_>, start_ms: i64) -> anyhow::Result<Status
         .cloudwatch
         .get_metric_data()
         .set_metric_data_queries(Some(queries))
-        .start_time(series::at(window.start))
-        .end_time(series::at(window.end))
+        .start_time(DateTime::from(window.start))
+        .end_time(DateTime::from(window.end))
         .into_paginator()
         .send()
         .collect::<Vec<_>>()

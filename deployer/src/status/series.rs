@@ -7,7 +7,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat};
 use serde::Serialize;
 
@@ -196,11 +195,6 @@ pub fn figures(results: &[MetricDataResult], staged: bool) -> Figures {
         },
         table_throttles: sum("db_update") + sum("db_get"),
     }
-}
-
-/// `t` for CloudWatch.
-pub fn at(t: SystemTime) -> DateTime {
-    DateTime::from(t)
 }
 
 #[cfg(test)]

@@ -275,14 +275,14 @@ pub(super) async fn serve(
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
     };
     let integration_ms = invoked.map(|(_, ms)| ms);
-    account(dp, served, live.is_some().then_some(integration_ms)).await;
+    account(dp, served, live.is_some(), integration_ms).await;
     to_hyper(&response, &request_id)
 }
 
-/// What a served request leaves behind: the record tests read and, when a stage served it
-/// (`Some`, with the integration's time if the function ran), API Gateway's metrics.
-async fn account(dp: &DataPlane, served: Served, staged: Option<Option<f64>>) {
-    if let Some(integration_ms) = staged {
+/// What a served request leaves behind: the record tests read and, when a stage served it,
+/// API Gateway's metrics (with the integration's time if the function ran).
+async fn account(dp: &DataPlane, served: Served, staged: bool, integration_ms: Option<f64>) {
+    if staged {
         let published = metrics::GatewayRequest {
             api: &served.api,
             stage: &served.stage,

@@ -12,9 +12,6 @@
 //! Lambda publishes no cold-start metric: cold starts are the `REPORT` lines with an
 //! `Init Duration`, in the function's logs.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
@@ -43,12 +40,6 @@ pub const PUBLISHED: &[(&str, &str, &[&[&str]])] = &[
 ];
 
 const LAMBDA_DIMENSIONS: &[&[&str]] = &[&["FunctionName"], &["FunctionName", "Resource"]];
-
-/// The names of the REST APIs served so far, by id (the gateway's metrics name the API).
-#[derive(Debug, Default)]
-pub(super) struct ApiNames {
-    by_id: Mutex<HashMap<String, String>>,
-}
 
 /// One request served by a stage: its status, and how long it and its integration took.
 pub(super) struct GatewayRequest<'a> {
@@ -141,10 +132,8 @@ pub(crate) async fn throttled(dp: &DataPlane, table: &str, operation: &str) {
     put(dp, "AWS/DynamoDB", data).await;
 }
 
+/// The API's name as it is now (a renamed API's metrics carry its new name).
 async fn api_name(dp: &DataPlane, api: &str) -> Option<String> {
-    if let Some(name) = dp.api_names.by_id.lock().ok()?.get(api).cloned() {
-        return Some(name);
-    }
     let read = dp
         .moto
         .apigateway
@@ -152,13 +141,7 @@ async fn api_name(dp: &DataPlane, api: &str) -> Option<String> {
         .rest_api_id(api)
         .send()
         .await;
-    let name = read.ok()?.name()?.to_string();
-    dp.api_names
-        .by_id
-        .lock()
-        .ok()?
-        .insert(api.to_string(), name.clone());
-    Some(name)
+    read.ok()?.name().map(str::to_string)
 }
 
 fn datum(name: &str, value: f64, unit: StandardUnit, dims: &[(&str, &str)]) -> MetricDatum {

@@ -151,7 +151,6 @@ pub struct DataPlane {
     principals: access::Principals,
     versions: versions::Versions,
     api_tags: api_tags::ApiTags,
-    api_names: metrics::ApiNames,
     served: Mutex<Vec<Served>>,
 }
 
@@ -167,7 +166,6 @@ impl DataPlane {
             principals: access::Principals::default(),
             versions: versions::Versions::default(),
             api_tags: api_tags::ApiTags::default(),
-            api_names: metrics::ApiNames::default(),
             served: Mutex::new(Vec::new()),
         }
     }

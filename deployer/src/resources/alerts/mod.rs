@@ -20,7 +20,6 @@ use super::tags::{self, Tags, TAGS};
 use super::{Ctx, Needs, Removed, Resource};
 use crate::arns::Arns;
 use crate::aws::Clients;
-use crate::conventions::{STACK_TAG, STAGE_TAG};
 use crate::names::Names;
 use crate::plan::{json_of, Change, Describe, Differ, Kind, Update};
 use crate::stack::Stack;
@@ -126,13 +125,6 @@ impl Describe for AlertsChange {
     }
 }
 
-/// Whether `live` carries the stack's and stage's tags of `want`.
-fn is_ours(want: &Tags, live: &Tags) -> bool {
-    [STACK_TAG, STAGE_TAG]
-        .iter()
-        .all(|k| want.get(*k).is_some_and(|v| live.get(*k) == Some(v)))
-}
-
 pub struct Alerts;
 
 impl Resource for Alerts {
@@ -175,10 +167,13 @@ impl Resource for Alerts {
         let live_alarms = o.map_or(&[][..], |o| o.alarms.as_slice());
         let mut diff = Differ::new();
         let Some(wanted) = &d.wanted else {
-            for a in live_alarms.iter().filter(|a| is_ours(&d.tags, &a.tags)) {
+            for a in live_alarms
+                .iter()
+                .filter(|a| tags::carries_owner(&d.tags, &a.tags))
+            {
                 diff.push(AlertsChange::DeleteAlarm(a.alarm.clone()));
             }
-            if let Some(t) = live_topic.filter(|t| is_ours(&d.tags, &t.tags)) {
+            if let Some(t) = live_topic.filter(|t| tags::carries_owner(&d.tags, &t.tags)) {
                 diff.push(AlertsChange::DeleteTopic { arn: t.arn.clone() });
             }
             return diff.done();
@@ -299,7 +294,7 @@ fn plan_topic(
                 diff.push(AlertsChange::Unsubscribe(old.clone()));
             }
         }
-        (None, Some(t)) if is_ours(&d.tags, &t.tags) => {
+        (None, Some(t)) if tags::carries_owner(&d.tags, &t.tags) => {
             diff.push(AlertsChange::DeleteTopic { arn: t.arn.clone() });
         }
         (None, _) => {}
