@@ -51,9 +51,10 @@ lint:
 release:
 	$(CARGO) build --release -p function
 
-## bench: measure the function and the deployer against moto; prints a table, writes bench/results.json
+## bench: measure the function and the deployer against moto (with 0 and 40 ms per request, and in
+## AWS-typical mode beside each verb's critical path); prints a table, writes bench/results.json
 bench: setup
-	$(CARGO) build --profile bench -p deployer -p bench
+	$(CARGO) build --profile bench -p deployer -p bench -p testkit
 	target/release/bench   # cargo puts the bench profile's output in target/release
 
 ## emulator: run moto on port 5000 in the foreground (Ctrl-C stops it)

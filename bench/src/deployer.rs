@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use testkit::{Moto, Realism, Recorder};
 
-use crate::{median, ms, Error, RUNS};
+use crate::{critical, median, ms, Error, RUNS};
 
 /// What a round runs, in order, and the name of each figure; `ZIP` stands for the changed code.
 const VERBS: [(&str, &[&str]); 5] = [
@@ -43,12 +43,18 @@ struct Outcome {
 /// The workspace's function with a few bytes more at the end of its `bootstrap` (which an ELF
 /// never reads): changed code that runs as the function does, written to a temporary zip.
 fn changed_code(root: &Path) -> Result<PathBuf, Error> {
+    code_zip(root, b"\0bench", "changed")
+}
+
+/// The workspace's function, with `more` bytes at the end of its `bootstrap`, zipped into a
+/// temporary file named after `what`.
+fn code_zip(root: &Path, more: &[u8], what: &str) -> Result<PathBuf, Error> {
     let stack = deployer::stack::load(&root.join("stack.yaml"), None)?;
     let built =
         deployer::package::build(&stack.function.package, stack.function.architecture, root)?;
     let mut bytes = std::fs::read(&built.executable)?;
-    bytes.extend_from_slice(b"\0bench");
-    let path = std::env::temp_dir().join(format!("bench-changed-{}.zip", std::process::id()));
+    bytes.extend_from_slice(more);
+    let path = std::env::temp_dir().join(format!("bench-{what}-{}.zip", std::process::id()));
     std::fs::write(&path, deployer::package::zip_bootstrap(&bytes)?)?;
     Ok(path)
 }
@@ -90,6 +96,9 @@ fn run(bin: &Path, root: &Path, proxy: &Recorder, args: &[&str]) -> Result<Outco
     proxy.take();
     let wall = deployer(bin, root, proxy.endpoint(), args)?;
     let calls = proxy.take();
+    if std::env::var_os("BENCH_TRACE").is_some() {
+        trace(args, &calls);
+    }
     let writes = calls.iter().filter(|c| c.write).count();
     let probe = calls
         .iter()
@@ -103,6 +112,24 @@ fn run(bin: &Path, root: &Path, proxy: &Recorder, args: &[&str]) -> Result<Outco
         waves: testkit::waves(&calls),
         probe,
     })
+}
+
+/// Prints each request of a run with when it was sent and answered (`BENCH_TRACE=1`), to see
+/// where a verb's time goes.
+fn trace(args: &[&str], calls: &[testkit::Call]) {
+    let start = calls.iter().map(|c| c.sent).min().unwrap_or_default();
+    eprintln!("deployer {}:", args.join(" "));
+    for c in calls {
+        let answered = c.answered.map(|a| ms(a - start)).unwrap_or(f64::NAN);
+        eprintln!(
+            "  {:>8.0} {:>8.0} ms  {} {} {}",
+            ms(c.sent - start),
+            answered,
+            c.status,
+            c.service,
+            c.operation
+        );
+    }
 }
 
 /// `deployer package` with nothing changed: cargo's no-op build, the GLIBC check and the cached
@@ -120,50 +147,106 @@ fn package(bin: &Path, root: &Path) -> Result<Value, Error> {
     Ok(json!({"median_ms": median(walls), "runs": RUNS}))
 }
 
-/// The figures of one latency: a median per verb, with the requests and waves of that run.
-fn at_latency(bin: &Path, root: &Path, latency: u64) -> Result<Value, Error> {
-    let zip = changed_code(root)?;
-    let zip = zip.to_string_lossy();
+/// A verb of a round: its name, and its arguments.
+type Verb = (&'static str, Vec<String>);
+
+/// [`VERBS`], with the changed code's zip in place of `ZIP`.
+fn round(root: &Path) -> Result<Vec<Verb>, Error> {
+    let zip = changed_code(root)?.to_string_lossy().into_owned();
+    let arg = |a: &&str| {
+        if *a == ZIP {
+            zip.clone()
+        } else {
+            a.to_string()
+        }
+    };
+    Ok(VERBS
+        .iter()
+        .map(|(name, args)| (*name, args.iter().map(arg).collect()))
+        .collect())
+}
+
+/// `runs` rounds of `verbs` (after one thrown away) under `realism`, each from an empty emulator
+/// with the realism layer's memory fresh (a new account): each verb's median run (by wall time)
+/// with its figures.
+fn sample(
+    bin: &Path,
+    root: &Path,
+    realism: &Realism,
+    runs: usize,
+    verbs: &[Verb],
+) -> Result<Vec<(&'static str, Value, Outcome)>, Error> {
     let moto = Moto::start();
     let proxy = Recorder::start(moto.endpoint());
-    proxy.realism(Some(Realism::latency_only(Duration::from_millis(latency))));
-    let mut samples: Vec<Vec<Outcome>> = VERBS.iter().map(|_| Vec::new()).collect();
-    for round in 0..=RUNS {
+    let mut samples: Vec<Vec<Outcome>> = verbs.iter().map(|_| Vec::new()).collect();
+    for round in 0..=runs {
         moto.reset()?;
-        for (i, (_, args)) in VERBS.iter().enumerate() {
-            let args: Vec<&str> = args
-                .iter()
-                .map(|a| if *a == ZIP { zip.as_ref() } else { *a })
-                .collect();
+        proxy.realism(Some(realism.clone()));
+        for (i, (_, args)) in verbs.iter().enumerate() {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let outcome = run(bin, root, &proxy, &args)?;
             if round > 0 {
                 samples[i].push(outcome);
             }
         }
     }
-    let mut report = Map::new();
-    for ((name, _), mut outcomes) in VERBS.iter().zip(samples) {
+    let mut report = Vec::new();
+    for ((name, _), mut outcomes) in verbs.iter().zip(samples) {
         outcomes.sort_by_key(|o| o.wall);
-        let mid = &outcomes[outcomes.len() / 2];
-        report.insert(
-            name.to_string(),
-            json!({
-                "median_ms": ms(mid.wall),
-                "min_ms": ms(outcomes[0].wall),
-                "max_ms": ms(outcomes[outcomes.len() - 1].wall),
-                "requests": mid.reads + mid.writes,
-                "reads": mid.reads,
-                "writes": mid.writes,
-                "waves": mid.waves,
-                "probe_ms": ms(mid.probe),
-                "runs": outcomes.len(),
-            }),
-        );
+        let figures = json!({
+            "median_ms": ms(outcomes[outcomes.len() / 2].wall),
+            "min_ms": ms(outcomes[0].wall),
+            "max_ms": ms(outcomes[outcomes.len() - 1].wall),
+            "runs": outcomes.len(),
+        });
+        let mid = outcomes.swap_remove(outcomes.len() / 2);
+        report.push((*name, figures, mid));
+    }
+    Ok(report)
+}
+
+/// The requests, writes, waves and probe time of one run, beside `figures`.
+fn with_counts(mut figures: Value, o: &Outcome) -> Value {
+    figures["requests"] = json!(o.reads + o.writes);
+    figures["reads"] = json!(o.reads);
+    figures["writes"] = json!(o.writes);
+    figures["waves"] = json!(o.waves);
+    figures["probe_ms"] = json!(ms(o.probe));
+    figures
+}
+
+/// The figures of one latency: a median per verb, with the requests and waves of that run.
+fn at_latency(bin: &Path, root: &Path, latency: u64) -> Result<Value, Error> {
+    let realism = Realism::latency_only(Duration::from_millis(latency));
+    let mut report = Map::new();
+    for (name, figures, mid) in sample(bin, root, &realism, RUNS, &round(root)?)? {
+        report.insert(name.to_string(), with_counts(figures, &mid));
     }
     Ok(Value::Object(report))
 }
 
-/// Every figure of the deployer: `package` alone, then each verb at each latency.
+/// Rounds in AWS-typical mode (fewer: a first `up` waits about half a minute).
+const AWS_RUNS: usize = 3;
+
+/// The figures of AWS-typical mode ([`Realism::aws`]): each verb's median beside its critical
+/// path ([`crate::critical`]) and their ratio.
+fn aws_typical(bin: &Path, root: &Path) -> Result<Value, Error> {
+    let realism = Realism::aws();
+    let mut report = Map::new();
+    for (name, figures, mid) in sample(bin, root, &realism, AWS_RUNS, &round(root)?)? {
+        let probe = mid.probe.saturating_sub(realism.latency);
+        let figures = with_counts(figures, &mid);
+        report.insert(
+            name.to_string(),
+            beside_critical(figures, name, &realism, probe, true),
+        );
+    }
+    report.insert("without_pitr".into(), aws_without_pitr(bin, root)?);
+    Ok(Value::Object(report))
+}
+
+/// Every figure of the deployer: `package` alone, then each verb at each latency, then in
+/// AWS-typical mode.
 pub fn measure(root: &Path) -> Result<Value, Error> {
     let bin = deployer_bin()?;
     let mut report = Map::new();
@@ -174,6 +257,7 @@ pub fn measure(root: &Path) -> Result<Value, Error> {
             at_latency(&bin, root, latency)?,
         );
     }
+    report.insert("aws_typical".into(), aws_typical(&bin, root)?);
     Ok(Value::Object(report))
 }
 
@@ -206,5 +290,104 @@ pub fn print(d: &Value) {
                 num(&v["probe_ms"])
             );
         }
+    }
+    print_aws_typical(&d["aws_typical"]);
+}
+
+/// The workspace's stack without point-in-time recovery, as Chalice's peer app has none (its
+/// table is made outside its deploy): `up` from empty and `down --delete-table` in AWS-typical
+/// mode, each beside its critical path. The stack is a copy in a temporary directory, so the
+/// code comes as a zip (`--zip`: the build is the same as the workspace's).
+fn aws_without_pitr(bin: &Path, root: &Path) -> Result<Value, Error> {
+    let text = std::fs::read_to_string(root.join("stack.yaml"))?;
+    let on = "point_in_time_recovery: true";
+    if !text.contains(on) {
+        return Err(format!("stack.yaml has no `{on}` to turn off").into());
+    }
+    let dir = std::env::temp_dir().join(format!("bench-no-pitr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let stack = dir.join("stack.yaml");
+    std::fs::write(&stack, text.replace(on, "point_in_time_recovery: false"))?;
+    let zip = code_zip(root, b"", "same")?.to_string_lossy().into_owned();
+    let stack = stack.to_string_lossy().into_owned();
+    let args = |a: &[&str]| a.iter().map(|a| a.to_string()).collect();
+    let verbs: [Verb; 2] = [
+        (
+            "up_from_empty",
+            args(&["--stack", &stack, "up", "--zip", &zip]),
+        ),
+        ("down", args(&["--stack", &stack, "down", "--delete-table"])),
+    ];
+    let realism = Realism::aws();
+    let mut report = Map::new();
+    for (name, figures, mid) in sample(bin, root, &realism, AWS_RUNS, &verbs)? {
+        let probe = mid.probe.saturating_sub(realism.latency);
+        let figures = with_counts(figures, &mid);
+        report.insert(
+            name.to_string(),
+            beside_critical(figures, name, &realism, probe, false),
+        );
+    }
+    Ok(Value::Object(report))
+}
+
+/// `figures` with the critical path of `verb` and their ratio.
+fn beside_critical(
+    mut figures: Value,
+    verb: &str,
+    r: &Realism,
+    probe: Duration,
+    pitr: bool,
+) -> Value {
+    if let Some((path, chain)) = critical::critical(verb, r, probe, pitr) {
+        figures["critical_ms"] = json!(ms(path));
+        figures["ratio"] = json!(figures["median_ms"].as_f64().unwrap_or(f64::NAN) / ms(path));
+        figures["critical_chain"] = json!(chain.describe());
+    }
+    figures
+}
+
+/// The deployer in AWS-typical mode alone: measured, printed, and returned.
+pub fn aws_only(root: &Path) -> Result<Value, Error> {
+    let typical = aws_typical(&deployer_bin()?, root)?;
+    print_aws_typical(&typical);
+    Ok(typical)
+}
+
+/// Prints the AWS-typical table: each verb's wall time beside its critical path.
+fn print_aws_typical(t: &Value) {
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let r = Realism::aws();
+    let s = |d: Duration| d.as_secs_f64();
+    println!(
+        "\n  AWS-typical mode, median of {AWS_RUNS} rounds ({:.0} ms per request; table CREATING \
+         {:.0} s, backups unavailable {:.0} s then ENABLING {:.0} s, UPDATING {:.0} s; role \
+         propagation {:.0} s; function Pending {:.0} s, InProgress {:.0} s):",
+        r.latency.as_secs_f64() * 1000.0,
+        s(r.table_creating),
+        s(r.pitr_unavailable),
+        s(r.pitr_enabling),
+        s(r.table_updating),
+        s(r.role_propagation),
+        s(r.function_pending),
+        s(r.function_updating),
+    );
+    println!(
+        "    {:<15} {:>8} {:>10} {:>6} {:>8} {:>6}  critical chain",
+        "", "median s", "critical s", "ratio", "requests", "waves"
+    );
+    let rows = VERBS.iter().map(|(name, _)| (*name, &t[*name]));
+    let plain = [("up_from_empty", "no PITR: up"), ("down", "no PITR: down")]
+        .map(|(verb, label)| (label, &t["without_pitr"][verb]));
+    for (name, v) in rows.chain(plain) {
+        println!(
+            "    {name:<15} {:>8.2} {:>10.2} {:>6.2} {:>8} {:>6}  {}",
+            num(&v["median_ms"]) / 1000.0,
+            num(&v["critical_ms"]) / 1000.0,
+            num(&v["ratio"]),
+            v["requests"],
+            v["waves"],
+            v["critical_chain"].as_str().unwrap_or("")
+        );
     }
 }

@@ -6,13 +6,16 @@
 //!   `/counter` response) over 20 fresh processes, its init duration, warm latency over 1,000
 //!   sequential requests, peak RSS, and exactness with 4 processes × 500 increments;
 //! - the deployer as a user types it (building included): wall time, requests and sequential
-//!   waves of `up` from empty, a no-op `up`, `diff` and `down`, at 0 and 40 ms per request.
+//!   waves of `up` from empty, a no-op `up`, `diff` and `down`, at 0 and 40 ms per request, and
+//!   in AWS-typical mode (AWS's settling times and quotas) beside each verb's critical path.
 //!
-//! `bench deployer` measures the deployer alone (for a side-by-side run with a peer).
+//! `bench deployer` measures the deployer alone (for a side-by-side run with a peer); `bench aws`
+//! only its AWS-typical mode.
 //!
 //! Timings are benchmark figures, never test assertions: these machines are noisy, so medians and
 //! ratios are what to compare.
 
+mod critical;
 mod deployer;
 mod function;
 
@@ -41,8 +44,13 @@ fn main() -> Result<(), Error> {
     let only_deployer = match std::env::args().nth(1).as_deref() {
         None => false,
         Some("deployer") => true,
+        Some("aws") => {
+            let typical = deployer::aws_only(&root)?;
+            println!("{}", serde_json::to_string(&typical)?);
+            return Ok(());
+        }
         Some(other) => {
-            return Err(format!("unknown argument {other:?}; usage: bench [deployer]").into())
+            return Err(format!("unknown argument {other:?}; usage: bench [deployer | aws]").into())
         }
     };
     let deployer = deployer::measure(&root)?;

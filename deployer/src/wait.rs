@@ -11,38 +11,64 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::progress::Step;
 
-/// How long to keep trying, and how often at most: polls start at [`FIRST_POLL`] (or
-/// `interval`, if smaller) and double up to `interval`, so that a wait that is over in a
-/// moment costs a moment, and a long one costs few requests.
+/// How long to keep trying, and how often: a wait checks again after a tenth of the time it has
+/// waited so far, never sooner than `first` and never later than `interval`. So a wait that is
+/// over in a moment costs a moment, and one that AWS makes long overshoots its end by at most a
+/// tenth (a check every 2 s of a 20 s wait), for a few more requests than doubling pauses make.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
     pub timeout: Duration,
     pub interval: Duration,
+    /// The shortest pause: [`FIRST_POLL`] for a read; longer for an attempt that uploads the
+    /// function's code.
+    pub first: Duration,
 }
 
-/// The first pause of every wait.
+impl Bound {
+    /// A bound whose pauses start at [`FIRST_POLL`].
+    pub const fn new(timeout: Duration, interval: Duration) -> Bound {
+        Bound {
+            timeout,
+            interval,
+            first: FIRST_POLL,
+        }
+    }
+}
+
+/// The shortest pause of a wait that only reads.
 pub const FIRST_POLL: Duration = Duration::from_millis(100);
 
-/// The pauses of one wait: [`FIRST_POLL`], doubling, capped at the bound's interval.
+/// How much of the time waited so far the next pause is.
+const PAUSE_FRACTION: u32 = 10;
+
+/// The pauses of one wait, from when it started.
 #[derive(Debug, Clone, Copy)]
 struct Backoff {
-    next: Duration,
-    cap: Duration,
+    started: Instant,
+    bound: Bound,
 }
 
 impl Backoff {
     fn of(bound: Bound) -> Backoff {
         Backoff {
-            next: FIRST_POLL.min(bound.interval),
-            cap: bound.interval,
+            started: Instant::now(),
+            bound,
         }
     }
 
-    fn pause(&mut self) -> Duration {
-        let now = self.next;
-        self.next = (self.next * 2).min(self.cap);
-        now
+    /// What is left of the next pause once the attempt sent at `sent` has been answered: the
+    /// pauses are counted from one attempt's start to the next's, so that a slow answer is not
+    /// a pause of its own.
+    fn pause_since(&self, sent: Instant) -> Duration {
+        pause_after(self.started.elapsed(), self.bound).saturating_sub(sent.elapsed())
     }
+}
+
+/// The pause after `waited`: a tenth of it, within the bound's first pause and interval.
+fn pause_after(waited: Duration, bound: Bound) -> Duration {
+    (waited / PAUSE_FRACTION)
+        .max(bound.first)
+        .min(bound.interval)
 }
 
 /// The bounds of every wait the deployer makes; tests shorten them.
@@ -70,46 +96,27 @@ pub struct Waits {
 impl Waits {
     /// What real AWS needs, with room to spare.
     pub fn aws() -> Waits {
+        let secs = Duration::from_secs;
         Waits {
+            // Each attempt uploads the function's code: at most two a second.
             role_propagation: Bound {
-                timeout: Duration::from_secs(90),
-                interval: Duration::from_secs(2),
+                first: Duration::from_millis(500),
+                ..Bound::new(secs(90), secs(2))
             },
-            function_ready: Bound {
-                timeout: Duration::from_secs(300),
-                interval: Duration::from_secs(1),
-            },
-            table_active: Bound {
-                timeout: Duration::from_secs(300),
-                interval: Duration::from_secs(1),
-            },
-            create: Bound {
-                timeout: Duration::from_secs(60),
-                interval: Duration::from_secs(2),
-            },
+            function_ready: Bound::new(secs(300), secs(1)),
+            table_active: Bound::new(secs(300), secs(1)),
+            create: Bound::new(secs(60), secs(2)),
             // terraform-provider-aws allows 20 minutes; minutes are typical.
-            pitr: Bound {
-                timeout: Duration::from_secs(600),
-                interval: Duration::from_secs(5),
-            },
-            visible: Bound {
-                timeout: Duration::from_secs(60),
-                interval: Duration::from_secs(1),
-            },
+            pitr: Bound::new(secs(600), secs(5)),
+            visible: Bound::new(secs(60), secs(1)),
             // Two duplicate APIs to delete cost one 30 s wait; a few more, a few more.
-            api_quota: Bound {
-                timeout: Duration::from_secs(300),
-                interval: Duration::from_secs(30),
-            },
+            api_quota: Bound::new(secs(300), secs(30)),
         }
     }
 
     /// Millisecond waits, for tests against mocks and the emulator.
     pub fn fast() -> Waits {
-        let fast = Bound {
-            timeout: Duration::from_millis(500),
-            interval: Duration::from_millis(10),
-        };
+        let fast = Bound::new(Duration::from_millis(500), Duration::from_millis(10));
         Waits {
             role_propagation: fast,
             function_ready: fast,
@@ -134,9 +141,10 @@ where
     Fut: Future<Output = anyhow::Result<Option<T>>>,
 {
     let started = Instant::now();
-    let mut backoff = Backoff::of(bound);
+    let backoff = Backoff::of(bound);
     let mut tries = 0u32;
     loop {
+        let sent = Instant::now();
         if let Some(value) = check().await? {
             return Ok(value);
         }
@@ -153,7 +161,7 @@ where
             started.elapsed().as_secs_f64(),
             bound.timeout
         ));
-        tokio::time::sleep(backoff.pause()).await;
+        tokio::time::sleep(backoff.pause_since(sent)).await;
     }
 }
 
@@ -246,13 +254,14 @@ where
     Fut: Future<Output = Attempt<T, E>>,
 {
     let started = Instant::now();
-    let mut backoff = Backoff::of(bound);
+    let backoff = Backoff::of(bound);
     let mut tries = 1u32;
     loop {
+        let sent = Instant::now();
         let (error, why, pause) = match attempt().await {
             Attempt::Done(value) => return Ok(value),
             Attempt::Failed(error) => return Err(error),
-            Attempt::Again(error, why) => (error, why, backoff.pause()),
+            Attempt::Again(error, why) => (error, why, backoff.pause_since(sent)),
             Attempt::After(error, why, pause) => (error, why, pause),
         };
         if crate::interrupt::requested() || started.elapsed() + pause > bound.timeout {
@@ -265,5 +274,49 @@ where
         ));
         tokio::time::sleep(pause).await;
         tries += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_is_a_tenth_of_the_wait_so_far_within_its_bounds() {
+        let bound = Bound::new(Duration::from_secs(600), Duration::from_secs(5));
+        let ms = Duration::from_millis;
+        assert_eq!(pause_after(Duration::ZERO, bound), FIRST_POLL);
+        assert_eq!(pause_after(ms(900), bound), FIRST_POLL);
+        assert_eq!(pause_after(ms(2_000), bound), ms(200));
+        assert_eq!(pause_after(ms(20_000), bound), ms(2_000));
+        assert_eq!(pause_after(ms(120_000), bound), ms(5_000));
+        let uploads = Waits::aws().role_propagation;
+        assert_eq!(pause_after(ms(1_000), uploads), ms(500));
+        assert_eq!(pause_after(ms(60_000), uploads), ms(2_000));
+        let fast = Waits::fast().pitr;
+        assert_eq!(pause_after(Duration::ZERO, fast), ms(10));
+    }
+
+    /// A wait ends at most a tenth (or one first pause) after the moment it could have: the
+    /// overshoot the critical path's ratio of `make bench` allows.
+    #[test]
+    fn a_wait_overshoots_its_end_by_at_most_a_tenth() {
+        let bound = Waits::aws().pitr;
+        for end_ms in [300u64, 2_000, 5_000, 20_000, 45_000] {
+            let end = Duration::from_millis(end_ms);
+            let mut at = Duration::ZERO;
+            let mut checks = 1;
+            while at < end {
+                at += pause_after(at, bound);
+                checks += 1;
+            }
+            let over = at - end;
+            assert!(
+                over <= (end / 10).max(FIRST_POLL),
+                "{end:?}: seen {over:?} late"
+            );
+            // Ten in the first second, then about one more each tenth longer: 51 for 45 s.
+            assert!(checks <= 60, "{end:?}: {checks} checks");
+        }
     }
 }

@@ -482,3 +482,66 @@ async fn logs_reads_every_page_of_filter_log_events() {
         (1, 1, 1)
     );
 }
+
+#[tokio::test]
+async fn a_publish_waits_out_the_update_and_a_failed_update_is_named_not_blamed_on_another_deploy()
+{
+    use aws_sdk_lambda::operation::publish_version::PublishVersionError;
+    use deployer::resources::alias::{self, Alias, AliasChange};
+    let conflict = || {
+        PublishVersionError::ResourceConflictException(
+            ResourceConflictException::builder()
+                .message("The operation cannot be performed at this time. An update is in progress for resource")
+                .build(),
+        )
+    };
+    // Lambda kept the previous code: the pinned CodeSha256 is not $LATEST's.
+    let publish = mock!(aws_sdk_lambda::Client::publish_version)
+        .sequence()
+        .error(conflict)
+        .times(2)
+        .error(|| {
+            PublishVersionError::InvalidParameterValueException(
+                InvalidParameterValueException::builder()
+                    .message("CodeSHA256 (new) is different from current CodeSHA256 in $LATEST (old). Please try again with the CodeSHA256 in $LATEST.")
+                    .build(),
+            )
+        })
+        .build();
+    let failed = mock!(aws_sdk_lambda::Client::get_function_configuration).then_output(|| {
+        GetFunctionConfigurationOutput::builder()
+            .state(State::Active)
+            .last_update_status(LastUpdateStatus::Failed)
+            .last_update_status_reason("the KMS key is invalid for CreateGrant")
+            .build()
+    });
+    let world = World::new(
+        Some(mock_client!(
+            aws_sdk_lambda,
+            RuleMode::MatchAny,
+            [&publish, &failed]
+        )),
+        None,
+    );
+    let d = alias::Desired::of(&world.names, 5, world.desired.clone());
+    let release = AliasChange::Release {
+        live: "1".into(),
+        revision_id: "r".into(),
+        why: "code".into(),
+    };
+    let error = Alias::apply(world.ctx(), &d, &[release], Needs::NONE)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        publish.num_calls(),
+        3,
+        "two conflicts waited out, then refused"
+    );
+    assert_eq!(failed.num_calls(), 1, "the function read once, to say why");
+    let text = format!("{error:#}");
+    assert!(
+        text.contains("the update of function vc-prod failed: the KMS key is invalid"),
+        "{text}"
+    );
+    assert!(!text.contains("another deploy"), "{text}");
+}

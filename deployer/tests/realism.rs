@@ -562,3 +562,43 @@ async fn items_of_a_creating_table_are_not_found_and_the_first_up_waits_for_acti
     );
     assert_eq!(refused(&up, "UpdateItem", 400), 0, "{:?}", up.calls);
 }
+
+#[tokio::test]
+async fn new_code_is_published_the_moment_its_update_is_done_with_no_poll_before() {
+    // Lambda refuses PublishVersion while an update is in progress (as the CLI's users meet
+    // it: aws/aws-cli #6718); the publish itself is what waits, so nothing reads the function
+    // between the code's upload and the publish that follows it.
+    let f = Fixture::with(
+        STACK,
+        Some(Realism {
+            function_updating: Duration::from_millis(600),
+            ..Realism::fast()
+        }),
+    );
+    f.up(&f.zip_v1).ok();
+    let up = f.up(&f.zip_v2).ok();
+    let publish = "POST /2015-03-31/functions/vc-prod/versions";
+    let sent = ops(&up.calls, publish);
+    assert!(sent.contains(&409), "no publish was refused: {sent:?}");
+    assert_eq!(sent.last(), Some(&201), "{sent:?}");
+    let ops_in_order: Vec<&str> = up.calls.iter().map(|c| c.operation.as_str()).collect();
+    let uploaded = ops_in_order
+        .iter()
+        .position(|o| *o == "PUT /2015-03-31/functions/vc-prod/code")
+        .expect("the code was uploaded");
+    let published = ops_in_order
+        .iter()
+        .rposition(|o| *o == publish)
+        .expect("a version was published");
+    let between: Vec<&&str> = ops_in_order[uploaded + 1..published]
+        .iter()
+        .filter(|o| **o != publish)
+        .collect();
+    assert!(
+        between.is_empty(),
+        "read between upload and publish: {between:?}"
+    );
+    assert!(up.stderr.contains("still being updated"), "{}", up.stderr);
+    f.assert_deployed_zip("vc", &f.zip_v2, "after the release")
+        .await;
+}

@@ -424,20 +424,25 @@ async fn answer(
             return refusal;
         }
     }
+    let arrived = std::time::Instant::now();
     if let Some(layer) = &layer {
         if let Some(refusal) = layer.before(ex, upstream).await {
+            layer.round_trip(arrived).await;
             return refusal;
         }
     }
     if let Some(ran) = state.dataplane.before(ex).await {
+        if let Some(layer) = &layer {
+            layer.after_run().await;
+        }
         return ran;
     }
     let answer = upstream.forward(ex.parts, ex.body.clone()).await;
     let answer = state.dataplane.after(ex, answer).await;
-    match &layer {
-        Some(layer) => layer.after(ex, answer),
-        None => answer,
-    }
+    let Some(layer) = layer else { return answer };
+    let answer = layer.after(ex, answer);
+    layer.round_trip(arrived).await;
+    answer
 }
 
 fn record_status(state: &State, seq: usize, status: u16) {

@@ -164,14 +164,17 @@ pub fn notes(d: &Desired, o: &Observed) -> Vec<String> {
 type Done = std::cell::RefCell<Vec<Kind>>;
 
 /// Carries out `planned`, each resource as soon as what it needs is done, so that the longest
-/// chain of requests is as short as the dependencies allow:
+/// chain of requests and of AWS's waits is as short as the dependencies allow:
 /// - the table, the log group and the alerts need nothing (an alarm may watch a metric before
-///   anything publishes it);
+///   anything publishes it); the table's own waits (point-in-time recovery is refused for a
+///   while after CreateTable) hold up nothing else: the table is ACTIVE already (it was made
+///   first, as the lease's home), so the function can use it;
 /// - the function needs its role (Lambda refuses a role it cannot assume), and a release of the
 ///   `live` alias needs the function's changes (it publishes them);
 /// - the invoke permission names the alias and the API, so it needs both;
-/// - the stage serves a deployment that invokes the alias, so it needs the permission: the
-///   stage never serves what it may not invoke;
+/// - the stage serves a deployment that invokes the alias, so it needs the permission (the
+///   stage never serves what it may not invoke) and the log group (nor a function whose logs
+///   have nowhere to go);
 /// - the statements on the function itself go last, once the stage invokes the alias.
 ///
 /// A failure stops only what depends on it; a re-run observes afresh and carries on. `done`
@@ -191,7 +194,8 @@ pub async fn apply(
     let p = planned;
     let finished = Done::default();
     let none = Needs::NONE;
-    let (t, l, w, f, a) = tokio::join!(
+    let public = public(ctx, d, p, live_api, &finished);
+    let (t, w, a) = tokio::join!(
         step(
             &finished,
             Kind::Table,
@@ -202,36 +206,49 @@ pub async fn apply(
             Kind::Alerts,
             Alerts::apply(ctx, &d.alerts, &p.alerts, none)
         ),
+        public,
+    );
+    done.extend(finished.into_inner());
+    t?;
+    w?;
+    a
+}
+
+/// What the public path needs, at once: the log group, role → function → alias, and the API;
+/// then the permission and the stage that serve them. Returns the API's id.
+async fn public(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    p: &Planned,
+    live_api: Option<&str>,
+    finished: &Done,
+) -> anyhow::Result<Option<String>> {
+    let none = Needs::NONE;
+    let (l, f, a) = tokio::join!(
         step(
-            &finished,
+            finished,
             Kind::LogGroup,
             LogGroup::apply(ctx, &d.log_group, &p.log_group, none)
         ),
         async {
             step(
-                &finished,
+                finished,
                 Kind::Role,
                 Role::apply(ctx, &d.role, &p.role, none),
             )
             .await?;
             let applied = Function::apply(ctx, &d.function, &p.function, none);
-            step(&finished, Kind::Function, applied).await?;
+            step(finished, Kind::Function, applied).await?;
             let released = Alias::apply(ctx, &d.alias, &p.alias, none);
-            step(&finished, Kind::Alias, released).await
+            step(finished, Kind::Alias, released).await
         },
-        api(ctx, d, &p.api, live_api, &finished),
+        api(ctx, d, &p.api, live_api, finished),
     );
-    let served = match (&f, &a) {
-        (Ok(()), Ok(id)) => serve(ctx, d, p, Needs::api(id.as_deref()), &finished).await,
+    let served = match (&l, &f, &a) {
+        (Ok(()), Ok(()), Ok(id)) => serve(ctx, d, p, Needs::api(id.as_deref()), finished).await,
         _ => Ok(()),
     };
-    done.extend(finished.into_inner());
-    t?;
-    l?;
-    w?;
-    f?;
-    served?;
-    a
+    l.and(f).and(served).and(a)
 }
 
 /// Awaits one kind's apply, and marks it done when it went through.

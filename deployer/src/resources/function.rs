@@ -322,7 +322,12 @@ impl Resource for Function {
         } else {
             update::apply(ctx, d, changes, &step).await?;
         }
-        update::wait_applied(ctx, &d.name, &step).await?;
+        // New code alone is published next, and its publish waits out the update itself
+        // (refused with a conflict while it is in progress, and for other code if it failed:
+        // `alias::release`), so a poll here would only put a round trip on the release's path.
+        if created || !changes.iter().all(FunctionChange::is_code) {
+            update::wait_applied(ctx, &d.name, &step).await?;
+        }
         step.done("");
         Ok(())
     }

@@ -58,20 +58,23 @@ pub async fn up(cli: &Invocation, args: &UpArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let result = apply(cli, &session, &desired, &ex, args).await;
-    if let Some(held) = ex.held.take() {
+    let mut held = ex.held.take();
+    let result = apply(cli, &session, &desired, &ex, args, &mut held).await;
+    if let Some(held) = held {
         held.end(&progress).await;
     }
     result
 }
 
-/// Prints the plan, carries it out (unless a dry run, or refused), and reports.
+/// Prints the plan, carries it out (unless a dry run, or refused), and reports. The lease is
+/// released once the last write went through, beside the reads of the report.
 async fn apply(
     cli: &Invocation,
     session: &Session<'_>,
     desired: &Desired,
     ex: &Exclusive,
     args: &UpArgs,
+    held: &mut Option<lease::Held>,
 ) -> anyhow::Result<ExitCode> {
     let names = &session.names;
     let (observed, planned) = (&ex.observed, &ex.planned);
@@ -102,14 +105,23 @@ async fn apply(
             Err(e) => return Err(e),
         }
     }
-    if let (Some(a), false) = (adoption.as_mut(), dry_run) {
-        a.read_after(&session.clients, names).await?;
-    }
     let released = !dry_run && !planned.alias.is_empty();
+    let reads = async {
+        if let (Some(a), false) = (adoption.as_mut(), dry_run) {
+            a.read_after(&session.clients, names).await?;
+        }
+        outputs_after_up(session, observed, api_id.as_deref(), released).await
+    };
+    let end = async {
+        if let Some(held) = held.take() {
+            held.end(session.progress).await;
+        }
+    };
+    let (outputs, ()) = tokio::join!(reads, end);
     cli.print(&UpReport {
         adoption,
         changes: plan.changes.clone(),
-        outputs: outputs_after_up(session, observed, api_id.as_deref(), released).await?,
+        outputs: outputs?,
         notes: reconcile::notes(desired, observed),
         dry_run,
     });

@@ -137,6 +137,21 @@ impl Run {
         Recorder::applied(&self.stack_calls())
     }
 
+    /// The writes AWS accepted, after checking that each refused one was a `PublishVersion`
+    /// answered with a conflict: a release sends it again while the code's update is in
+    /// progress, and that is the only refusal a run may meet.
+    #[track_caller]
+    pub fn writes_past_updates(&self) -> Vec<String> {
+        let calls = self.stack_calls();
+        for c in calls.iter().filter(|c| c.write && !c.succeeded()) {
+            assert!(
+                c.operation.ends_with("/versions") && c.status == 409,
+                "a refused write other than a publish during an update: {c}"
+            );
+        }
+        Recorder::applied(&calls)
+    }
+
     /// The deploy lease's writes: taking, renewing and releasing it.
     pub fn lease_writes(&self) -> Vec<String> {
         let lease: Vec<Call> = self.calls.iter().filter(|c| is_lease(c)).cloned().collect();

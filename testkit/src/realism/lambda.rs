@@ -74,7 +74,12 @@ pub(super) async fn before(
             statement_exists(ex, upstream, &f).await
         }
         LambdaRoute::UpdateCode(f) | LambdaRoute::UpdateConfiguration(f) => busy(layer, &f),
-        LambdaRoute::Publish(f) => other_code(ex, upstream, &f).await,
+        // PublishVersion during an update answers ResourceConflictException too ("An update
+        // is in progress for resource", aws/aws-cli #6718).
+        LambdaRoute::Publish(f) => match busy(layer, &f) {
+            Some(refusal) => Some(refusal),
+            None => other_code(ex, upstream, &f).await,
+        },
         _ => None,
     }
 }
@@ -194,16 +199,7 @@ pub(super) fn after(layer: &Layer, ex: &Exchange<'_>, answer: Answer) -> Answer 
     let now = Instant::now();
     match route {
         LambdaRoute::Publish(_) => answer,
-        LambdaRoute::Create => {
-            if let Some(name) = ex.json()["FunctionName"].as_str() {
-                let created = Function {
-                    created: Some(now),
-                    ..Function::default()
-                };
-                layer.world().functions.insert(name.to_string(), created);
-            }
-            answer
-        }
+        LambdaRoute::Create => created(layer, ex, answer, now),
         LambdaRoute::UpdateCode(name) | LambdaRoute::UpdateConfiguration(name) => {
             let architectures = Some(ex.json()["Architectures"].clone())
                 .filter(|a| a.is_array() && ex.path().ends_with("/code"));
@@ -216,7 +212,13 @@ pub(super) fn after(layer: &Layer, ex: &Exchange<'_>, answer: Answer) -> Answer 
             }
             let state = f.clone();
             drop(world);
-            rewrite_json(&answer, |v| architectures_of(&state, v)).0
+            // The answer says `InProgress` (API reference, UpdateFunctionCode:
+            // "LastUpdateStatus"); a deployer that trusts a `Successful` here is wrong on AWS.
+            rewrite_json(&answer, |v| {
+                settle(layer, &state, v);
+                architectures_of(&state, v);
+            })
+            .0
         }
         LambdaRoute::Delete(name) => {
             layer.world().functions.remove(&name);
@@ -238,6 +240,20 @@ pub(super) fn after(layer: &Layer, ex: &Exchange<'_>, answer: Answer) -> Answer 
         }
         LambdaRoute::AddPermission(_) => answer,
     }
+}
+
+/// A new function: `Pending` from `now`, as its answer says too (API reference, CreateFunction:
+/// "State").
+fn created(layer: &Layer, ex: &Exchange<'_>, answer: Answer, now: Instant) -> Answer {
+    let Some(name) = ex.json()["FunctionName"].as_str().map(str::to_string) else {
+        return answer;
+    };
+    let created = Function {
+        created: Some(now),
+        ..Function::default()
+    };
+    layer.world().functions.insert(name, created.clone());
+    rewrite_json(&answer, |v| settle(layer, &created, v)).0
 }
 
 /// GetFunction: the configuration as it settles, and no tags for a caller without

@@ -33,6 +33,14 @@ pub struct Realism {
     /// Added to every request before it is forwarded: a region's round trip from a laptop or a
     /// CI runner (AWS answers control-plane calls in 50–200 ms).
     pub latency: Duration,
+    /// How `latency` is spent. `false`: it is added before the request goes on to moto (as the
+    /// peer kit's proxy adds it), and moto's own time comes on top. `true`: it is the whole
+    /// round trip: the answer leaves `latency` after the request arrived, or when moto answered
+    /// if that was later. AWS serves concurrent requests side by side where single-threaded
+    /// moto serves them one after another, so there a wave of parallel reads costs one round
+    /// trip, not one plus moto's time for each read of the wave. A function's run is never
+    /// hidden in it: an `Invoke` through the emulated Lambda takes `latency` plus the run.
+    pub round_trip: bool,
     /// A new table is `CREATING` (DescribeTable), and refuses UpdateTable, DeleteTable and
     /// TagResource with ResourceInUseException meanwhile (DynamoDB API reference, CreateTable:
     /// "CreateTable is an asynchronous operation ... DynamoDB sets the TableStatus to CREATING";
@@ -62,9 +70,11 @@ pub struct Realism {
     /// progress for resource") until it is done (same page, "Function states during updates").
     pub function_updating: Duration,
     /// Lambda answers CreateFunction and UpdateFunctionConfiguration with "The role defined for
-    /// the function cannot be assumed by Lambda." for a while after the role or its policy
-    /// changed: IAM is eventually consistent (IAM user guide, "Changes that I make are not
-    /// always immediately visible").
+    /// the function cannot be assumed by Lambda." for a while after the role was created or its
+    /// trust policy changed: IAM is eventually consistent (IAM user guide, "Changes that I make
+    /// are not always immediately visible"). The message is about the trust (Lambda assuming
+    /// the role): a change of the role's permissions (PutRolePolicy) leaves an existing role
+    /// assumable.
     pub role_propagation: Duration,
     /// CreateRestApi: one every 3 s per account, else 429 TooManyRequestsException with
     /// `Retry-After` (API Gateway developer guide, "Amazon API Gateway quotas", quotas for
@@ -97,21 +107,47 @@ pub struct Realism {
 }
 
 impl Realism {
-    /// AWS's magnitudes, as documented or as commonly observed.
+    /// AWS-typical magnitudes, each as documented or as commonly reported (the source beside
+    /// it), all here so that they can be changed in one place. `make bench` measures the deployer
+    /// in this mode, beside each verb's critical path computed from these same values.
     pub fn aws() -> Realism {
+        let secs = Duration::from_secs;
         Realism {
-            latency: Duration::from_millis(40),
-            table_creating: Duration::from_secs(5),
-            pitr_unavailable: Duration::from_secs(20),
-            pitr_enabling: Duration::from_secs(5),
-            table_updating: Duration::from_secs(5),
-            tag_lag: Duration::from_secs(3),
-            function_pending: Duration::from_secs(2),
-            function_updating: Duration::from_secs(2),
-            role_propagation: Duration::from_secs(8),
-            create_rest_api_every: Duration::from_secs(3),
-            delete_rest_api_every: Duration::from_secs(30),
-            rest_apis_lag: Duration::from_secs(2),
+            // A control-plane call from a laptop or a CI runner outside the region: a network
+            // round trip of tens of ms plus the service's own time; AWS publishes no figure, and
+            // 50-200 ms is what calls commonly take, so the middle of that.
+            latency: Duration::from_millis(100),
+            round_trip: true,
+            // An on-demand table without indexes is ACTIVE within seconds; AWS gives no figure
+            // (CreateTable: "asynchronous"), 5 s is commonly observed.
+            table_creating: secs(5),
+            // No figure is documented; a restore-ready table takes tens of seconds, and
+            // deployers hit the refusal right after CreateTable (amplify-backend #1654, #2771),
+            // which terraform-provider-aws retries (`updatePITR`) for up to 20 minutes.
+            pitr_unavailable: secs(20),
+            // The `ENABLING` status that terraform-provider-aws's `waitPITRUpdated` waits
+            // through: seconds, as commonly observed.
+            pitr_enabling: secs(5),
+            // A change of settings without indexes (billing mode, deletion protection) is
+            // ACTIVE again within seconds; no figure is documented.
+            table_updating: secs(5),
+            // "DynamoDB might return your previous tag set" (TagResource): seconds.
+            tag_lag: secs(3),
+            // A function outside a VPC commonly leaves `Pending` within a second or two (Lambda
+            // developer guide, "Lambda function states", gives no figure; VPC ones take longer).
+            function_pending: secs(2),
+            // Likewise, `LastUpdateStatus: InProgress` after an update of a non-VPC function.
+            function_updating: secs(2),
+            // IAM is eventually consistent: a new role is commonly assumable after 5-10 s
+            // (Chalice retries CreateFunction for 30 s, "15 seconds is not enough", aws/chalice
+            // #172; terraform-provider-aws retries for 2 minutes, #14291).
+            role_propagation: secs(8),
+            // API Gateway quotas, documented ("Amazon API Gateway quotas": CreateRestApi 1
+            // request every 3 s, DeleteRestApi 1 request every 30 s, per account).
+            create_rest_api_every: secs(3),
+            delete_rest_api_every: secs(30),
+            // GetRestApis is eventually consistent; a new API commonly shows within seconds.
+            rest_apis_lag: secs(2),
             put_method_conflicts: true,
             permission_conflicts: true,
             email_pending: true,
@@ -125,6 +161,7 @@ impl Realism {
     pub fn fast() -> Realism {
         Realism {
             latency: Duration::ZERO,
+            round_trip: false,
             table_creating: Duration::from_millis(150),
             pitr_unavailable: Duration::from_millis(500),
             pitr_enabling: Duration::from_millis(200),
@@ -148,6 +185,7 @@ impl Realism {
     pub fn latency_only(latency: Duration) -> Realism {
         Realism {
             latency,
+            round_trip: false,
             table_creating: Duration::ZERO,
             pitr_unavailable: Duration::ZERO,
             pitr_enabling: Duration::ZERO,
@@ -284,7 +322,7 @@ impl Layer {
 
     /// Answers in AWS's place, or `None` to forward the request.
     pub(crate) async fn before(&self, ex: &Exchange<'_>, upstream: &Upstream) -> Option<Answer> {
-        if !self.config.latency.is_zero() {
+        if !self.config.latency.is_zero() && !self.config.round_trip {
             tokio::time::sleep(self.config.latency).await;
         }
         if let Some(action) = iam::action(ex) {
@@ -300,6 +338,22 @@ impl Layer {
             "lambda" => lambda::before(self, ex, upstream).await,
             "apigateway" => apigateway::before(self, ex, upstream).await,
             _ => None,
+        }
+    }
+
+    /// Holds an answer until the round trip of a request that arrived at `arrived` is over
+    /// ([`Realism::round_trip`]); at once otherwise.
+    pub(crate) async fn round_trip(&self, arrived: Instant) {
+        if self.config.round_trip {
+            tokio::time::sleep(self.config.latency.saturating_sub(arrived.elapsed())).await;
+        }
+    }
+
+    /// Holds the answer of a function's run for a whole round trip on top of the run
+    /// ([`Realism::round_trip`]); at once otherwise (the latency came before the run).
+    pub(crate) async fn after_run(&self) {
+        if self.config.round_trip {
+            tokio::time::sleep(self.config.latency).await;
         }
     }
 
@@ -321,13 +375,10 @@ impl Layer {
         }
     }
 
-    /// A role (or its policy) changed: Lambda cannot assume it for a while.
+    /// A role was made, or whom it trusts changed: Lambda cannot assume it for a while.
     fn iam_after(&self, ex: &Exchange<'_>) {
         let op = ex.call.operation.as_str();
-        if matches!(
-            op,
-            "CreateRole" | "PutRolePolicy" | "UpdateAssumeRolePolicy"
-        ) {
+        if matches!(op, "CreateRole" | "UpdateAssumeRolePolicy") {
             if let Some(role) = form_value(ex.body, "RoleName") {
                 self.world().roles.insert(role, Instant::now());
             }

@@ -2,13 +2,16 @@
 //! read, then prune. A failure at any step leaves the alias where it was.
 
 use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::publish_version::{PublishVersionError, PublishVersionOutput};
 use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
+use aws_sdk_lambda::types::LastUpdateStatus;
 
 use super::{AliasChange, Desired, History};
 use crate::aws::{AwsContext, Clients, Found};
 use crate::probe;
 use crate::progress::Step;
 use crate::resources::Ctx;
+use crate::wait::{self, Attempt};
 
 /// Carries out the alias's changes: a release (`Create` or `Release`), then a prune.
 pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[AliasChange]) -> anyhow::Result<()> {
@@ -57,32 +60,7 @@ async fn publish_and_probe(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<String> 
     let step = ctx
         .progress
         .step(format!("publishing a version of function {}", d.function));
-    // CodeSha256 pins what is published to the code `up` uploaded: if another deploy changed
-    // $LATEST meanwhile, Lambda refuses rather than publish code nobody here built.
-    let sent = ctx
-        .clients
-        .lambda
-        .publish_version()
-        .function_name(&d.function)
-        .code_sha256(&d.release.code.sha256)
-        .send()
-        .await;
-    let published = match sent {
-        Err(e)
-            if e.as_service_error().is_some_and(|s| {
-                s.is_invalid_parameter_value_exception()
-                    && s.meta().message().is_some_and(|m| m.contains("CodeSHA256"))
-            }) =>
-        {
-            anyhow::bail!(
-                "function {}'s code changed while this `up` ran (another deploy uploaded other \
-                 code), so no version was published and the alias was not moved. Run `diff` to \
-                 see what is live now",
-                d.function
-            )
-        }
-        other => other.doing(|| format!("publishing a version of function {}", d.function))?,
-    };
+    let published = publish(ctx, d, &step).await?;
     let version = published.version().unwrap_or_default().to_string();
     let code = published.code_sha256().unwrap_or_default();
     if code != d.release.code.sha256 {
@@ -110,6 +88,72 @@ async fn publish_and_probe(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<String> 
         })?;
     step.done("");
     Ok(version)
+}
+
+/// PublishVersion of `$LATEST`, pinned by `CodeSha256` to the code `up` uploaded: if another
+/// deploy changed `$LATEST` meanwhile, Lambda refuses rather than publish code nobody here
+/// built. Sent again while the function's update is still in progress (ResourceConflictException,
+/// as Lambda answers a publish during an update), so no poll of the update comes first.
+async fn publish(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<PublishVersionOutput> {
+    let lambda = &ctx.clients.lambda;
+    let sent = wait::retry(ctx.waits.function_ready, step, || async {
+        let sent = lambda
+            .publish_version()
+            .function_name(&d.function)
+            .code_sha256(&d.release.code.sha256)
+            .send()
+            .await;
+        match sent {
+            Ok(published) => Attempt::Done(published),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_conflict_exception()) =>
+            {
+                let why = format!("function {} is still being updated", d.function);
+                Attempt::Again(e, why)
+            }
+            Err(e) => Attempt::Failed(e),
+        }
+    })
+    .await;
+    match sent {
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(PublishVersionError::InvalidParameterValueException(p))
+                    if p.message().is_some_and(|m| m.contains("CodeSHA256"))
+            ) =>
+        {
+            Err(other_code(ctx.clients, &d.function).await)
+        }
+        other => other.doing(|| format!("publishing a version of function {}", d.function)),
+    }
+}
+
+/// Why `$LATEST` holds other code than `up` uploaded: its update failed (Lambda keeps the
+/// previous code, and says why), or another deploy uploaded other code.
+async fn other_code(clients: &Clients, function: &str) -> anyhow::Error {
+    let read = clients
+        .lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await;
+    if let Ok(c) = read {
+        if c.last_update_status() == Some(&LastUpdateStatus::Failed) {
+            return anyhow::anyhow!(
+                "the update of function {function} failed: {}; Lambda kept the previous code \
+                 and configuration, so no version was published and the alias was not moved. \
+                 Fix the cause, then run `up` again",
+                c.last_update_status_reason().unwrap_or("no reason given")
+            );
+        }
+    }
+    anyhow::anyhow!(
+        "function {function}'s code changed while this `up` ran (another deploy uploaded other \
+         code), so no version was published and the alias was not moved. Run `diff` to see \
+         what is live now"
+    )
 }
 
 async fn create(clients: &Clients, d: &Desired, version: &str) -> anyhow::Result<()> {

@@ -170,7 +170,7 @@ async fn create_api(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<(S
 async fn find_created(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Option<(String, String)>> {
     let quick = Bound {
         timeout: ctx.waits.visible.timeout / 6,
-        interval: ctx.waits.visible.interval,
+        ..ctx.waits.visible
     };
     let silent = Progress::silent();
     let step = silent.step("looking for the API");

@@ -26,8 +26,9 @@ pub async fn apply(
     let repair = changes
         .iter()
         .any(|c| matches!(c, FunctionChange::LastUpdate(_)));
+    // The code goes at once: the observation saw the function, and an update still in
+    // progress (or a function still `Pending`) refuses it with a conflict, which is retried.
     if repair || changes.iter().any(FunctionChange::is_code) {
-        wait_ready(ctx, &d.name, step).await?;
         code(ctx, d, step).await?;
     }
     if repair || changes.iter().any(FunctionChange::is_configuration) {
