@@ -26,8 +26,7 @@ pub enum Link {
     /// AWS settling: the next request is refused, or sees the old state, until this long after
     /// the previous one was answered.
     Wait(&'static str, Duration),
-    /// Work that is neither AWS's wait nor a round trip, measured in the same run (the probe's
-    /// run of the new version).
+    /// Work that is neither AWS's wait nor a round trip, measured in the same run ([`Work`]).
     Measured(&'static str, Duration),
 }
 
@@ -81,6 +80,14 @@ impl Chain {
 
 use Link::{Measured, Request, Wait};
 
+/// What a chain cannot do faster than the run did, beyond a round trip: the probe's run of the
+/// new version, and the transfer of the code (3.7 MB) to Lambda.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Work {
+    pub probe: Duration,
+    pub upload: Duration,
+}
+
 /// The lease's read and the stack's reads before any plan: the reads by name, then the API's
 /// stage (by the API's id), then the stage's deployment.
 fn survey() -> Vec<Link> {
@@ -101,19 +108,21 @@ fn from_empty() -> Vec<Link> {
     ]
 }
 
-/// A release once the function settled (`settling`): publish, probe, move the alias.
-fn release(settling: Link, probe: Duration) -> Vec<Link> {
+/// A release once the code is uploaded and the function settled (`settling`): publish, probe,
+/// move the alias.
+fn release(settling: Link, work: Work) -> Vec<Link> {
     vec![
+        Measured("the code's transfer", work.upload),
         settling,
         Request("PublishVersion"),
         Request("Invoke: the probe of the new version"),
-        Measured("the probe's run", probe),
+        Measured("the probe's run", work.probe),
         Request("UpdateAlias live"),
     ]
 }
 
 /// `up` from empty: the table's point-in-time recovery (when `pitr`), and the first release.
-fn up_from_empty(r: &Realism, probe: Duration, pitr: bool) -> Vec<Chain> {
+fn up_from_empty(r: &Realism, work: Work, pitr: bool) -> Vec<Chain> {
     let backups = Chain {
         name: "point-in-time recovery",
         links: [
@@ -141,7 +150,7 @@ fn up_from_empty(r: &Realism, probe: Duration, pitr: bool) -> Vec<Chain> {
                 Wait("role propagation", r.role_propagation),
                 Request("CreateFunction"),
             ],
-            release(Wait("Pending", r.function_pending), probe),
+            release(Wait("Pending", r.function_pending), work),
             vec![
                 Request("AddPermission"),
                 Request("CreateDeployment"),
@@ -157,13 +166,12 @@ fn up_from_empty(r: &Realism, probe: Duration, pitr: bool) -> Vec<Chain> {
     }
 }
 
-/// The chains of `verb` (a name of `crate::deployer::VERBS`) under `r`; `probe` is the measured
-/// run of the new version in a release (its `Invoke` less the round trip); `pitr`: whether the
-/// stack's table has point-in-time recovery.
-pub fn chains(verb: &str, r: &Realism, probe: Duration, pitr: bool) -> Vec<Chain> {
+/// The chains of `verb` (a name of `crate::deployer::VERBS`) under `r`, with the `work` measured
+/// in the run; `pitr`: whether the stack's table has point-in-time recovery.
+pub fn chains(verb: &str, r: &Realism, work: Work, pitr: bool) -> Vec<Chain> {
     let chain = |name, links| vec![Chain { name, links }];
     match verb {
-        "up_from_empty" => up_from_empty(r, probe, pitr),
+        "up_from_empty" => up_from_empty(r, work, pitr),
         "up_noop" => chain("the reads", survey()),
         "diff_in_sync" => chain("the reads (no lease)", survey()[1..].to_vec()),
         "up_code_change" => chain(
@@ -174,7 +182,7 @@ pub fn chains(verb: &str, r: &Realism, probe: Duration, pitr: bool) -> Vec<Chain
                     Request("UpdateItem: take the lease"),
                     Request("UpdateFunctionCode"),
                 ],
-                release(Wait("InProgress", r.function_updating), probe),
+                release(Wait("InProgress", r.function_updating), work),
                 vec![Request("UpdateItem: release the lease")],
             ]
             .concat(),
@@ -194,8 +202,8 @@ pub fn chains(verb: &str, r: &Realism, probe: Duration, pitr: bool) -> Vec<Chain
 }
 
 /// The longest chain of `verb`, and its length at the realism's latency.
-pub fn critical(verb: &str, r: &Realism, probe: Duration, pitr: bool) -> Option<(Duration, Chain)> {
-    chains(verb, r, probe, pitr)
+pub fn critical(verb: &str, r: &Realism, work: Work, pitr: bool) -> Option<(Duration, Chain)> {
+    chains(verb, r, work, pitr)
         .into_iter()
         .map(|c| (c.length(r.latency), c))
         .max_by_key(|(length, _)| *length)
@@ -236,25 +244,32 @@ mod tests {
     fn each_verb_has_its_path_from_the_realism_durations() {
         let r = Realism::aws();
         let l = r.latency;
-        let (empty, chain) = critical("up_from_empty", &r, MS(40), true).unwrap();
+        let w = Work {
+            probe: MS(40),
+            upload: MS(30),
+        };
+        let (empty, chain) = critical("up_from_empty", &r, w, true).unwrap();
         assert_eq!(chain.name, "point-in-time recovery");
         assert_eq!(empty, 4 * l + r.pitr_unavailable + r.pitr_enabling);
-        let (noop, _) = critical("up_noop", &r, MS(40), true).unwrap();
+        let (noop, _) = critical("up_noop", &r, w, true).unwrap();
         assert_eq!(noop, 4 * l);
-        let (change, _) = critical("up_code_change", &r, MS(40), true).unwrap();
-        assert_eq!(change, 6 * l + r.function_updating + l + MS(40) + 2 * l);
-        let (down, _) = critical("down", &r, MS(40), true).unwrap();
+        let (change, _) = critical("up_code_change", &r, w, true).unwrap();
+        assert_eq!(
+            change,
+            6 * l + MS(30) + r.function_updating + l + MS(40) + 2 * l
+        );
+        let (down, _) = critical("down", &r, w, true).unwrap();
         assert_eq!(down, 3 * l + r.table_updating);
         // With no settling at all, only round trips remain.
         let bare = Realism::latency_only(l);
-        let (empty, chain) = critical("up_from_empty", &bare, MS(40), true).unwrap();
+        let (empty, chain) = critical("up_from_empty", &bare, w, true).unwrap();
         assert_eq!(chain.name, "the first release");
-        assert_eq!(empty, 13 * l + MS(40));
-        assert!(critical("unknown", &r, MS(0), true).is_none());
+        assert_eq!(empty, 13 * l + MS(30) + MS(40));
+        assert!(critical("unknown", &r, Work::default(), true).is_none());
         // Without point-in-time recovery, the first release is the longest chain.
-        let (plain, chain) = critical("up_from_empty", &r, MS(40), false).unwrap();
+        let (plain, chain) = critical("up_from_empty", &r, w, false).unwrap();
         assert_eq!(chain.name, "the first release");
         let waits = r.table_creating + r.role_propagation + r.function_pending;
-        assert_eq!(plain, 10 * l + waits + MS(40));
+        assert_eq!(plain, 10 * l + waits + MS(30) + MS(40));
     }
 }

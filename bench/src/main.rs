@@ -9,8 +9,8 @@
 //!   waves of `up` from empty, a no-op `up`, `diff` and `down`, at 0 and 40 ms per request, and
 //!   in AWS-typical mode (AWS's settling times and quotas) beside each verb's critical path.
 //!
-//! `bench deployer` measures the deployer alone (for a side-by-side run with a peer); `bench aws`
-//! only its AWS-typical mode.
+//! `bench deployer` measures the deployer alone, with 0 and 40 ms per request (for a side-by-side
+//! run with a peer); `bench aws` only its AWS-typical mode.
 //!
 //! Timings are benchmark figures, never test assertions: these machines are noisy, so medians and
 //! ratios are what to compare.
@@ -53,7 +53,7 @@ fn main() -> Result<(), Error> {
             return Err(format!("unknown argument {other:?}; usage: bench [deployer | aws]").into())
         }
     };
-    let deployer = deployer::measure(&root)?;
+    let deployer = deployer::measure(&root, !only_deployer)?;
     if only_deployer {
         deployer::print(&deployer);
         println!("{}", serde_json::to_string(&deployer)?);
