@@ -602,3 +602,45 @@ async fn new_code_is_published_the_moment_its_update_is_done_with_no_poll_before
     f.assert_deployed_zip("vc", &f.zip_v2, "after the release")
         .await;
 }
+
+#[tokio::test]
+async fn latest_changed_by_hand_is_put_back_and_waited_for_without_a_release() {
+    // `$LATEST` alone holds other code (an upload in the console); the live version holds the
+    // stack's. `up` uploads the code back and publishes nothing, so no release waits out the
+    // update: `up` itself waits until Lambda has applied it.
+    let f = Fixture::with(
+        STACK,
+        Some(Realism {
+            function_updating: Duration::from_millis(600),
+            ..Realism::fast()
+        }),
+    );
+    f.up(&f.zip_v1).ok();
+    let c = f.clients().await;
+    let other = std::fs::read(&f.zip_v2).unwrap();
+    c.lambda
+        .update_function_code()
+        .function_name("vc-prod")
+        .zip_file(aws_sdk_lambda::primitives::Blob::new(other))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let up = f.up(&f.zip_v1).ok();
+    assert_eq!(
+        up.writes_past_updates(),
+        ["lambda PUT /2015-03-31/functions/vc-prod/code"]
+    );
+    let ops: Vec<&str> = up.calls.iter().map(|c| c.operation.as_str()).collect();
+    let uploaded = ops
+        .iter()
+        .position(|o| *o == "PUT /2015-03-31/functions/vc-prod/code")
+        .unwrap();
+    let waited = ops[uploaded + 1..]
+        .iter()
+        .filter(|o| **o == "GET /2015-03-31/functions/vc-prod/configuration")
+        .count();
+    assert!(waited >= 2, "the update was not waited for: {ops:?}");
+    let diff = f.run(&["diff", "--zip", f.zip_v1.to_str().unwrap()]);
+    assert_eq!(diff.code, 0, "{}", diff.stdout);
+}

@@ -239,6 +239,9 @@ async fn public(
             .await?;
             let applied = Function::apply(ctx, &d.function, &p.function, none);
             step(finished, Kind::Function, applied).await?;
+            if !p.alias.iter().any(alias::AliasChange::releases) {
+                function::wait_unreleased(ctx, &d.function, &p.function).await?;
+            }
             let released = Alias::apply(ctx, &d.alias, &p.alias, none);
             step(finished, Kind::Alias, released).await
         },

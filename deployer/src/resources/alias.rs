@@ -116,6 +116,13 @@ pub enum AliasChange {
     Prune(Vec<u64>),
 }
 
+impl AliasChange {
+    /// Whether it publishes a version of the function's code (and so waits for that code).
+    pub fn releases(&self) -> bool {
+        matches!(self, AliasChange::Create | AliasChange::Release { .. })
+    }
+}
+
 impl Describe for AliasChange {
     fn describe(&self, name: &str) -> Change {
         let k = Kind::Alias;

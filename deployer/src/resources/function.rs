@@ -32,6 +32,8 @@ use crate::wait::{self, Attempt};
 
 mod update;
 
+pub use update::wait_unreleased;
+
 pub const CODE: &str = "code_sha256";
 pub const RUNTIME_FIELD: &str = "runtime";
 pub const HANDLER_FIELD: &str = "handler";
@@ -325,7 +327,8 @@ impl Resource for Function {
         // New code alone is published next, and its publish waits out the update itself
         // (refused with a conflict while it is in progress, and for other code if it failed:
         // `alias::release`), so a poll here would only put a round trip on the release's path.
-        if created || !changes.iter().all(FunctionChange::is_code) {
+        // Without a release, [`wait_unreleased`] waits instead.
+        if created || !update::code_only(changes) {
             update::wait_applied(ctx, &d.name, &step).await?;
         }
         step.done("");

@@ -171,3 +171,25 @@ async fn settle(ctx: Ctx<'_>, name: &str, step: &Step, after_update: bool) -> an
     })
     .await
 }
+
+/// Whether `changes` update the code of a live function and nothing else.
+pub(super) fn code_only(changes: &[FunctionChange]) -> bool {
+    !changes.is_empty() && changes.iter().all(FunctionChange::is_code)
+}
+
+/// Waits until new code that no release publishes (the live version has it already: `$LATEST`
+/// alone was changed by hand) is applied, or says why it failed; [`super::Function::apply`] leaves
+/// that wait to the release when there is one.
+pub async fn wait_unreleased(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    changes: &[FunctionChange],
+) -> anyhow::Result<()> {
+    if !code_only(changes) {
+        return Ok(());
+    }
+    let step = ctx.step(false, "function", &d.name);
+    wait_applied(ctx, &d.name, &step).await?;
+    step.done("");
+    Ok(())
+}
