@@ -563,18 +563,21 @@ async fn items_of_a_creating_table_are_not_found_and_the_first_up_waits_for_acti
     assert_eq!(refused(&up, "UpdateItem", 400), 0, "{:?}", up.calls);
 }
 
+/// The stack, where a function's update is `InProgress` for `time`.
+fn updates_lasting(time: Duration) -> Fixture {
+    let realism = Realism {
+        function_updating: time,
+        ..Realism::fast()
+    };
+    Fixture::with(STACK, Some(realism))
+}
+
 #[tokio::test]
 async fn new_code_is_published_the_moment_its_update_is_done_with_no_poll_before() {
     // Lambda refuses PublishVersion while an update is in progress (as the CLI's users meet
     // it: aws/aws-cli #6718); the publish itself is what waits, so nothing reads the function
     // between the code's upload and the publish that follows it.
-    let f = Fixture::with(
-        STACK,
-        Some(Realism {
-            function_updating: Duration::from_millis(600),
-            ..Realism::fast()
-        }),
-    );
+    let f = updates_lasting(Duration::from_millis(600));
     f.up(&f.zip_v1).ok();
     let up = f.up(&f.zip_v2).ok();
     let publish = "POST /2015-03-31/functions/vc-prod/versions";
@@ -608,13 +611,7 @@ async fn latest_changed_by_hand_is_put_back_and_waited_for_without_a_release() {
     // `$LATEST` alone holds other code (an upload in the console); the live version holds the
     // stack's. `up` uploads the code back and publishes nothing, so no release waits out the
     // update: `up` itself waits until Lambda has applied it.
-    let f = Fixture::with(
-        STACK,
-        Some(Realism {
-            function_updating: Duration::from_millis(600),
-            ..Realism::fast()
-        }),
-    );
+    let f = updates_lasting(Duration::from_millis(600));
     f.up(&f.zip_v1).ok();
     let c = f.clients().await;
     let other = std::fs::read(&f.zip_v2).unwrap();
