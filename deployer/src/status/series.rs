@@ -89,10 +89,11 @@ pub struct Window {
 }
 
 impl Window {
-    /// From `start_ms` (since the epoch) to `now`'s next whole minute.
+    /// From `start_ms` (since the epoch) to the next whole minute after `now` (strictly: in the
+    /// first second of a minute, its start would leave out what that second published).
     pub fn new(start_ms: i64, now: SystemTime) -> Window {
         let now_s = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let end_s = now_s.div_ceil(60) * 60;
+        let end_s = (now_s / 60 + 1) * 60;
         let start_s = u64::try_from(start_ms / 1000).unwrap_or(0).min(end_s - 60);
         let span = (end_s - start_s).div_ceil(60) * 60;
         let period = i32::try_from(span).unwrap_or(i32::MAX / 60 * 60);
@@ -217,11 +218,16 @@ mod tests {
         assert_eq!(w.end.duration_since(w.start).unwrap().as_secs(), 86_460);
         let w = Window::new(1_000_030 * 1000, now);
         assert_eq!(w.period, 60, "a window is never shorter than a minute");
+        // Half a second into a minute: what that half second published is inside.
+        let early = UNIX_EPOCH + Duration::from_millis(1_000_020_500);
+        let w = Window::new(0, early);
+        assert_eq!(w.end, UNIX_EPOCH + Duration::from_secs(1_000_080));
+        assert!(w.end > early);
     }
 
     #[test]
     fn every_series_is_asked_on_the_stacks_own_dimensions() {
-        let w = Window::new(0, UNIX_EPOCH + Duration::from_secs(3600));
+        let w = Window::new(0, UNIX_EPOCH + Duration::from_secs(3599));
         let all = queries(&names(), Some("vc-prod"), &w);
         assert_eq!(all.len(), SERIES.len());
         let dims = |q: &MetricDataQuery| -> Vec<(String, String)> {
