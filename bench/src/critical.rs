@@ -80,6 +80,11 @@ impl Chain {
 
 use Link::{Measured, Request, Wait};
 
+/// The deploy lease's own requests, on every chain that writes.
+const LEASE_READ: Link = Request("GetItem: the lease (beside GetCallerIdentity)");
+const LEASE_TAKE: Link = Request("UpdateItem: take the lease");
+const LEASE_RELEASE: Link = Request("UpdateItem: release the lease");
+
 /// What a chain cannot do faster than the run did, beyond a round trip: the probe's run of the
 /// new version, and the transfer of the code (3.7 MB) to Lambda.
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,7 +97,7 @@ pub struct Work {
 /// stage (by the API's id), then the stage's deployment.
 fn survey() -> Vec<Link> {
     vec![
-        Request("GetItem: the lease (beside GetCallerIdentity)"),
+        LEASE_READ,
         Request("the reads by name: GetRestApis, DescribeTable, GetFunction…"),
         Request("GetStage, by the API's id"),
         Request("GetDeployment, of the stage"),
@@ -102,7 +107,7 @@ fn survey() -> Vec<Link> {
 /// The lease's read, the reads finding nothing, and the table made first, as the lease's home.
 fn from_empty() -> Vec<Link> {
     vec![
-        Request("GetItem: the lease (beside GetCallerIdentity)"),
+        LEASE_READ,
         Request("the reads by name: nothing is there"),
         Request("CreateTable: the lease's home"),
     ]
@@ -132,7 +137,7 @@ fn up_from_empty(r: &Realism, work: Work, pitr: bool) -> Vec<Chain> {
                 Request("UpdateContinuousBackups"),
                 Wait("ENABLING", r.pitr_enabling),
                 Request("DescribeContinuousBackups: ENABLED"),
-                Request("UpdateItem: release the lease"),
+                LEASE_RELEASE,
             ],
         ]
         .concat(),
@@ -143,7 +148,7 @@ fn up_from_empty(r: &Realism, work: Work, pitr: bool) -> Vec<Chain> {
             from_empty(),
             vec![
                 Wait("CREATING", r.table_creating),
-                Request("UpdateItem: take the lease"),
+                LEASE_TAKE,
                 // Its policy is put beside the wait, which only the role's creation starts
                 // (Lambda assuming it is a matter of trust, not permissions).
                 Request("CreateRole"),
@@ -155,7 +160,7 @@ fn up_from_empty(r: &Realism, work: Work, pitr: bool) -> Vec<Chain> {
                 Request("AddPermission"),
                 Request("CreateDeployment"),
                 Request("CreateStage"),
-                Request("UpdateItem: release the lease"),
+                LEASE_RELEASE,
             ],
         ]
         .concat(),
@@ -178,19 +183,16 @@ pub fn chains(verb: &str, r: &Realism, work: Work, pitr: bool) -> Vec<Chain> {
             "the release",
             [
                 survey(),
-                vec![
-                    Request("UpdateItem: take the lease"),
-                    Request("UpdateFunctionCode"),
-                ],
+                vec![LEASE_TAKE, Request("UpdateFunctionCode")],
                 release(Wait("InProgress", r.function_updating), work),
-                vec![Request("UpdateItem: release the lease")],
+                vec![LEASE_RELEASE],
             ]
             .concat(),
         ),
         "down" => chain(
             "the table",
             vec![
-                Request("GetItem: the lease (beside GetCallerIdentity)"),
+                LEASE_READ,
                 Request("UpdateItem: take the lease (beside DescribeTable)"),
                 Request("UpdateTable: deletion protection off"),
                 Wait("UPDATING", r.table_updating),

@@ -31,7 +31,8 @@ pub use make::{make_home, mark_made, Home};
 pub use settle::settle_new;
 
 use settle::{
-    in_use_retry, pitr_status, read_tags, retry_in_use, set_pitr, wait_active, wait_tags_visible,
+    pitr_status, read_tags, retry_in_use, send_when_active, set_pitr, wait_active,
+    wait_tags_visible,
 };
 
 pub const KEY_SCHEMA: &str = "key_schema";
@@ -355,7 +356,7 @@ pub async fn unprotect(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<Option<Remov
         };
         let sent = match live.table_status() == Some(&TableStatus::Active) {
             true => retry_in_use(ctx, name, &step, off).await,
-            false => in_use_retry(ctx, name, &step, off).await,
+            false => send_when_active(ctx, name, &step, off).await,
         };
         sent.doing(|| format!("turning off deletion protection on table {name}"))?;
         step.done("");
@@ -408,7 +409,7 @@ async fn update(
     let db = &ctx.clients.dynamodb;
     let billing = billing.then_some(BillingMode::PayPerRequest);
     let protection = protection.then_some(d.deletion_protection);
-    in_use_retry(ctx, &d.name, step, || {
+    send_when_active(ctx, &d.name, step, || {
         db.update_table()
             .table_name(&d.name)
             .set_billing_mode(billing.clone())
@@ -424,7 +425,7 @@ async fn tag(ctx: Ctx<'_>, d: &Desired, update: &Update<Tags>, step: &Step) -> a
     let db = &ctx.clients.dynamodb;
     tags::apply(update, |missing| async move {
         let missing = dynamo_tags(&missing)?;
-        in_use_retry(ctx, &d.name, step, || {
+        send_when_active(ctx, &d.name, step, || {
             db.tag_resource()
                 .resource_arn(&d.arn)
                 .set_tags(Some(missing.clone()))

@@ -17,7 +17,7 @@ use crate::wait::{self, Attempt};
 /// Sends a change to the table, first waiting for it to be ACTIVE, and again while DynamoDB
 /// answers ResourceInUseException: a table that is CREATING or UPDATING refuses UpdateTable,
 /// TagResource and DeleteTable until it settles (DynamoDB API reference, UpdateTable).
-pub async fn in_use_retry<T, E, F, Fut>(
+pub async fn send_when_active<T, E, F, Fut>(
     ctx: Ctx<'_>,
     name: &str,
     step: &Step,
@@ -33,7 +33,7 @@ where
     retry_in_use(ctx, name, step, send).await
 }
 
-/// [`in_use_retry`] for a table just seen `ACTIVE`: no wait first.
+/// [`send_when_active`] for a table just seen `ACTIVE`: no wait first.
 pub async fn retry_in_use<T, E, F, Fut>(
     ctx: Ctx<'_>,
     name: &str,
