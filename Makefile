@@ -37,9 +37,10 @@ deny:
 audit:
 	$(CARGO) deny check advisories
 
-## soak: the full fault and crash sweeps (every kill point, 10 seeds per fault rate), with figures
+## soak: the full fault and crash sweeps (every kill point, 10 seeds per fault rate) and each printed
+## action of `deployer policy` deleted in turn, with figures
 soak: setup
-	SOAK=1 $(CARGO) test -p deployer --test faults --test crash -- --nocapture --test-threads 1
+	SOAK=1 $(CARGO) test -p deployer --test faults --test crash --test policy -- --nocapture --test-threads 1
 
 fmt:
 	$(CARGO) fmt --all -- --check

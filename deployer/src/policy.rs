@@ -22,8 +22,12 @@
 //!
 //! `--read-only` is the policy of `diff`, `outputs`, `logs` and `status`: no action that changes
 //! anything.
-//! A test runs `up`, `diff`, `logs` and `down` through a proxy that enforces the printed policy,
-//! then drops each statement in turn and sees a verb fail naming the missing action.
+//! Tests hold every run of the deployer to the printed policy through a proxy that enforces it
+//! as IAM would (tagging at creation needs each service's tag action too, and a call the proxy
+//! cannot name an action for is refused): every verb in a user's order, drift repaired by hand
+//! changes, adoption, rollback, and `down` of a role someone attached a managed policy to. Every
+//! printed action must be the only grant of some request, and deleting any one of them fails a
+//! verb that names it (`tests/policy.rs`; each one under `make soak`).
 
 use serde_json::{json, Value};
 

@@ -193,7 +193,12 @@ async fn hand_function(c: &Clients, role_arn: &str) -> String {
             .await;
         match sent {
             Ok(created) => break created,
-            Err(e) if format!("{e:?}").contains("cannot be assumed") => {
+            // The new role propagating: to Lambda first, then to KMS.
+            Err(e)
+                if ["cannot be assumed", "invalid for CreateGrant"]
+                    .iter()
+                    .any(|m| format!("{e:?}").contains(m)) =>
+            {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
             Err(e) => panic!("{e:?}"),

@@ -6,6 +6,9 @@
 //! 2. its JSON names each expected change, with the expected and live values where given;
 //! 3. `up` makes exactly the repairing writes (or at least those listed, for a recreation);
 //! 4. `diff` exits 0 again, and there is exactly one of each resource.
+//!
+//! The deployer runs under the policy `deployer policy` prints, enforced as IAM would: each
+//! repair is proved to need no action the policy lacks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -96,6 +99,8 @@ fn exactly(writes: &[&str]) -> Repair {
 impl Live {
     async fn deploy() -> Live {
         let f = Fixture::new(STACK);
+        // Every run of the deployer, each repair included, is held to `deployer policy`.
+        f.enforce_printed_policy();
         f.up(&f.zip_v1).ok();
         let c = f.clients().await;
         Live { f, c }

@@ -47,10 +47,28 @@ async fn the_first_up_waits_out_pitr_and_role_propagation_and_converges_in_one_r
     let pitr = ops(&up.calls, "UpdateContinuousBackups");
     assert!(pitr.contains(&400), "PITR was never refused: {pitr:?}");
     assert_eq!(pitr.last(), Some(&200), "{pitr:?}");
-    // Lambda could not assume the new role at first.
+    // Lambda could not assume the new role at first; past half the window, KMS did not know
+    // it yet ("the KMS key is invalid for CreateGrant", for a function with environment
+    // variables): a refusal sent then, well inside the window, was that one.
     assert!(
         refused(&up, "POST /2015-03-31/functions", 400) >= 1,
         "CreateFunction was never refused for the role"
+    );
+    let role_made = up
+        .calls
+        .iter()
+        .find(|c| c.operation == "CreateRole")
+        .unwrap()
+        .sent;
+    let kms = up.calls.iter().filter(|c| {
+        let since = c.sent.saturating_sub(role_made);
+        c.operation == "POST /2015-03-31/functions"
+            && c.status == 400
+            && (Duration::from_millis(1600)..Duration::from_millis(2900)).contains(&since)
+    });
+    assert!(
+        kms.count() >= 1,
+        "CreateFunction was never refused for KMS's grant"
     );
     assert!(up.stderr.contains("enabling backups"), "{}", up.stderr);
     f.assert_deployed("vc", "the first up").await;
@@ -275,6 +293,46 @@ async fn two_stacks_created_back_to_back_wait_out_createrestapis_quota() {
         "{creates:?}"
     );
     f.assert_deployed("second", "the second stack").await;
+}
+
+#[tokio::test]
+async fn a_redeployment_right_after_a_deployment_waits_out_createdeployments_quota() {
+    let f = Fixture::with(
+        STACK,
+        Some(Realism {
+            create_deployment_every: Duration::from_secs(6),
+            ..Realism::fast()
+        }),
+    );
+    f.up(&f.zip_v1).ok();
+    // A new route: a new deployment, seconds after the first.
+    f.write_stack(&STACK.replace(
+        "routes: [GET /counter, GET /health]",
+        "routes: [GET /counter, GET /count, GET /health]",
+    ));
+    let up = f.up(&f.zip_v1);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let deployments: Vec<u16> = up
+        .calls
+        .iter()
+        .filter(|c| {
+            c.operation.starts_with("POST /restapis/") && c.operation.ends_with("/deployments")
+        })
+        .map(|c| c.status)
+        .collect();
+    assert!(
+        deployments.contains(&429),
+        "the quota was never met: {deployments:?}"
+    );
+    assert!(
+        deployments.last().is_some_and(|s| (200..300).contains(s)),
+        "{deployments:?}"
+    );
+    assert!(
+        up.stderr.contains("one CreateDeployment every 5 s"),
+        "the wait was not explained:\n{}",
+        up.stderr
+    );
 }
 
 async fn method_of(f: &Fixture, path: &str) -> (String, String, String) {
@@ -638,6 +696,47 @@ async fn latest_changed_by_hand_is_put_back_and_waited_for_without_a_release() {
         .filter(|o| **o == "GET /2015-03-31/functions/vc-prod/configuration")
         .count();
     assert!(waited >= 2, "the update was not waited for: {ops:?}");
+    let diff = f.run(&["diff", "--zip", f.zip_v1.to_str().unwrap()]);
+    assert_eq!(diff.code, 0, "{}", diff.stdout);
+}
+
+#[tokio::test]
+async fn tags_put_back_during_an_update_wait_for_it_to_settle() {
+    let f = Fixture::with(
+        STACK,
+        Some(Realism {
+            function_updating: Duration::from_secs(1),
+            ..Realism::fast()
+        }),
+    );
+    f.up(&f.zip_v1).ok();
+    // A tag removed by hand, and a memory change: the configuration's update is InProgress
+    // when the tag goes back, and Lambda refuses TagResource meanwhile.
+    let c = f.clients().await;
+    c.lambda
+        .untag_resource()
+        .resource("arn:aws:lambda:us-east-1:123456789012:function:vc-prod")
+        .tag_keys("project")
+        .send()
+        .await
+        .unwrap();
+    f.write_stack(&STACK.replace("memory_mb: 128", "memory_mb: 256"));
+    let up = f.up(&f.zip_v1);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let tagging: Vec<u16> = up
+        .calls
+        .iter()
+        .filter(|c| c.operation.starts_with("POST /2017-03-31/tags/"))
+        .map(|c| c.status)
+        .collect();
+    assert!(
+        tagging.contains(&409),
+        "TagResource was never refused: {tagging:?}"
+    );
+    assert!(
+        tagging.last().is_some_and(|s| (200..300).contains(s)),
+        "{tagging:?}"
+    );
     let diff = f.run(&["diff", "--zip", f.zip_v1.to_str().unwrap()]);
     assert_eq!(diff.code, 0, "{}", diff.stdout);
 }

@@ -1,16 +1,28 @@
 //! Which IAM action a request needs, as AWS's authorization would see it: `dynamodb:UpdateTable`,
 //! `lambda:GetFunction`, `apigateway:DELETE`. The realism layer denies actions by these names.
 
-use crate::policy::{self, Context, Decision, Request};
+use crate::policy::{self, Context, Request};
 use crate::wire::{percent_decode as decode, Exchange};
 
-/// The IAM action `ex` is authorized by, or `None` for a request no policy governs
-/// (`sts:GetCallerIdentity` needs no permission).
-pub fn action(ex: &Exchange<'_>) -> Option<String> {
+/// What IAM authorizes a request by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Needs {
+    /// No permission: `sts:GetCallerIdentity`.
+    Nothing,
+    /// This action (`lambda:GetFunction`).
+    Action(String),
+    /// A request this model cannot name an action for (`lambda GET /2015-03-31/functions/f/
+    /// concurrency`): refused wherever a policy is enforced, so that a new call cannot pass the
+    /// least-privilege proof unseen and then be denied on AWS.
+    Unknown(String),
+}
+
+/// The IAM action `ex` is authorized by.
+pub fn needs(ex: &Exchange<'_>) -> Needs {
     let service = ex.call.service.as_str();
     let op = ex.call.operation.as_str();
-    match service {
-        "sts" if op == "GetCallerIdentity" => None,
+    let named = match service {
+        "sts" if op == "GetCallerIdentity" => return Needs::Nothing,
         "dynamodb" | "logs" | "iam" | "sts" | "sns" => Some(format!("{service}:{op}")),
         // CloudWatch signs as `monitoring`; its actions are `cloudwatch:`.
         "monitoring" => Some(format!("cloudwatch:{op}")),
@@ -18,24 +30,54 @@ pub fn action(ex: &Exchange<'_>) -> Option<String> {
         // API Gateway authorizes its control plane by HTTP method on the resource path.
         "apigateway" => Some(format!("apigateway:{}", ex.method())),
         _ => None,
+    };
+    match named {
+        Some(action) => Needs::Action(action),
+        None => Needs::Unknown(format!("{service} {} {}", ex.method(), ex.path())),
     }
 }
 
-/// The actions a request needs besides its own: tagging at creation needs the service's
-/// `TagResource` too (CloudWatch API reference, PutMetricAlarm: "you must have the
-/// cloudwatch:TagResource permission"; SNS API reference, CreateTopic: "you must have the
-/// sns:CreateTopic and sns:TagResource permissions").
+/// The actions a request needs besides its own. Tagging at creation needs the service's tag
+/// action too: CloudWatch (PutMetricAlarm: "you must have the cloudwatch:TagResource
+/// permission"), SNS (CreateTopic: "sns:CreateTopic and sns:TagResource"), CloudWatch Logs
+/// (CreateLogGroup: "you must have both logs:CreateLogGroup and logs:TagResource"), IAM
+/// (CreateRole with `Tags` needs `iam:TagRole`), Lambda (developer guide, "Using tags on Lambda
+/// functions": `lambda:TagResource` for whoever "performs a tag on create") and DynamoDB
+/// (CreateTable with `Tags` needs `dynamodb:TagResource`).
 pub fn dependent(ex: &Exchange<'_>) -> Vec<String> {
     let op = ex.call.operation.as_str();
+    let body = || ex.json();
+    let listed = |v: &serde_json::Value| v.as_array().is_some_and(|t| !t.is_empty());
+    let mapped = |v: &serde_json::Value| v.as_object().is_some_and(|t| !t.is_empty());
     let tagged = match (ex.call.service.as_str(), op) {
-        ("monitoring", "PutMetricAlarm") => ex.json()["Tags"]
-            .as_array()
-            .is_some_and(|t| !t.is_empty())
-            .then_some("cloudwatch:TagResource"),
+        ("monitoring", "PutMetricAlarm") => {
+            listed(&body()["Tags"]).then_some("cloudwatch:TagResource")
+        }
         ("sns", "CreateTopic") => form(ex.body, "Tags.member.1.Key").map(|_| "sns:TagResource"),
+        ("logs", "CreateLogGroup") => mapped(&body()["tags"]).then_some("logs:TagResource"),
+        ("iam", "CreateRole") => form(ex.body, "Tags.member.1.Key").map(|_| "iam:TagRole"),
+        ("dynamodb", "CreateTable") => listed(&body()["Tags"]).then_some("dynamodb:TagResource"),
+        ("lambda", _) if lambda_action(ex.method(), ex.path()) == Some("CreateFunction") => {
+            mapped(&body()["Tags"]).then_some("lambda:TagResource")
+        }
         _ => None,
     };
     tagged.into_iter().map(str::to_string).collect()
+}
+
+/// Whether `ex` is Lambda's GetFunction, which for a tagged function needs `lambda:ListTags` too
+/// (without it the answer carries a `TagsError` instead of the tags).
+pub fn gets_function(ex: &Exchange<'_>) -> bool {
+    ex.call.service == "lambda" && lambda_action(ex.method(), ex.path()) == Some("GetFunction")
+}
+
+/// The unqualified ARN of a function's (`…:function:f:live` → `…:function:f`): tags, and so
+/// `lambda:ListTags`, apply to the function, not to its versions or aliases.
+pub fn unqualified(arn: &str) -> &str {
+    match arn.match_indices(':').nth(6) {
+        Some((at, _)) => &arn[..at],
+        None => arn,
+    }
 }
 
 /// The Lambda API's operations, by method and path.
@@ -215,8 +257,21 @@ impl Policy {
         action: &str,
         resource: &str,
         passed_to: Option<&str>,
-        mut context: Context,
+        context: Context,
     ) -> bool {
+        self.allowed_by(action, resource, passed_to, context)
+            .is_some()
+    }
+
+    /// The `Sid`s of the statements that allow `action` on `resource` (empty for a statement
+    /// without one), or `None` when the policy does not allow it.
+    pub fn allowed_by(
+        &self,
+        action: &str,
+        resource: &str,
+        passed_to: Option<&str>,
+        mut context: Context,
+    ) -> Option<Vec<String>> {
         if let Some(service) = passed_to {
             context.insert("iam:passedtoservice".into(), vec![service.to_string()]);
         }
@@ -226,7 +281,7 @@ impl Policy {
             context: &context,
             principal: None,
         };
-        policy::evaluate(std::slice::from_ref(&self.document), &request) == Decision::Allow
+        policy::allowed_by(std::slice::from_ref(&self.document), &request)
     }
 }
 
@@ -250,6 +305,9 @@ mod tests {
         assert!(glob("lambda:Get*", "lambda:GetPolicy", false));
         assert!(!glob("lambda:Get*", "lambda:AddPermission", false));
         assert_eq!(decode("arn%3Aaws%3Alambda"), "arn:aws:lambda");
+        let function = "arn:aws:lambda:us-east-1:1:function:f";
+        assert_eq!(unqualified(&format!("{function}:live")), function);
+        assert_eq!(unqualified(function), function);
     }
 
     #[test]

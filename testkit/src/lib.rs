@@ -188,3 +188,19 @@ pub fn dummy_loader() -> ConfigLoader {
             "testing", "testing", None, None, "testkit",
         ))
 }
+
+/// The access key of the person at the console: what a test changes behind the deployer's back
+/// is signed with it, and an enforced policy ([`Realism::enforce`]) holds the deployer's
+/// credentials only, as IAM holds each principal to its own policies.
+pub const OPERATOR_KEY: &str = "operator";
+
+/// [`dummy_loader`], signing as the operator ([`OPERATOR_KEY`]).
+pub fn operator_loader() -> ConfigLoader {
+    dummy_loader().credentials_provider(Credentials::new(
+        OPERATOR_KEY,
+        "operator",
+        None,
+        None,
+        "testkit",
+    ))
+}

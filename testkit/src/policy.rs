@@ -56,6 +56,21 @@ pub fn evaluate(documents: &[Value], req: &Request<'_>) -> Decision {
     }
 }
 
+/// The `Sid`s of the statements that allow `req` (empty for a statement without one), or `None`
+/// when `documents` do not allow it (an explicit deny, or no allow).
+pub fn allowed_by(documents: &[Value], req: &Request<'_>) -> Option<Vec<String>> {
+    if evaluate(documents, req) != Decision::Allow {
+        return None;
+    }
+    let sids = documents
+        .iter()
+        .flat_map(statements)
+        .filter(|s| s["Effect"] == "Allow" && matches(s, req))
+        .map(|s| s["Sid"].as_str().unwrap_or("").to_string())
+        .collect();
+    Some(sids)
+}
+
 fn statements(doc: &Value) -> Vec<&Value> {
     match &doc["Statement"] {
         Value::Array(list) => list.iter().collect(),

@@ -156,25 +156,6 @@ impl Recorder {
             .unwrap_or_default()
     }
 
-    /// Only the writes among `calls`, as `service Operation` strings.
-    pub fn writes(calls: &[Call]) -> Vec<String> {
-        calls
-            .iter()
-            .filter(|c| c.write)
-            .map(|c| format!("{} {}", c.service, c.operation))
-            .collect()
-    }
-
-    /// Only the writes among `calls` that AWS accepted (2xx), as `service Operation` strings:
-    /// what changed, without the attempts refused for now (a quota, a resource still settling).
-    pub fn applied(calls: &[Call]) -> Vec<String> {
-        calls
-            .iter()
-            .filter(|c| c.write && c.succeeded())
-            .map(|c| format!("{} {}", c.service, c.operation))
-            .collect()
-    }
-
     /// Injects `faults` into the requests from now on; `None` forwards everything again.
     pub fn faults(&self, faults: Option<Faults>) {
         if let Ok(mut dice) = self.state.dice.lock() {
@@ -204,6 +185,12 @@ impl Recorder {
         if let Some(layer) = self.layer() {
             layer.confirm_email(email);
         }
+    }
+
+    /// Each `(statement id, action)` that one statement of the enforced policy alone allowed
+    /// since the realism was set ([`Realism::enforce`]): the census of the printed policy's use.
+    pub fn authorized(&self) -> std::collections::BTreeSet<(String, String)> {
+        self.layer().map(|l| l.authorized()).unwrap_or_default()
     }
 
     fn layer(&self) -> Option<Arc<Layer>> {

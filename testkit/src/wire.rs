@@ -36,6 +36,25 @@ impl Call {
     pub fn succeeded(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// Only the writes among `calls`, as `service Operation` strings.
+    pub fn writes(calls: &[Call]) -> Vec<String> {
+        calls
+            .iter()
+            .filter(|c| c.write)
+            .map(|c| format!("{} {}", c.service, c.operation))
+            .collect()
+    }
+
+    /// Only the writes among `calls` that AWS accepted (2xx), as `service Operation` strings:
+    /// what changed, without the attempts refused for now (a quota, a resource still settling).
+    pub fn applied(calls: &[Call]) -> Vec<String> {
+        calls
+            .iter()
+            .filter(|c| c.write && c.succeeded())
+            .map(|c| format!("{} {}", c.service, c.operation))
+            .collect()
+    }
 }
 
 impl std::fmt::Display for Call {
@@ -64,6 +83,12 @@ impl Exchange<'_> {
 
     pub fn path(&self) -> &str {
         self.parts.uri.path()
+    }
+
+    /// The access key that signed the request (SigV4's `Credential=KEY/…`).
+    pub fn access_key(&self) -> Option<&str> {
+        let auth = self.parts.headers.get("authorization")?.to_str().ok()?;
+        auth.split("Credential=").nth(1)?.split('/').next()
     }
 
     /// The query parameter `key`, decoded (`?Qualifier=live`).

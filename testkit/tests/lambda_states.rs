@@ -73,3 +73,39 @@ async fn answers_carry_pending_and_in_progress_and_a_publish_waits_for_the_updat
     assert!(refused.is_resource_conflict_exception(), "{refused:?}");
     assert!(format!("{refused:?}").contains("An update is in progress"));
 }
+
+#[tokio::test]
+async fn an_environment_over_4_kb_is_refused_as_lambda_measures_it() {
+    let moto = Moto::start();
+    let proxy = Recorder::start(moto.endpoint());
+    proxy.realism(Some(Realism::latency_only(Duration::ZERO)));
+    let config = dummy_loader().endpoint_url(proxy.endpoint()).load().await;
+    let role = aws_sdk_iam::Client::new(&config)
+        .create_role()
+        .role_name("r")
+        .assume_role_policy_document("{}")
+        .send()
+        .await
+        .unwrap();
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    // `{"V":"…"}` is 8 bytes more than the value: 4,088 bytes of value is exactly 4 KB.
+    let create = |name: &str, value_bytes: usize| {
+        lambda
+            .create_function()
+            .function_name(name)
+            .role(role.role().unwrap().arn())
+            .runtime(Runtime::Providedal2023)
+            .handler("bootstrap")
+            .code(FunctionCode::builder().zip_file(Blob::new(zip())).build())
+            .environment(
+                aws_sdk_lambda::types::Environment::builder()
+                    .variables("V", "x".repeat(value_bytes))
+                    .build(),
+            )
+            .send()
+    };
+    let refused = create("over", 4089).await.unwrap_err();
+    let text = aws_sdk_lambda::error::DisplayErrorContext(&refused).to_string();
+    assert!(text.contains("exceeded the 4KB limit"), "{text}");
+    create("at", 4088).await.unwrap();
+}

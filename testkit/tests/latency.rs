@@ -54,9 +54,11 @@ async fn a_round_trip_holds_every_answer_for_the_latency_and_hides_moto_in_it() 
     let (took, trips) = wave(&proxy).await;
     assert_eq!(trips.len(), WAVE);
     assert!(trips.iter().all(|t| *t >= LATENCY), "{trips:?}");
-    // The wave is one round trip: moto's time is inside it.
+    // The wave is one round trip: moto's time is inside it. Added on top, it would cost all of
+    // moto's time and the client's own (64 connections) besides; the client's share alone stays
+    // under a tenth of moto's (it reached half on a loaded machine).
     assert!(
-        took < LATENCY.max(moto_alone) + moto_alone / 2,
+        took < LATENCY.max(moto_alone) + moto_alone * 9 / 10,
         "the wave took {took:?}, moto alone {moto_alone:?}"
     );
 

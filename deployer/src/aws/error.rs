@@ -26,6 +26,15 @@ pub fn ambiguous<E: ProvideErrorMetadata>(
     }
 }
 
+/// How long a quota's refusal asked to wait (API Gateway's `Retry-After`), or the quota's own
+/// period when it did not say.
+pub fn retry_after(seconds: Option<&str>, quota: std::time::Duration) -> std::time::Duration {
+    seconds
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(quota)
+}
+
 /// Whether an SDK error says "there is no such thing", in any service's spelling.
 pub fn is_not_found<E: ProvideErrorMetadata>(
     error: &SdkError<E, aws_smithy_runtime_api::http::Response>,

@@ -18,7 +18,9 @@ use crate::interrupt;
 
 pub mod error;
 
-pub use error::{ambiguous, describe, iam_action, is_not_found, operation_of, AwsContext, Found};
+pub use error::{
+    ambiguous, describe, iam_action, is_not_found, operation_of, retry_after, AwsContext, Found,
+};
 
 /// Where to deploy, as the CLI's global flags say.
 #[derive(Debug, Clone, Default)]

@@ -72,7 +72,7 @@ pub fn spec(
         env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
         env.push(("AWS_ENDPOINT_URL".into(), url.to_string()));
     }
-    env.extend(crate::resources::function::environment_of(stack, names));
+    env.extend(stack.environment());
     let (program, args) = match emulation(stack.function.architecture)? {
         None => (bootstrap, Vec::new()),
         Some((emulator, mut args)) => {

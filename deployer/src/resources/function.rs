@@ -3,9 +3,11 @@
 //! the live `CodeSha256` differs from the local zip's.
 //!
 //! Real Lambda is eventually consistent in ways handled here:
-//! - a role created seconds ago cannot be assumed yet, and CreateFunction says so;
+//! - a role created seconds ago cannot be assumed yet, and CreateFunction says so; a moment
+//!   later KMS may still not know it, and a function with environment variables cannot have its
+//!   grant ("the KMS key is invalid for CreateGrant"): both are retried;
 //! - a function is `Pending` after create and `InProgress` after each update, and a second
-//!   update meanwhile fails with ResourceConflictException;
+//!   update (or TagResource) meanwhile fails with ResourceConflictException;
 //! - an update can fail (`LastUpdateStatus: Failed`), leaving the previous code and
 //!   configuration: that is drift, repaired by sending both again.
 
@@ -47,37 +49,17 @@ pub const ENVIRONMENT: &str = "environment";
 pub const LAST_UPDATE: &str = "last_update";
 const SUCCESSFUL: &str = "Successful";
 
-/// What Lambda says while a role is not yet visible to it.
-const ROLE_NOT_ASSUMABLE: &str = "cannot be assumed by Lambda";
+/// What Lambda says while a role made moments ago is not yet visible to it, or not yet to KMS
+/// (a function with environment variables needs a grant for it on the `aws/lambda` key). Both
+/// clear on their own; terraform-provider-aws retries both (`retryFunctionOp`).
+const ROLE_PROPAGATING: [&str; 2] = [
+    "cannot be assumed by Lambda",
+    "because the KMS key is invalid for CreateGrant",
+];
 
-/// The function's environment: the names its contract reads, from the same derivation as the
-/// role's policy (`TABLE_NAME` is [`Names::table`], whose ARN the policy grants), so the two
-/// cannot disagree; `TABLE_KEY` is the key the table is made with ([`Names::key`]).
-pub fn environment_of(stack: &Stack, names: &Names) -> Tags {
-    let env = contract::env::TABLE_NAME;
-    let mut vars = Tags::from([
-        (env.to_string(), names.table.clone()),
-        (contract::env::TABLE_KEY.to_string(), names.key.clone()),
-        (
-            contract::env::COUNTER_ID.to_string(),
-            stack.function.counter_id.clone(),
-        ),
-        (
-            contract::env::CORS_ORIGINS.to_string(),
-            stack.api.cors_origins.join(","),
-        ),
-        (
-            contract::env::COUNT_BOTS.to_string(),
-            stack.function.count_bots.to_string(),
-        ),
-    ]);
-    if !stack.api.cors_headers.is_empty() {
-        vars.insert(
-            contract::env::CORS_HEADERS.to_string(),
-            stack.api.cors_headers.join(","),
-        );
-    }
-    vars
+/// Whether Lambda's message says that the function's role is still propagating.
+fn role_propagating(message: Option<&str>) -> bool {
+    message.is_some_and(|m| ROLE_PROPAGATING.iter().any(|p| m.contains(p)))
 }
 
 /// The zip to deploy and its `base64(sha256)`, as Lambda reports `CodeSha256`.
@@ -129,7 +111,7 @@ impl Desired {
             memory_mb: i32::try_from(stack.function.memory_mb).unwrap_or(128),
             timeout_s: i32::try_from(stack.function.timeout_s).unwrap_or(3),
             role_arn: arns.role.clone(),
-            environment: environment_of(stack, names),
+            environment: stack.environment(),
             code,
             tags: names.tags.clone(),
             description: format!("Visitor counter of stack {} ({})", names.stack, names.stage),
@@ -453,7 +435,7 @@ async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<()> {
 fn role_not_assumable<R>(e: &SdkError<CreateFunctionError, R>) -> bool {
     match e.as_service_error() {
         Some(CreateFunctionError::InvalidParameterValueException(p)) => {
-            p.message().is_some_and(|m| m.contains(ROLE_NOT_ASSUMABLE))
+            role_propagating(p.message())
         }
         _ => false,
     }

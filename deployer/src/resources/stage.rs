@@ -3,17 +3,20 @@
 //! so the live stage is compared without a state file, and a new deployment is made only when
 //! that changed.
 
+use std::time::Duration;
+
+use aws_sdk_apigateway::operation::create_deployment::CreateDeploymentError;
 use aws_sdk_apigateway::types::{Op, PatchOperation};
 use serde_json::json;
 
 use super::tags::{self, Tags, TAGS};
 use super::{Ctx, Needs, Removed, Resource};
-use crate::aws::{AwsContext, Clients, Found};
+use crate::aws::{self, AwsContext, Clients, Found};
 use crate::names::Names;
 use crate::plan::{Change, Describe, Differ, Kind, Update};
 use crate::progress::Step;
 use crate::stack::Stack;
-use crate::wait::{self, CreateError};
+use crate::wait::{self, Attempt, CreateError};
 
 pub const DEPLOYMENT: &str = "deployment";
 pub const THROTTLE_RATE: &str = "throttle.rate";
@@ -152,7 +155,7 @@ impl Resource for Stage {
             .iter()
             .any(|c| matches!(c, StageChange::Deployment(_)));
         if created || redeploy {
-            let deployment = create_deployment(ctx, d, api_id).await?;
+            let deployment = create_deployment(ctx, d, api_id, &step).await?;
             if created {
                 create(ctx, d, api_id, &deployment, &step).await?;
             } else {
@@ -232,18 +235,49 @@ pub async fn read(
     }))
 }
 
-async fn create_deployment(ctx: Ctx<'_>, d: &Desired, api_id: &str) -> anyhow::Result<String> {
-    let deployment = ctx
-        .clients
-        .apigateway
-        .create_deployment()
-        .rest_api_id(api_id)
-        .description(format!("{HASH_PREFIX}{}", d.deployment_hash))
-        .send()
-        .await
-        .doing(|| format!("creating a deployment of API {api_id}"))?;
-    deployment
-        .id
+/// A deployment (a snapshot) of the API. API Gateway allows one CreateDeployment every 5 s per
+/// account: a 429 is waited out as its `Retry-After` says, within [`crate::wait::Waits::api_quota`].
+/// A lost answer is sent again: a second snapshot is harmless, and the stage is pointed at the
+/// one whose answer came.
+async fn create_deployment(
+    ctx: Ctx<'_>,
+    d: &Desired,
+    api_id: &str,
+    step: &Step,
+) -> anyhow::Result<String> {
+    let gw = &ctx.clients.apigateway;
+    let made = wait::retry(ctx.waits.api_quota, step, || async {
+        let sent = gw
+            .create_deployment()
+            .rest_api_id(api_id)
+            .description(format!("{HASH_PREFIX}{}", d.deployment_hash))
+            // Not retried by the SDK: its backoff knows nothing of a 5 s quota.
+            .customize()
+            .config_override(crate::single_attempt!(aws_sdk_apigateway))
+            .send()
+            .await;
+        match sent {
+            Ok(made) => Attempt::Done(made),
+            Err(e) => match e.as_service_error() {
+                Some(CreateDeploymentError::TooManyRequestsException(t)) => {
+                    let wait = aws::retry_after(t.retry_after_seconds(), Duration::from_secs(5));
+                    let why = format!(
+                        "API Gateway allows one CreateDeployment every 5 s per account: \
+                         waiting {} s",
+                        wait.as_secs()
+                    );
+                    Attempt::After(e, why, wait)
+                }
+                _ if aws::ambiguous(&e) => {
+                    Attempt::Again(e, format!("deploying API {api_id} failed"))
+                }
+                _ => Attempt::Failed(e),
+            },
+        }
+    })
+    .await
+    .doing(|| format!("creating a deployment of API {api_id}"))?;
+    made.id
         .ok_or_else(|| anyhow::anyhow!("CreateDeployment returned no id"))
 }
 

@@ -6,6 +6,7 @@
 //! runs before any AWS call: a bad file costs nothing and changes nothing.
 
 pub mod alerts;
+pub mod environment;
 pub mod error;
 pub mod raw;
 pub mod rules;

@@ -100,7 +100,10 @@ pub fn stack(raw: RawStack, stage: Option<&str>, c: &mut Checker) -> Stack {
     });
     let file_stage = raw.stage.as_ref().map_or("prod", |s| s.value.as_str());
     let overridden = stage != file_stage;
-    Stack {
+    let first = |list: Option<&Vec<Spanned<String>>>| list.and_then(|l| l.first()).cloned();
+    let origins = first(raw.api.as_ref().and_then(|a| a.cors_origins.as_ref()));
+    let headers = first(raw.api.as_ref().and_then(|a| a.cors_headers.as_ref()));
+    let stack = Stack {
         table: table(raw.table.unwrap_or_default(), &name, &stage, overridden, c),
         function: function(raw.function.unwrap_or_default(), c),
         api: api(raw.api.unwrap_or_default(), c),
@@ -109,7 +112,9 @@ pub fn stack(raw: RawStack, stage: Option<&str>, c: &mut Checker) -> Stack {
         name,
         region,
         stage,
-    }
+    };
+    super::environment::check(&stack, origins.as_ref(), headers.as_ref(), c);
+    stack
 }
 
 /// Derived names must fit AWS's limits; the error points at `name`, which the user controls.

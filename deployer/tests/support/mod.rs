@@ -94,6 +94,9 @@ pub fn real_zip() -> PathBuf {
 }
 
 /// The stack most tests deploy: everything explicit, as a user would write it.
+/// moto's account.
+pub const ACCOUNT: &str = "123456789012";
+
 pub const STACK: &str = "\
 name: vc
 region: us-east-1
@@ -129,12 +132,12 @@ impl Run {
     /// The writes to the stack's resources. The deploy lease's (the deployer's only item
     /// calls, the one item its policy reaches) are [`Run::lease_writes`].
     pub fn writes(&self) -> Vec<String> {
-        Recorder::writes(&self.stack_calls())
+        Call::writes(&self.stack_calls())
     }
 
     /// The writes AWS accepted: what changed, without attempts refused for now.
     pub fn applied(&self) -> Vec<String> {
-        Recorder::applied(&self.stack_calls())
+        Call::applied(&self.stack_calls())
     }
 
     /// The writes AWS accepted, after checking that each refused one was a `PublishVersion`
@@ -149,13 +152,13 @@ impl Run {
                 "a refused write other than a publish during an update: {c}"
             );
         }
-        Recorder::applied(&calls)
+        Call::applied(&calls)
     }
 
     /// The deploy lease's writes: taking, renewing and releasing it.
     pub fn lease_writes(&self) -> Vec<String> {
         let lease: Vec<Call> = self.calls.iter().filter(|c| is_lease(c)).cloned().collect();
-        Recorder::writes(&lease)
+        Call::writes(&lease)
     }
 
     fn stack_calls(&self) -> Vec<Call> {
@@ -276,6 +279,34 @@ impl Fixture {
         }
     }
 
+    /// `deployer policy` (`--read-only`: the readers') for the fixture's stack.yaml, as JSON.
+    pub fn printed_policy(&self, read_only: bool) -> serde_json::Value {
+        self.proxy.realism(Some(Realism::fast()));
+        let mut args = vec!["policy"];
+        if read_only {
+            args.push("--read-only");
+        }
+        let run = self.run(&args).ok();
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", run.stdout))
+    }
+
+    /// From now on, every request through the proxy is held to `document` as IAM would hold the
+    /// deployer's credentials (with [`Realism::fast`]); what the layer remembered starts afresh.
+    pub fn enforce(&self, document: &serde_json::Value) {
+        self.proxy
+            .realism(Some(Realism::fast().enforce(testkit::iam::Policy {
+                document: document.clone(),
+                region: "us-east-1".into(),
+                account: ACCOUNT.into(),
+            })));
+    }
+
+    /// Holds every request from now on to the policy `deployer policy` prints for the stack.
+    pub fn enforce_printed_policy(&self) {
+        let printed = self.printed_policy(false);
+        self.enforce(&printed);
+    }
+
     pub fn up(&self, zip: &Path) -> Run {
         self.run(&["up", "--zip", zip.to_str().unwrap()])
     }
@@ -304,9 +335,10 @@ impl Fixture {
     /// SDK clients aimed straight at moto, for reading back and for changing things behind the
     /// deployer's back. Lambda's go through the proxy, as the deployer's do: its data plane keeps
     /// what moto does not (each alias's resource policy, its revision, the versions deleted).
+    /// They sign as the operator, whom a policy enforced on the deployer does not hold.
     pub async fn clients(&self) -> Clients {
         let mut clients = Clients::from_config(&self.moto.loader().load().await).unwrap();
-        let lambda = testkit::dummy_loader().endpoint_url(self.proxy.endpoint());
+        let lambda = testkit::operator_loader().endpoint_url(self.proxy.endpoint());
         clients.lambda = aws_sdk_lambda::Client::new(&lambda.load().await);
         clients
     }

@@ -90,8 +90,15 @@ pub(super) async fn authorize(
     ex: &Exchange<'_>,
     who: &Principal,
 ) -> Option<Response<Bytes>> {
-    let action = iam::action(ex)?;
     let resource = iam::resource(ex, REGION, ACCOUNT);
+    let action = match iam::needs(ex) {
+        iam::Needs::Nothing => return None,
+        iam::Needs::Action(action) => action,
+        iam::Needs::Unknown(what) => {
+            let why = format!("because the emulator's IAM model cannot name the action of {what}");
+            return Some(denied(ex, who, "an unknown action", &resource, &why));
+        }
+    };
     let context = context(dp, ex).await;
     let documents = match role_documents(dp, &who.role_arn).await {
         Ok(docs) => docs,

@@ -1,5 +1,5 @@
-//! API Gateway's control plane as it really behaves: per-account quotas on CreateRestApi and
-//! DeleteRestApi (429 with `Retry-After`), PutMethod refused on a method that exists, and
+//! API Gateway's control plane as it really behaves: per-account quotas on CreateRestApi,
+//! DeleteRestApi and CreateDeployment (429 with `Retry-After`), PutMethod refused on a method that exists, and
 //! GetRestApis that does not list a new API at once.
 
 use std::time::{Duration, Instant};
@@ -20,6 +20,9 @@ pub(super) async fn before(
         ("POST", ["restapis"]) => quota(layer, c.create_rest_api_every, |w| &mut w.last_create_api),
         ("DELETE", ["restapis", _]) => {
             quota(layer, c.delete_rest_api_every, |w| &mut w.last_delete_api)
+        }
+        ("POST", ["restapis", _, "deployments"]) => {
+            quota(layer, c.create_deployment_every, |w| &mut w.last_deployment)
         }
         ("PUT", ["restapis", _, "resources", _, "methods", _]) if c.put_method_conflicts => {
             let exists = upstream.peek_rest(ex, "GET", ex.path()).await.is_some();

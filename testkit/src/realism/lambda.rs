@@ -1,6 +1,8 @@
-//! Lambda as it really settles: a new function `Pending`, each update `InProgress`, a second
+//! Lambda as it really settles, and what it refuses that moto takes: an environment over 4 KB;
+//! a new function `Pending`, each update `InProgress`, a second
 //! update meanwhile refused; a role not yet assumable after it changed; a last update that
-//! `Failed`; GetFunction without `Tags` when the caller may not `lambda:ListTags`; AddPermission
+//! `Failed`; TagResource refused while the function settles, as an update is; GetFunction
+//! without `Tags` when the caller may not `lambda:ListTags`; AddPermission
 //! refused for a statement id that exists; PublishVersion refused when `$LATEST` holds other code
 //! than its `CodeSha256`.
 
@@ -23,6 +25,8 @@ pub(super) enum LambdaRoute {
     Delete(String),
     AddPermission(String),
     Publish(String),
+    /// TagResource (`POST /2017-03-31/tags/{arn}`), by the function's name.
+    Tag(String),
 }
 
 impl LambdaRoute {
@@ -35,6 +39,10 @@ impl LambdaRoute {
         let s: Vec<&str> = segments.iter().map(String::as_str).collect();
         let (f, rest) = match s.as_slice() {
             ["2015-03-31", "functions"] if method == "POST" => return Some(LambdaRoute::Create),
+            ["2017-03-31", "tags", arn] if method == "POST" => {
+                let name = arn.rsplit_once(":function:")?.1;
+                return Some(LambdaRoute::Tag(name.split(':').next()?.to_string()));
+            }
             ["2015-03-31", "functions", f, rest @ ..] => (f.to_string(), rest),
             _ => return None,
         };
@@ -62,7 +70,9 @@ pub(super) async fn before(
         route,
         LambdaRoute::Create | LambdaRoute::UpdateConfiguration(_)
     ) {
-        if let Some(refusal) = role_not_yet_assumable(layer, ex) {
+        if let Some(refusal) =
+            environment_too_large(ex).or_else(|| role_not_yet_assumable(layer, ex))
+        {
             return Some(refusal);
         }
     }
@@ -73,7 +83,11 @@ pub(super) async fn before(
         {
             statement_exists(ex, upstream, &f).await
         }
-        LambdaRoute::UpdateCode(f) | LambdaRoute::UpdateConfiguration(f) => busy(layer, &f),
+        // TagResource too: "another operation is in progress" (API reference, TagResource
+        // errors: ResourceConflictException).
+        LambdaRoute::UpdateCode(f) | LambdaRoute::UpdateConfiguration(f) | LambdaRoute::Tag(f) => {
+            busy(layer, &f)
+        }
         // PublishVersion during an update answers ResourceConflictException too ("An update
         // is in progress for resource", aws/aws-cli #6718).
         LambdaRoute::Publish(f) => match busy(layer, &f) {
@@ -84,20 +98,58 @@ pub(super) async fn before(
     }
 }
 
-fn role_not_yet_assumable(layer: &Layer, ex: &Exchange<'_>) -> Option<Answer> {
-    let role = ex.json()["Role"]
-        .as_str()
-        .and_then(|arn| arn.rsplit('/').next())
-        .map(str::to_string)?;
-    let changed = layer.world().roles.get(&role).copied();
-    within(changed, layer.config.role_propagation).then(|| {
+/// Lambda's limit on a function's environment: "the total size of all environment variables
+/// doesn't exceed 4 KB", measured as their JSON (the refusal quotes it); moto takes any size.
+fn environment_too_large(ex: &Exchange<'_>) -> Option<Answer> {
+    let vars = ex.json()["Environment"]["Variables"].clone();
+    let measured = vars.as_object()?;
+    let text = serde_json::to_string(measured).ok()?;
+    (text.len() > 4096).then(|| {
         faults::aws_error(
             "lambda",
             400,
             "InvalidParameterValueException",
-            "The role defined for the function cannot be assumed by Lambda.",
+            &format!(
+                "Lambda was unable to configure your environment variables because the \
+                 environment variables you have provided exceeded the 4KB limit. String \
+                 measured: {text}"
+            ),
         )
     })
+}
+
+/// A role made (or whose trust changed) moments ago, named by CreateFunction or
+/// UpdateFunctionConfiguration: first Lambda cannot assume it; past half the window it can, but
+/// KMS does not know it yet, so a function with environment variables cannot have its grant on
+/// the `aws/lambda` key. terraform-provider-aws retries both messages (`retryFunctionOp`).
+fn role_not_yet_assumable(layer: &Layer, ex: &Exchange<'_>) -> Option<Answer> {
+    let body = ex.json();
+    let arn = body["Role"].as_str()?;
+    let role = arn.rsplit('/').next()?.to_string();
+    let changed = layer.world().roles.get(&role).copied();
+    let window = layer.config.role_propagation;
+    if !within(changed, window) {
+        return None;
+    }
+    let environment = body["Environment"]["Variables"]
+        .as_object()
+        .is_some_and(|v| !v.is_empty());
+    let message = if environment && !within(changed, window / 2) {
+        format!(
+            "Lambda was unable to configure access to your environment variables because the \
+             KMS key is invalid for CreateGrant. Please check your KMS key settings. KMS \
+             Exception: InvalidArnException KMS Message: ARN does not refer to a valid \
+             principal: {arn}"
+        )
+    } else {
+        "The role defined for the function cannot be assumed by Lambda.".to_string()
+    };
+    Some(faults::aws_error(
+        "lambda",
+        400,
+        "InvalidParameterValueException",
+        &message,
+    ))
 }
 
 /// PublishVersion's `CodeSha256` is a precondition: Lambda refuses to publish when `$LATEST`
@@ -238,7 +290,7 @@ pub(super) fn after(layer: &Layer, ex: &Exchange<'_>, answer: Answer) -> Answer 
             })
             .0
         }
-        LambdaRoute::AddPermission(_) => answer,
+        LambdaRoute::AddPermission(_) | LambdaRoute::Tag(_) => answer,
     }
 }
 
@@ -265,8 +317,9 @@ fn get_function(layer: &Layer, name: &str, answer: Answer) -> Answer {
         .get(name)
         .cloned()
         .unwrap_or_default();
-    let no_tags = layer.config.denied.contains("lambda:ListTags");
     rewrite_json(&answer, |v| {
+        let arn = v["Configuration"]["FunctionArn"].as_str().unwrap_or(name);
+        let no_tags = !layer.lists_tags(crate::iam::unqualified(arn));
         settle(layer, &state, &mut v["Configuration"]);
         architectures_of(&state, &mut v["Configuration"]);
         if no_tags {
@@ -333,5 +386,12 @@ mod tests {
             Some(LambdaRoute::Create)
         );
         assert_eq!(LambdaRoute::of("GET", "/2017-03-31/tags/arn"), None);
+        assert_eq!(
+            LambdaRoute::of(
+                "POST",
+                "/2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Avc-prod"
+            ),
+            Some(LambdaRoute::Tag("vc-prod".into()))
+        );
     }
 }

@@ -23,6 +23,7 @@ use crate::iam;
 use crate::wire::{with_body, Exchange, Upstream};
 
 mod apigateway;
+mod authorize;
 mod dynamodb;
 mod lambda;
 mod sns;
@@ -83,6 +84,9 @@ pub struct Realism {
     /// DeleteRestApi: one every 30 s per account, else 429 with `Retry-After` (same table:
     /// "DeleteRestApi ... 1 request every 30 seconds per account").
     pub delete_rest_api_every: Duration,
+    /// CreateDeployment: one every 5 s per account, else 429 with `Retry-After` (same table:
+    /// "CreateDeployment ... 1 request every 5 seconds per account").
+    pub create_deployment_every: Duration,
     /// GetRestApis does not list an API created this recently: API Gateway's control plane is
     /// eventually consistent across its own reads.
     pub rest_apis_lag: Duration,
@@ -143,9 +147,11 @@ impl Realism {
             // #172; terraform-provider-aws retries for 2 minutes, #14291).
             role_propagation: secs(8),
             // API Gateway quotas, documented ("Amazon API Gateway quotas": CreateRestApi 1
-            // request every 3 s, DeleteRestApi 1 request every 30 s, per account).
+            // request every 3 s, DeleteRestApi 1 every 30 s, CreateDeployment 1 every 5 s, per
+            // account).
             create_rest_api_every: secs(3),
             delete_rest_api_every: secs(30),
+            create_deployment_every: secs(5),
             // GetRestApis is eventually consistent; a new API commonly shows within seconds.
             rest_apis_lag: secs(2),
             put_method_conflicts: true,
@@ -172,6 +178,7 @@ impl Realism {
             role_propagation: Duration::from_millis(600),
             create_rest_api_every: Duration::from_millis(300),
             delete_rest_api_every: Duration::from_millis(1500),
+            create_deployment_every: Duration::from_millis(300),
             rest_apis_lag: Duration::from_millis(250),
             put_method_conflicts: true,
             permission_conflicts: true,
@@ -196,6 +203,7 @@ impl Realism {
             role_propagation: Duration::ZERO,
             create_rest_api_every: Duration::ZERO,
             delete_rest_api_every: Duration::ZERO,
+            create_deployment_every: Duration::ZERO,
             rest_apis_lag: Duration::ZERO,
             put_method_conflicts: false,
             permission_conflicts: false,
@@ -231,10 +239,13 @@ pub(super) struct World {
     pub(super) roles: HashMap<String, Instant>,
     pub(super) last_create_api: Option<Instant>,
     pub(super) last_delete_api: Option<Instant>,
+    pub(super) last_deployment: Option<Instant>,
     /// REST API id → when it was created.
     pub(super) new_apis: HashMap<String, Instant>,
     /// The e-mail addresses whose owner confirmed their subscription.
     pub(super) confirmed_emails: BTreeSet<String>,
+    /// `(statement id, action)`: what a statement of [`Realism::policy`] alone allowed.
+    pub(super) authorized: BTreeSet<(String, String)>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -301,37 +312,13 @@ impl Layer {
         self.world().confirmed_emails.insert(email.to_string());
     }
 
-    /// AccessDenied when [`Realism::policy`] does not allow `action` on the request's resource,
-    /// or the role it passes to Lambda.
-    fn authorize(&self, ex: &Exchange<'_>, action: &str) -> Option<Answer> {
-        let policy = self.config.policy.as_ref()?;
-        let service = ex.call.service.as_str();
-        let resource = iam::resource(ex, &policy.region, &policy.account);
-        if !policy.allows_in(action, &resource, None, iam::context(ex)) {
-            return Some(denied(service, action));
-        }
-        for also in iam::dependent(ex) {
-            if !policy.allows(&also, &resource, None) {
-                return Some(denied(service, &also));
-            }
-        }
-        let role = iam::passed_role(ex)?;
-        (!policy.allows("iam:PassRole", &role, Some("lambda.amazonaws.com")))
-            .then(|| denied(service, "iam:PassRole"))
-    }
-
     /// Answers in AWS's place, or `None` to forward the request.
     pub(crate) async fn before(&self, ex: &Exchange<'_>, upstream: &Upstream) -> Option<Answer> {
         if !self.config.latency.is_zero() && !self.config.round_trip {
             tokio::time::sleep(self.config.latency).await;
         }
-        if let Some(action) = iam::action(ex) {
-            if self.config.denied.contains(&action) {
-                return Some(denied(ex.call.service.as_str(), &action));
-            }
-            if let Some(refusal) = self.authorize(ex, &action) {
-                return Some(refusal);
-            }
+        if let Some(refusal) = self.authorize(ex) {
+            return Some(refusal);
         }
         match ex.call.service.as_str() {
             "dynamodb" => dynamodb::before(self, ex, upstream).await,
@@ -432,19 +419,6 @@ pub(super) fn too_many_requests(wait: Duration) -> Answer {
         answer.headers_mut().insert("retry-after", value);
     }
     answer
-}
-
-/// AccessDenied, as each service's protocol sends it.
-fn denied(service: &str, action: &str) -> Answer {
-    let message = format!(
-        "User: arn:aws:iam::123456789012:user/deployer is not authorized to perform: {action} \
-         because no identity-based policy allows the {action} action"
-    );
-    match service {
-        "iam" | "sts" | "monitoring" => faults::aws_error(service, 403, "AccessDenied", &message),
-        "sns" => faults::aws_error(service, 403, "AuthorizationError", &message),
-        _ => faults::aws_error(service, 403, "AccessDeniedException", &message),
-    }
 }
 
 #[cfg(test)]

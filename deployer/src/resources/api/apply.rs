@@ -153,7 +153,7 @@ async fn create_api(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<(S
             // One CreateRestApi every 3 s per account: refused, not applied.
             Err(e) => Err(match e.as_service_error() {
                 Some(CreateRestApiError::TooManyRequestsException(t)) => {
-                    let wait = retry_after(t.retry_after_seconds(), Duration::from_secs(3));
+                    let wait = aws::retry_after(t.retry_after_seconds(), Duration::from_secs(3));
                     CreateError::Later(anyhow::anyhow!("{what}: {}", aws::describe(&e)), wait)
                 }
                 _ => CreateError::of(&what, e),
@@ -283,14 +283,6 @@ async fn tag(
     .await
 }
 
-/// How long API Gateway asked to wait (`Retry-After`), or the quota's own period.
-pub fn retry_after(seconds: Option<&str>, quota: Duration) -> Duration {
-    seconds
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(quota)
-}
-
 /// Deletes one REST API by id; `false` when it was already gone. API Gateway allows one
 /// DeleteRestApi every 30 s per account: a 429 is waited out for as long as its `Retry-After`
 /// says, within [`crate::wait::Waits::api_quota`], and the wait is shown.
@@ -310,7 +302,7 @@ pub async fn delete_api(ctx: Ctx<'_>, id: &str, step: &Step) -> anyhow::Result<b
             Err(e) if aws::is_not_found(&e) => Attempt::Done(false),
             Err(e) => match e.as_service_error() {
                 Some(DeleteRestApiError::TooManyRequestsException(t)) => {
-                    let wait = retry_after(t.retry_after_seconds(), Duration::from_secs(30));
+                    let wait = aws::retry_after(t.retry_after_seconds(), Duration::from_secs(30));
                     let why = format!(
                         "API Gateway allows one DeleteRestApi every 30 s per account: \
                          waiting {} s before deleting API {id}",

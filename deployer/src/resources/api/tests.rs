@@ -223,7 +223,7 @@ fn cors_adds_a_preflight_route_per_path() {
 #[test]
 fn retry_after_is_honoured_or_the_quota_assumed() {
     use std::time::Duration;
-    let retry_after = apply::retry_after;
+    let retry_after = crate::aws::retry_after;
     assert_eq!(
         retry_after(Some("27"), Duration::from_secs(30)),
         Duration::from_secs(27)

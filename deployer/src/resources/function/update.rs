@@ -4,12 +4,13 @@
 //! propagates; both are waited out, bounded.
 
 use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::tag_resource::TagResourceError;
 use aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeError;
 use aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture, LastUpdateStatus, Runtime, State};
 
-use super::{environment, Desired, FunctionChange, ROLE_NOT_ASSUMABLE};
+use super::{environment, role_propagating, Desired, FunctionChange};
 use crate::aws::AwsContext;
 use crate::progress::Step;
 use crate::resources::{tags, Ctx};
@@ -38,20 +39,30 @@ pub async fn apply(
     }
     for change in changes {
         if let FunctionChange::Tags(update) = change {
-            tags::apply(update, |missing| async move {
-                ctx.clients
-                    .lambda
-                    .tag_resource()
-                    .resource(&ctx.arns.function)
-                    .set_tags(Some(missing.into_iter().collect()))
-                    .send()
-                    .await
-                    .doing(|| format!("tagging function {}", d.name))?;
-                Ok(())
-            })
-            .await?;
+            tags::apply(update, |missing| tag(ctx, d, missing, step)).await?;
         }
     }
+    Ok(())
+}
+
+/// Adds the stack's missing tags. Lambda refuses TagResource while an update is in progress
+/// (ResourceConflictException), as the code or configuration just sent may be: retried.
+async fn tag(ctx: Ctx<'_>, d: &Desired, missing: tags::Tags, step: &Step) -> anyhow::Result<()> {
+    let send = || {
+        ctx.clients
+            .lambda
+            .tag_resource()
+            .resource(&ctx.arns.function)
+            .set_tags(Some(missing.clone().into_iter().collect()))
+            .send()
+    };
+    let conflict = |e: &SdkError<TagResourceError, _>| {
+        e.as_service_error()
+            .is_some_and(|s| s.is_resource_conflict_exception())
+    };
+    retry_conflicts(ctx, step, conflict, send)
+        .await
+        .doing(|| format!("tagging function {}", d.name))?;
     Ok(())
 }
 
@@ -93,7 +104,7 @@ async fn configuration(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result
     let conflict = |e: &SdkError<UpdateFunctionConfigurationError, _>| match e.as_service_error() {
         Some(UpdateFunctionConfigurationError::ResourceConflictException(_)) => true,
         Some(UpdateFunctionConfigurationError::InvalidParameterValueException(p)) => {
-            p.message().is_some_and(|m| m.contains(ROLE_NOT_ASSUMABLE))
+            role_propagating(p.message())
         }
         _ => false,
     };
