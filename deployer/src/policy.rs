@@ -5,8 +5,9 @@
 //! - the table, the log group, the role and the function (with its versions and aliases): by ARN;
 //! - `iam:PassRole` on the function's role only, and only to `lambda.amazonaws.com`;
 //! - API Gateway: its control plane authorizes by HTTP method on the resource path, and a new
-//!   API's id is not known before it exists, so its statement covers the region's REST APIs and
-//!   their tags (`/restapis`, `/restapis/*`, `/tags/*`);
+//!   API's id is not known before it exists, so the stack's APIs are named by its tags
+//!   (`aws:RequestTag` to create one, `aws:ResourceTag` for all else, which an API's children
+//!   inherit); only the listing (`GET /restapis`) is the region's, as IAM cannot scope it;
 //! - `DescribeLogGroups` lists by prefix, and IAM scopes it to the account's log groups only;
 //! - the deploy lease: `GetItem` and `UpdateItem` on the table, only on its one item
 //!   (`dynamodb:LeadingKeys`), so these credentials can change no visit;
@@ -32,6 +33,7 @@
 use serde_json::{json, Value};
 
 use crate::arns::Arns;
+use crate::conventions::{STACK_TAG, STAGE_TAG};
 use crate::names::Names;
 
 /// One statement: its id, its actions, and the resources they act on.
@@ -48,7 +50,7 @@ fn statements(n: &Arns, names: &Names) -> Vec<Statement> {
     all.extend(log_group(n));
     all.extend(role(n));
     all.push(function(n));
-    all.push(rest_api(n));
+    all.extend(rest_api(n, names));
     all.extend(alerts(n));
     all
 }
@@ -189,24 +191,64 @@ fn function(n: &Arns) -> Statement {
     }
 }
 
-fn rest_api(n: &Arns) -> Statement {
+/// API Gateway authorizes its control plane by HTTP method on the resource path. A new API's id
+/// is not known before it exists, so the stack's APIs are named by its tags: API Gateway
+/// supports `aws:RequestTag` on CreateRestApi and `aws:ResourceTag` on a REST API, which its
+/// children (resources, methods, deployments, stages) inherit for access control. IAM cannot
+/// scope the listing (`GET /restapis`) by tag. An adopted API (`api.id`) has none of the stack's
+/// tags before `up` adds them, so it is named by its id.
+fn rest_api(n: &Arns, names: &Names) -> Vec<Statement> {
     let (p, region) = (n.partition.as_str(), &n.region);
-    Statement {
-        sid: "RestApi",
-        writes: &[
-            "apigateway:POST",
-            "apigateway:PUT",
-            "apigateway:PATCH",
-            "apigateway:DELETE",
-        ],
-        reads: &["apigateway:GET"],
-        resources: vec![
-            format!("arn:{p}:apigateway:{region}::/restapis"),
-            format!("arn:{p}:apigateway:{region}::/restapis/*"),
-            format!("arn:{p}:apigateway:{region}::/tags/*"),
-        ],
-        condition: None,
+    let path = |rest: &str| format!("arn:{p}:apigateway:{region}::{rest}");
+    let ours = |key: &str| {
+        json!({"StringEquals": {
+            format!("{key}/{STACK_TAG}"): names.stack,
+            format!("{key}/{STAGE_TAG}"): names.stage,
+        }})
+    };
+    const WRITES: &[&str] = &[
+        "apigateway:POST",
+        "apigateway:PUT",
+        "apigateway:PATCH",
+        "apigateway:DELETE",
+    ];
+    let mut all = vec![
+        Statement {
+            sid: "RestApiListing",
+            writes: &[],
+            reads: &["apigateway:GET"],
+            resources: vec![path("/restapis")],
+            condition: None,
+        },
+        Statement {
+            sid: "RestApiCreate",
+            writes: &["apigateway:POST"],
+            reads: &[],
+            resources: vec![path("/restapis")],
+            condition: Some(ours("aws:RequestTag")),
+        },
+        Statement {
+            sid: "RestApi",
+            writes: WRITES,
+            reads: &["apigateway:GET"],
+            resources: vec![path("/restapis/*"), path("/tags/*")],
+            condition: Some(ours("aws:ResourceTag")),
+        },
+    ];
+    if let Some(id) = &names.api_id {
+        all.push(Statement {
+            sid: "AdoptedRestApi",
+            writes: WRITES,
+            reads: &["apigateway:GET"],
+            resources: vec![
+                path(&format!("/restapis/{id}")),
+                path(&format!("/restapis/{id}/*")),
+                path(&format!("/tags/*{id}*")),
+            ],
+            condition: None,
+        });
     }
+    all
 }
 
 /// The alerts (`alerts:` in stack.yaml, and `status`): the stack's topic and its four alarms by
@@ -340,6 +382,50 @@ mod tests {
                 assert!(ours, "{r}");
             }
         }
+    }
+
+    #[test]
+    fn rest_apis_are_the_stacks_by_its_tags_or_by_the_adopted_id() {
+        let find = |d: &Value, sid: &str| {
+            d["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["Sid"] == sid)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let d = document(&names(), &stack_names(), false);
+        let tagged = json!({"deployer:stack": "vc", "deployer:stage": "prod"});
+        let condition = |kind: &str| {
+            let mut c = serde_json::Map::new();
+            for (k, v) in tagged.as_object().into_iter().flatten() {
+                c.insert(format!("{kind}/{k}"), v.clone());
+            }
+            json!({"StringEquals": c})
+        };
+        assert_eq!(
+            find(&d, "RestApi")["Condition"],
+            condition("aws:ResourceTag")
+        );
+        assert_eq!(
+            find(&d, "RestApiCreate")["Condition"],
+            condition("aws:RequestTag")
+        );
+        assert_eq!(
+            find(&d, "RestApiListing")["Action"],
+            json!(["apigateway:GET"])
+        );
+        assert_eq!(find(&d, "AdoptedRestApi"), Value::Null);
+        let mut adopting = stack_names();
+        adopting.api_id = Some("a1b2c3d4e5".into());
+        let d = document(&names(), &adopting, false);
+        let adopted = find(&d, "AdoptedRestApi");
+        assert_eq!(
+            adopted["Resource"][0],
+            "arn:aws:apigateway:us-east-1::/restapis/a1b2c3d4e5"
+        );
+        assert_eq!(adopted["Condition"], Value::Null);
     }
 
     #[test]

@@ -192,6 +192,27 @@ fn missing_credentials_are_an_error_not_drift() {
     assert!(out.stdout.is_empty());
 }
 
+/// Every verb and every long flag (each verb's and the global ones) the CLI defines, walked
+/// from its own definition: `(verb, word, is a flag)`.
+fn every_verb_and_flag() -> Vec<(String, String, bool)> {
+    use clap::CommandFactory as _;
+    let cli = deployer::cli::Cli::command();
+    let flags = |verb: &str, c: &clap::Command| -> Vec<(String, String, bool)> {
+        c.get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long())
+            .map(|long| (verb.to_string(), long.to_string(), true))
+            .collect()
+    };
+    let mut all = flags("deployer", &cli);
+    for verb in cli.get_subcommands().filter(|v| !v.is_hide_set()) {
+        all.push((verb.get_name().into(), verb.get_name().into(), false));
+        all.extend(flags(verb.get_name(), verb));
+    }
+    assert!(all.len() > 30, "the walk found {} words", all.len());
+    all
+}
+
 #[test]
 fn completions_cover_every_verb_and_flag_for_each_shell() {
     let proxy = tripwire();
@@ -200,17 +221,19 @@ fn completions_cover_every_verb_and_flag_for_each_shell() {
         let (code, stdout, stderr) =
             deployer_at(dir.path(), proxy.endpoint(), &["completions", shell]);
         assert_eq!(code, 0, "{shell}: {stderr}");
-        for word in [
-            "logs",
-            "outputs",
-            "policy",
-            "init",
-            "stage",
-            "request-id",
-            "read-only",
-        ] {
-            assert!(stdout.contains(word), "{shell}: no {word}");
-        }
+        let missing: Vec<String> = every_verb_and_flag()
+            .into_iter()
+            .filter(|(_, word, flag)| {
+                let written = match (*flag, shell) {
+                    (false, _) => word.clone(),
+                    (true, "fish") => format!("-l {word}"),
+                    (true, _) => format!("--{word}"),
+                };
+                !stdout.contains(&written)
+            })
+            .map(|(verb, word, _)| format!("{verb}: {word}"))
+            .collect();
+        assert!(missing.is_empty(), "{shell}: not completed: {missing:?}");
         if shell == "bash" {
             let script = dir.path().join("deployer.bash");
             std::fs::write(&script, &stdout).unwrap();

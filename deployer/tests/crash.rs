@@ -3,12 +3,12 @@
 //! not a race. Every time, a plain re-run of the same command must converge: `diff` exit 0 and
 //! exactly one of each resource after `up`, nothing but the table after `down`.
 //!
-//! The kill points of a sweep ([`points`]): after each of its writes, counted as writes (so the
-//! point is the same write however many polls came before it), and after every
-//! [`READ_STRIDE`]-th request, reads included; with `SOAK=1` (`make soak`), after every request.
-//! A kill after a read leaves AWS as the write before it did, so the writes are where the
-//! states differ. Three sweeps in `make test`: `up` from empty, an `up` that updates the code
-//! and the configuration, and `down`; each prints how many points it ran.
+//! The kill points of a sweep ([`Points`]): after each write, counted as writes (so the point is
+//! the same write however many polls came before it), then after every [`READ_STRIDE`]-th
+//! request, reads included (with `SOAK=1`, `make soak`, after every request); each phase goes on
+//! until a run completes unkilled, and every write of a scratch run must have been a kill point.
+//! Three sweeps in `make test`: `up` from empty, an `up` that updates the code and the
+//! configuration, and `down`; each prints its census.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -29,9 +29,9 @@ const READ_STRIDE: usize = 10;
 /// number is news: read the diff of the requests before updating it.
 const WRITES_FROM_EMPTY: usize = 28;
 
-/// How many fewer requests than the scratch run a run may send: the polls of settling waits run
-/// on a clock.
-const POLL_SLACK: usize = 4;
+/// The scratch run's stack: its name holds a digit, as the sweep's do, so that their operations
+/// compare alike once their ids are generic.
+const SCRATCH: &str = "s0";
 
 fn stack(name: &str) -> String {
     STACK.replace("name: vc\n", &format!("name: {name}\n"))
@@ -47,33 +47,120 @@ fn changed(name: &str) -> String {
         .replace("GET /health]", "GET /health, POST /counter]")
 }
 
-/// The kill points for a sweep whose scratch run sent `scratch`: each of its writes, and every
-/// [`READ_STRIDE`]-th request (every one with `SOAK=1`).
-fn points(scratch: &[Call]) -> Vec<On> {
-    let soak = std::env::var_os("SOAK").is_some();
-    let writes = scratch.iter().filter(|c| c.write).count();
-    let mut points: Vec<On> = (1..=writes).map(On::NthWrite).collect();
-    let reads = (1..=scratch.len()).filter(|k| soak || k % READ_STRIDE == 0);
-    points.extend(reads.map(On::Nth));
-    points
+/// The kill points of a sweep, in order, each run on a fresh stack: after the 1st, 2nd… write
+/// until a run sends fewer writes than the point (it completed unkilled: polls and refused
+/// retries vary with the clock, so the scratch run's count is no bound); then likewise after
+/// every [`READ_STRIDE`]-th request (every one with `SOAK=1`); then after the first request of
+/// each kind of write the scratch run made that no run was killed after yet (the writes that go
+/// side by side come in another order from run to run). A kill after a read leaves AWS as the
+/// write before it did, so the writes are where the states differ.
+struct Points {
+    stride: usize,
+    /// The kinds of write the scratch run made (and AWS accepted: a refusal changes nothing).
+    kinds: Vec<String>,
+    /// The next point; `None` once every phase is over.
+    next: Option<On>,
+    /// What each killed run was killed after: the write's kind.
+    killed_after: Vec<String>,
+    killed: usize,
+    completed: usize,
 }
 
-/// What a sweep ran, for its census line.
-fn census(what: &str, scratch: &[Call], points: &[On]) {
-    let writes = scratch.iter().filter(|c| c.write).count();
-    eprintln!(
-        "crash: {what}: {} kill points (each of its {writes} writes, and {} of its {} requests), \
-         each converged on a plain re-run",
-        points.len(),
-        points.len() - writes,
-        scratch.len()
-    );
+/// How a run at a kill point ended.
+enum Ended {
+    /// Killed right after this write (its kind), or after a read (`None`).
+    Killed(Option<String>),
+    /// It never reached the point.
+    Completed,
 }
 
-/// Runs `deployer ARGS`, SIGKILLed right after the request `on` names was applied. Returns what
-/// it was killed after, or, when the run never reached that point (a tail point: polls and
-/// refused retries vary, see [`POLL_SLACK`]), that it completed.
-fn killed_after(f: &Fixture, on: &On, scratch: &[Call], args: &[&str]) -> String {
+impl Points {
+    fn new(scratch: &[Call]) -> Points {
+        let soak = std::env::var_os("SOAK").is_some();
+        let mut kinds: Vec<String> = Vec::new();
+        for write in scratch.iter().filter(|c| c.write && c.succeeded()) {
+            let kind = kind_of(write);
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        Points {
+            stride: if soak { 1 } else { READ_STRIDE },
+            kinds,
+            next: Some(On::NthWrite(1)),
+            killed_after: Vec::new(),
+            killed: 0,
+            completed: 0,
+        }
+    }
+
+    /// Moves on from `on`, which ended as `ended`.
+    fn record(&mut self, on: &On, ended: Ended) {
+        match ended {
+            Ended::Killed(write) => {
+                self.killed += 1;
+                self.killed_after.extend(write);
+            }
+            Ended::Completed => self.completed += 1,
+        }
+        self.next = match (on, self.completed) {
+            (On::NthWrite(k), 0) => Some(On::NthWrite(k + 1)),
+            (On::NthWrite(_), _) => Some(On::Nth(self.stride)),
+            (On::Nth(k), 1) => Some(On::Nth(k + self.stride)),
+            _ => self.missed().first().map(|kind| {
+                let op = kind.split_once(' ').map_or(kind.as_str(), |(_, op)| op);
+                On::Operation(op.to_string())
+            }),
+        };
+        if let (On::Operation(tried), Some(On::Operation(next))) = (on, &self.next) {
+            assert_ne!(tried, next, "no run could be killed after {next}");
+        }
+    }
+
+    /// The kinds of write of the scratch run that no run was killed after.
+    fn missed(&self) -> Vec<String> {
+        self.kinds
+            .iter()
+            .filter(|k| !self.killed_after.contains(k))
+            .cloned()
+            .collect()
+    }
+
+    /// Checks that each kind of write the scratch run made was a kill point, and prints the
+    /// sweep's census.
+    fn census(&self, what: &str, scratch: &[Call]) {
+        let missed = self.missed();
+        assert!(
+            missed.is_empty(),
+            "{what}: writes of the scratch run after which no run was killed:\n  {}",
+            missed.join("\n  ")
+        );
+        eprintln!(
+            "crash: {what}: {} kill points, each converged on a plain re-run: after each write \
+             and every {}th request until a run completed unkilled ({} such runs), {} writes in \
+             all; each of the scratch run's {} kinds of write (of {} requests) was one",
+            self.killed + self.completed,
+            self.stride,
+            self.completed,
+            self.killed_after.len(),
+            self.kinds.len(),
+            scratch.len()
+        );
+    }
+}
+
+/// A write's kind, as the sweep compares runs: service and operation, its ids (and the stack's
+/// name, which holds a digit) made generic.
+fn kind_of(call: &Call) -> String {
+    format!(
+        "{} {}",
+        call.service,
+        testkit::faults::generic(&call.operation)
+    )
+}
+
+/// Runs `deployer ARGS`, SIGKILLed right after the request `on` names was applied: how it ended.
+fn killed_after(f: &Fixture, on: &On, args: &[&str]) -> Ended {
     f.proxy.take();
     f.proxy.arm(Trigger {
         on: on.clone(),
@@ -89,29 +176,24 @@ fn killed_after(f: &Fixture, on: &On, scratch: &[Call], args: &[&str]) -> String
     f.proxy.target(child.id());
     let status = child.wait().unwrap();
     let calls = f.proxy.take();
-    if f.proxy.fired() {
-        assert_eq!(status.signal(), Some(SIGKILL), "{on:?}: {status:?}");
-        return format!("killed at {on:?}");
+    if !f.proxy.fired() {
+        assert!(
+            status.success(),
+            "{on:?}: {args:?} was not killed, and failed: {status:?}"
+        );
+        return Ended::Completed;
     }
-    let (k, sent, total) = match on {
-        On::NthWrite(k) => {
-            let writes = |c: &[Call]| c.iter().filter(|c| c.write).count();
-            (*k, writes(&calls), writes(scratch))
-        }
-        _ => (on_nth(on), calls.len(), scratch.len()),
+    assert_eq!(status.signal(), Some(SIGKILL), "{on:?}: {status:?}");
+    // The deployer's own writes: the function's (the probe's) are not counted.
+    let mut own = calls.iter().filter(|c| c.write && c.caller.is_none());
+    let write = match on {
+        On::NthWrite(k) => own.nth(k - 1).map(kind_of),
+        On::Operation(op) => own
+            .find(|c| testkit::faults::matches_operation(op, &c.operation))
+            .map(kind_of),
+        On::Nth(_) => None,
     };
-    assert!(
-        status.success() && k + POLL_SLACK > total && sent + POLL_SLACK >= total,
-        "{on:?}: {args:?} was not killed: it sent {sent} (scratch run: {total}) and ended {status:?}"
-    );
-    format!("not killed: a complete run of {} requests", calls.len())
-}
-
-fn on_nth(on: &On) -> usize {
-    match on {
-        On::Nth(k) | On::NthWrite(k) => *k,
-        On::Operation(_) => 0,
-    }
+    Ended::Killed(write)
 }
 
 fn successful_writes(calls: &[Call]) -> Vec<String> {
@@ -129,7 +211,7 @@ async fn up_from_empty_killed_after_any_write_converges_on_a_plain_rerun() {
     let c = f.clients().await;
 
     // How many requests `up` from empty sends, on a scratch stack.
-    f.write_stack(&stack("scratch"));
+    f.write_stack(&stack(SCRATCH));
     let scratch = f.up(&f.zip_v1).ok().calls;
     let writes = successful_writes(&scratch);
     assert_eq!(
@@ -140,11 +222,14 @@ async fn up_from_empty_killed_after_any_write_converges_on_a_plain_rerun() {
     );
     f.run(&["down", "--delete-table"]).ok();
 
-    let points = points(&scratch);
-    for (i, on) in points.iter().enumerate() {
+    let mut points = Points::new(&scratch);
+    let mut i = 0;
+    while let Some(on) = points.next.clone() {
+        i += 1;
         let name = format!("k{i}");
         f.write_stack(&stack(&name));
-        let what = killed_after(&f, on, &scratch, &["up", "--zip", &zip]);
+        let ended = killed_after(&f, &on, &["up", "--zip", &zip]);
+        let what = format!("{on:?}");
         let rerun = f.up(&f.zip_v1);
         assert_eq!(
             rerun.code, 0,
@@ -158,8 +243,9 @@ async fn up_from_empty_killed_after_any_write_converges_on_a_plain_rerun() {
             Census::DOWN,
             "{what}: down left something behind"
         );
+        points.record(&on, ended);
     }
-    census("up from empty", &scratch, &points);
+    points.census("up from empty", &scratch);
 }
 
 #[tokio::test]
@@ -167,9 +253,9 @@ async fn an_updating_up_killed_after_any_write_converges_on_a_plain_rerun() {
     let f = Fixture::new(STACK);
     let v2 = f.zip_v2.to_str().unwrap().to_string();
 
-    f.write_stack(&stack("scratch"));
+    f.write_stack(&stack(SCRATCH));
     f.up(&f.zip_v1).ok();
-    f.write_stack(&changed("scratch"));
+    f.write_stack(&changed(SCRATCH));
     let scratch = f.up(&f.zip_v2).ok().calls;
     assert!(
         !successful_writes(&scratch).is_empty(),
@@ -177,13 +263,16 @@ async fn an_updating_up_killed_after_any_write_converges_on_a_plain_rerun() {
     );
     f.run(&["down", "--delete-table"]).ok();
 
-    let points = points(&scratch);
-    for (i, on) in points.iter().enumerate() {
+    let mut points = Points::new(&scratch);
+    let mut i = 0;
+    while let Some(on) = points.next.clone() {
+        i += 1;
         let name = format!("u{i}");
         f.write_stack(&stack(&name));
         f.up(&f.zip_v1).ok();
         f.write_stack(&changed(&name));
-        let what = killed_after(&f, on, &scratch, &["up", "--zip", &v2]);
+        let ended = killed_after(&f, &on, &["up", "--zip", &v2]);
+        let what = format!("{on:?}");
         let rerun = f.up(&f.zip_v2);
         assert_eq!(
             rerun.code, 0,
@@ -197,8 +286,9 @@ async fn an_updating_up_killed_after_any_write_converges_on_a_plain_rerun() {
             diff.stdout
         );
         f.run(&["down", "--delete-table"]).ok();
+        points.record(&on, ended);
     }
-    census("an updating up", &scratch, &points);
+    points.census("an updating up", &scratch);
 }
 
 #[tokio::test]
@@ -206,17 +296,20 @@ async fn down_killed_after_any_write_finishes_on_a_plain_rerun() {
     let f = Fixture::new(STACK);
     let c = f.clients().await;
 
-    f.write_stack(&stack("scratch"));
+    f.write_stack(&stack(SCRATCH));
     f.up(&f.zip_v1).ok();
     let scratch = f.run(&["down"]).ok().calls;
     f.run(&["down", "--delete-table"]).ok();
 
-    let points = points(&scratch);
-    for (i, on) in points.iter().enumerate() {
+    let mut points = Points::new(&scratch);
+    let mut i = 0;
+    while let Some(on) = points.next.clone() {
+        i += 1;
         let name = format!("d{i}");
         f.write_stack(&stack(&name));
         f.up(&f.zip_v1).ok();
-        let what = killed_after(&f, on, &scratch, &["down"]);
+        let ended = killed_after(&f, &on, &["down"]);
+        let what = format!("{on:?}");
         let rerun = f.run(&["down"]);
         assert_eq!(
             rerun.code, 0,
@@ -228,6 +321,7 @@ async fn down_killed_after_any_write_finishes_on_a_plain_rerun() {
             Census::DOWN,
             "{what}: down left something behind"
         );
+        points.record(&on, ended);
     }
-    census("down", &scratch, &points);
+    points.census("down", &scratch);
 }

@@ -315,3 +315,46 @@ async fn the_read_only_policy_passes_the_reads_and_refuses_a_change() {
     assert_eq!(up.writes(), Vec::<String>::new());
     assert_eq!(up.lease_writes(), Vec::<String>::new());
 }
+
+/// The printed policy names the stack's REST APIs by its tags: with the deployer's credentials, a
+/// REST API of another stack (or made by hand) in the same account cannot be read, changed or
+/// deleted, while the stack's own can be read.
+#[tokio::test]
+async fn another_rest_api_is_out_of_the_printed_policys_reach() {
+    let f = Fixture::new(&stack("scoped"));
+    f.up(&f.zip_v1).ok();
+    let moto = f.clients().await.apigateway;
+    let theirs = moto.create_rest_api().name("theirs").send().await.unwrap();
+    let theirs = theirs.id().unwrap().to_string();
+    let ours = moto.get_rest_apis().send().await.unwrap();
+    let ours = ours
+        .items()
+        .iter()
+        .find(|a| a.name() == Some("scoped-prod"))
+        .and_then(|a| a.id())
+        .unwrap()
+        .to_string();
+    f.enforce_printed_policy();
+
+    let deployer = testkit::dummy_loader()
+        .endpoint_url(f.proxy.endpoint())
+        .load()
+        .await;
+    let gw = aws_sdk_apigateway::Client::new(&deployer);
+    gw.get_rest_api().rest_api_id(&ours).send().await.unwrap();
+    let text =
+        |e: &dyn std::error::Error| aws_sdk_apigateway::error::DisplayErrorContext(e).to_string();
+    let read = gw.get_rest_api().rest_api_id(&theirs).send().await;
+    let read = text(&read.expect_err("another stack's REST API was read"));
+    let deleted = gw.delete_rest_api().rest_api_id(&theirs).send().await;
+    let deleted = text(&deleted.expect_err("another stack's REST API was deleted"));
+    for refusal in [read, deleted] {
+        assert!(refusal.contains("not authorized"), "{refusal}");
+    }
+    assert!(moto
+        .get_rest_api()
+        .rest_api_id(&theirs)
+        .send()
+        .await
+        .is_ok());
+}

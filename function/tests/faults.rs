@@ -3,16 +3,34 @@
 //! its budget, then the function answers health 503 and counter 500, each a JSON body with the
 //! request id and nothing of AWS's text, inside Lambda's 3 s timeout. When DynamoDB recovers,
 //! the same client (built once per execution environment) serves again.
+//!
+//! The attempts are counted exactly: the increment is sent once after a 500, a 503, a reset or
+//! a stall (DynamoDB may have applied it), and as many times as the SDK's standard strategy
+//! allows after throttling (which proves nothing was applied); the read is retried for each.
+//! The tests' client backs off for a millisecond instead of up to seconds, so that every retry
+//! the strategy allows fits in the function's 2 s budget and the count does not hang on jitter.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use function::{handle, State};
 use lambda_http::http::StatusCode;
 use support::{config, event, json};
-use testkit::{Fault, Faults, Moto, Recorder};
+use testkit::{Call, Fault, Faults, Moto, Recorder};
+
+/// The attempts of the SDK's standard retry strategy, which the function keeps.
+const MAX_ATTEMPTS: usize = 3;
+
+/// How many times `fault` on every request lets the increment (`counter`) or the read be sent.
+fn attempts_allowed(fault: Fault, counter: bool) -> usize {
+    match (counter, fault) {
+        (true, Fault::Throttle) | (false, _) => MAX_ATTEMPTS,
+        (true, _) => 1,
+    }
+}
 
 /// Lambda's timeout for the deployed function is 3 s: the answer must come well before it.
 const BUDGET: Duration = Duration::from_millis(2500);
@@ -33,8 +51,11 @@ async fn behind_proxy() -> Behind {
         .await
         .unwrap();
     let proxy = Recorder::start(moto.endpoint());
-    let db =
-        function::dynamodb_client(testkit::dummy_loader().endpoint_url(proxy.endpoint())).await;
+    let fast = RetryConfig::standard().with_initial_backoff(Duration::from_millis(1));
+    let loader = testkit::dummy_loader()
+        .endpoint_url(proxy.endpoint())
+        .retry_config(fast);
+    let db = function::dynamodb_client(loader).await;
     Behind {
         _moto: moto,
         direct,
@@ -85,7 +106,12 @@ async fn check(fault: Fault) {
             "{fault:?}, {fixture}: {} in {elapsed:?} after {attempts} attempt(s)",
             r.status()
         );
-        assert!(attempts >= 1, "{fault:?}: DynamoDB was never asked");
+        let counter = expected == StatusCode::INTERNAL_SERVER_ERROR;
+        assert_eq!(
+            attempts,
+            attempts_allowed(fault, counter),
+            "{fault:?}, {fixture}: attempts"
+        );
     }
 
     proxy.faults(None);
@@ -137,16 +163,20 @@ async fn a_lost_answer_is_never_counted_twice() {
         ..Faults::new(7, 0.3, vec![Fault::ResetAfter, Fault::Throttle])
     }));
     let (mut answered, mut failed) = (0u64, 0u64);
-    for _ in 0..VISITS {
+    let mut injected = Vec::new();
+    for visit in 0..VISITS {
+        proxy.take();
         let r = handle(&state, event("rest-get-counter.json")).await;
         match r.status() {
             StatusCode::OK => answered += 1,
             StatusCode::INTERNAL_SERVER_ERROR => failed += 1,
             other => panic!("status {other}"),
         }
+        let faults = proxy.injected();
+        once_applied_never_again(visit, &proxy.take(), &faults);
+        injected.extend(faults);
     }
     proxy.faults(None);
-    let injected = proxy.injected();
     let lost = injected
         .iter()
         .filter(|(_, f)| *f == Fault::ResetAfter)
@@ -185,4 +215,28 @@ async fn a_lost_answer_is_never_counted_twice() {
     );
     // A visit fails on a lost answer, or (rarely) on throttling that outlasted the retries.
     assert!(failed >= lost, "{failed} failed, {lost} lost");
+}
+
+/// One visit's increments (`calls`, with the `faults` injected into them): none is sent after
+/// one that DynamoDB applied and whose answer was lost, and throttling is retried at most as
+/// often as the SDK's strategy allows.
+fn once_applied_never_again(visit: u64, calls: &[Call], faults: &[(Call, Fault)]) {
+    assert!(
+        (1..=MAX_ATTEMPTS).contains(&calls.len()),
+        "visit {visit}: {} increments sent",
+        calls.len()
+    );
+    // Each increment before an applied one failed with a fault (a success ends the visit), so
+    // the applied one is the visit's last request exactly when every request had its fault and
+    // the reset came last.
+    if let Some(at) = faults.iter().position(|(_, f)| *f == Fault::ResetAfter) {
+        assert!(
+            at + 1 == faults.len() && calls.len() == faults.len(),
+            "visit {visit}: an increment was sent again after one was applied and its answer \
+             lost: {} requests, the reset was fault {} of {}",
+            calls.len(),
+            at + 1,
+            faults.len()
+        );
+    }
 }

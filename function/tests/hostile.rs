@@ -104,7 +104,9 @@ fn event(
     e
 }
 
-const STATUSES: [u16; 6] = [200, 204, 404, 405, 500, 503];
+/// What a hostile request may get when DynamoDB answers (the mocks never fail): served, a
+/// preflight, not found, not allowed. A 500 or 503 would be the handler failing on its input.
+const STATUSES: [u16; 4] = [200, 204, 404, 405];
 const CASES: u32 = 256;
 
 fn config() -> Config {

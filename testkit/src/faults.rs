@@ -24,7 +24,8 @@ pub enum Fault {
     /// The request is forwarded and applied, then the connection is reset before the answer:
     /// the client cannot know that it succeeded. The hardest case for a non-idempotent create.
     ResetAfter,
-    /// The request is forwarded after a delay of up to this long.
+    /// The request is forwarded after a delay: in [`Faults::kinds`], of up to this long; as
+    /// injected ([`crate::Recorder::injected`]), of exactly the length drawn from the seed.
     Latency(Duration),
     /// The request is held this long before it is forwarded: longer than the client's timeout.
     Stall(Duration),
@@ -136,10 +137,14 @@ impl Dice {
         let hit = rng.f64() < rate;
         let pick = rng.usize(..kinds);
         let f = &self.faults;
-        let fault = if hit {
-            f.kinds.get(pick).copied()
-        } else {
-            None
+        // A latency's own length is drawn from the same generator: a seed replays it too.
+        let fault = match f.kinds.get(pick).copied() {
+            Some(Fault::Latency(max)) if hit => {
+                let most = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+                Some(Fault::Latency(Duration::from_millis(rng.u64(0..=most))))
+            }
+            kind if hit => kind,
+            _ => None,
         };
         self.injected += usize::from(fault.is_some());
         fault
@@ -148,7 +153,7 @@ impl Dice {
 
 /// `operation` with the ids in its path as `*` (a REST API's or a resource's id: a segment with
 /// a digit, or 10 lowercase letters and digits), so that runs draw alike whatever ids AWS gave.
-fn generic(operation: &str) -> String {
+pub fn generic(operation: &str) -> String {
     operation
         .split('/')
         .map(|s| {
@@ -167,6 +172,12 @@ fn generic(operation: &str) -> String {
 }
 
 /// Whether `operation` is `pattern`, where a `*` path segment matches any one segment.
+/// Whether `operation` is one that `pattern` names (a `*` path segment matches any one segment),
+/// as [`Faults::once`] and [`crate::On::Operation`] match.
+pub fn matches_operation(pattern: &str, operation: &str) -> bool {
+    matches(pattern, operation)
+}
+
 pub(crate) fn matches(pattern: &str, operation: &str) -> bool {
     let (p, o): (Vec<&str>, Vec<&str>) =
         (pattern.split('/').collect(), operation.split('/').collect());
@@ -286,8 +297,17 @@ mod tests {
                 .map(|_| dice.roll("iam", "GetRole"))
                 .collect::<Vec<_>>()
         };
+        // Latencies included: the delay injected is drawn from the seed, not at the moment.
         assert_eq!(draw(7), draw(7));
         assert_ne!(draw(7), draw(8));
+        let delays: std::collections::BTreeSet<Duration> = draw(7)
+            .into_iter()
+            .filter_map(|f| match f {
+                Some(Fault::Latency(d)) => Some(d),
+                _ => None,
+            })
+            .collect();
+        assert!(delays.len() > 1, "every latency was as long: {delays:?}");
         let hits = draw(7).iter().filter(|f| f.is_some()).count();
         assert!((35..=85).contains(&hits), "{hits} of 200 at 30%");
     }

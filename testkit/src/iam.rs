@@ -4,6 +4,9 @@
 use crate::policy::{self, Context, Request};
 use crate::wire::{percent_decode as decode, Exchange};
 
+/// A resource's tags, key → value.
+pub type Tags = std::collections::BTreeMap<String, String>;
+
 /// What IAM authorizes a request by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Needs {
@@ -209,10 +212,21 @@ pub fn passed_role(ex: &Exchange<'_>) -> Option<String> {
 
 /// The condition keys a request carries of itself: for a DynamoDB item call, the values of
 /// its `Key` as `dynamodb:LeadingKeys` (the partition key's value, on the stack's tables, whose
-/// key is the partition key alone). No key at all (a Scan) gives no value: `ForAllValues`
-/// holds for it, as on AWS.
+/// key is the partition key alone; no key at all, a Scan, gives no value: `ForAllValues` holds
+/// for it, as on AWS); for CreateRestApi, its tags as `aws:RequestTag/…` and `aws:TagKeys`.
 pub fn context(ex: &Exchange<'_>) -> Context {
     let mut context = Context::new();
+    if ex.call.service == "apigateway" && ex.method() == "POST" && ex.path() == "/restapis" {
+        // CreateRestApi's tags: `aws:RequestTag/…` and `aws:TagKeys`.
+        let body = ex.json();
+        let tags = body["tags"].as_object().cloned().unwrap_or_default();
+        for (key, value) in &tags {
+            let key = format!("aws:requesttag/{}", key.to_ascii_lowercase());
+            context.insert(key, vec![value.as_str().unwrap_or_default().to_string()]);
+        }
+        context.insert("aws:tagkeys".into(), tags.keys().cloned().collect());
+        return context;
+    }
     if ex.call.service != "dynamodb" {
         return context;
     }

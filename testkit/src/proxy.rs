@@ -383,11 +383,7 @@ fn record(state: &State, call: &Call, fault: Option<Fault>) -> usize {
 /// The pause a latency or stall fault asks for, before the request goes on.
 async fn delay(fault: Option<Fault>) {
     match fault {
-        Some(Fault::Latency(max)) => {
-            let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
-            let wait = fastrand::u64(0..=millis);
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-        }
+        Some(Fault::Latency(drawn)) => tokio::time::sleep(drawn).await,
         Some(Fault::Stall(hold)) => tokio::time::sleep(hold).await,
         _ => {}
     }
@@ -413,7 +409,11 @@ async fn answer(
     }
     let arrived = std::time::Instant::now();
     if let Some(layer) = &layer {
-        if let Some(refusal) = layer.before(ex, upstream).await {
+        let tags = match layer.config.policy.is_some() {
+            true => state.dataplane.resource_tags(ex).await,
+            false => None,
+        };
+        if let Some(refusal) = layer.before(ex, upstream, tags.as_ref()).await {
             layer.round_trip(arrived).await;
             return refusal;
         }

@@ -260,5 +260,31 @@ pub fn api_rows() -> Vec<Row> {
                 )])
             },
         },
+        Row {
+            name: "stage tag removed",
+            mutate: mutation!(|l| {
+                let api = api_ids(&l.c).await.remove(0);
+                l.c.apigateway
+                    .untag_resource()
+                    .resource_arn(format!(
+                        "arn:aws:apigateway:us-east-1::/restapis/{api}/stages/prod"
+                    ))
+                    .tag_keys("project")
+                    .send()
+                    .await
+                    .unwrap();
+                Facts {
+                    api,
+                    ..Facts::default()
+                }
+            }),
+            expect: |_| vec![drift("stage", Some("tags"))],
+            repair: |f| {
+                Repair::Exactly(vec![format!(
+                    "apigateway PUT /tags/arn%3Aaws%3Aapigateway%3Aus-east-1%3A%3A%2Frestapis%2F{}%2Fstages%2Fprod",
+                    f.api
+                )])
+            },
+        },
     ]
 }

@@ -201,5 +201,22 @@ pub fn function_rows() -> Vec<Row> {
                 exactly(&["lambda DELETE /2015-03-31/functions/vc-prod/policy/open-to-the-world"])
             },
         },
+        Row {
+            name: "function tag removed",
+            mutate: mutation!(|l| {
+                l.c.lambda
+                    .untag_resource()
+                    .resource("arn:aws:lambda:us-east-1:123456789012:function:vc-prod")
+                    .tag_keys("project")
+                    .send()
+                    .await
+                    .unwrap();
+                Facts::default()
+            }),
+            expect: |_| vec![drift("function", Some("tags"))],
+            repair: |_| {
+                exactly(&["lambda POST /2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Avc-prod"])
+            },
+        },
     ]
 }

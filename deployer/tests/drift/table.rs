@@ -255,5 +255,37 @@ pub fn table_rows() -> Vec<Row> {
             },
             repair: |_| exactly(&["logs PutRetentionPolicy"]),
         },
+        Row {
+            name: "role tag removed",
+            mutate: mutation!(|l| {
+                l.c.iam
+                    .untag_role()
+                    .role_name(ROLE)
+                    .tag_keys("project")
+                    .send()
+                    .await
+                    .unwrap();
+                Facts::default()
+            }),
+            expect: |_| vec![drift("role", Some("tags"))],
+            repair: |_| exactly(&["iam TagRole"]),
+        },
+        Row {
+            name: "log group tag removed",
+            mutate: mutation!(|l| {
+                l.c.logs
+                    .untag_resource()
+                    .resource_arn(format!(
+                        "arn:aws:logs:us-east-1:123456789012:log-group:{LOG_GROUP}"
+                    ))
+                    .tag_keys("project")
+                    .send()
+                    .await
+                    .unwrap();
+                Facts::default()
+            }),
+            expect: |_| vec![drift("log_group", Some("tags"))],
+            repair: |_| exactly(&["logs TagResource"]),
+        },
     ]
 }

@@ -33,6 +33,18 @@ fn tagged_api(ex: &Exchange<'_>) -> Option<String> {
     (!path.is_empty() && !path.contains('/')).then(|| path.to_string())
 }
 
+/// The tags of the REST API an API Gateway request acts on, by its path or by the ARN a tagging
+/// call names: what IAM reads as `aws:ResourceTag` (a stage, a method, a deployment inherit
+/// their API's tags for attribute-based access control). `None` for the listing and the create.
+pub(crate) async fn of_request(dp: &DataPlane, ex: &Exchange<'_>) -> Option<Tags> {
+    if ex.call.service != "apigateway" {
+        return None;
+    }
+    let path = percent_decode(ex.path());
+    let id = path.split("/restapis/").nth(1)?.split('/').next()?;
+    current(dp, id).await
+}
+
 /// TagResource and UntagResource on a REST API's ARN, answered here.
 pub(super) async fn before(dp: &DataPlane, ex: &Exchange<'_>) -> Option<Response<Bytes>> {
     let api = tagged_api(ex)?;

@@ -201,6 +201,14 @@ impl DataPlane {
 
     /// Answers what the data plane serves in moto's place: Lambda's `Invoke`, its qualified
     /// resource policies, a refusal of a stale `UpdateAlias`, and a REST API's tagging.
+    /// The tags of the REST API an API Gateway request acts on (`aws:ResourceTag`).
+    pub(crate) async fn resource_tags(
+        &self,
+        ex: &Exchange<'_>,
+    ) -> Option<std::collections::BTreeMap<String, String>> {
+        api_tags::of_request(self, ex).await
+    }
+
     pub async fn before(&self, ex: &Exchange<'_>) -> Option<Response<Bytes>> {
         if let Some(answer) = api_tags::before(self, ex).await {
             return Some(answer);

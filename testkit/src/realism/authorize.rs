@@ -19,9 +19,9 @@ const LAMBDA: &str = "lambda.amazonaws.com";
 
 impl Layer {
     /// AccessDenied (in the service's shape) for a request the layer's denials or policy refuse:
-    /// its action on its resource, each dependent action, and `iam:PassRole` for the role it
-    /// gives a function.
-    pub(super) fn authorize(&self, ex: &Exchange<'_>) -> Option<Answer> {
+    /// its action on its resource (with the resource's `tags` as `aws:ResourceTag`), each
+    /// dependent action, and `iam:PassRole` for the role it gives a function.
+    pub(super) fn authorize(&self, ex: &Exchange<'_>, tags: Option<&iam::Tags>) -> Option<Answer> {
         if ex.access_key() == Some(crate::OPERATOR_KEY) {
             return None;
         }
@@ -42,7 +42,12 @@ impl Layer {
         }
         let policy = self.config.policy.as_ref()?;
         let resource = iam::resource(ex, &policy.region, &policy.account);
-        let mut checks = vec![(action, resource.clone(), None, iam::context(ex))];
+        let mut context = iam::context(ex);
+        for (key, value) in tags.into_iter().flatten() {
+            let key = format!("aws:resourcetag/{}", key.to_ascii_lowercase());
+            context.insert(key, vec![value.clone()]);
+        }
+        let mut checks = vec![(action, resource.clone(), None, context)];
         checks.extend(
             iam::dependent(ex)
                 .into_iter()

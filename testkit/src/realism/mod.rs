@@ -313,11 +313,18 @@ impl Layer {
     }
 
     /// Answers in AWS's place, or `None` to forward the request.
-    pub(crate) async fn before(&self, ex: &Exchange<'_>, upstream: &Upstream) -> Option<Answer> {
+    /// `tags`: the tags of the resource the request acts on, where IAM reads them
+    /// (`aws:ResourceTag`), for an enforced policy.
+    pub(crate) async fn before(
+        &self,
+        ex: &Exchange<'_>,
+        upstream: &Upstream,
+        tags: Option<&iam::Tags>,
+    ) -> Option<Answer> {
         if !self.config.latency.is_zero() && !self.config.round_trip {
             tokio::time::sleep(self.config.latency).await;
         }
-        if let Some(refusal) = self.authorize(ex) {
+        if let Some(refusal) = self.authorize(ex, tags) {
             return Some(refusal);
         }
         match ex.call.service.as_str() {

@@ -156,6 +156,9 @@ async fn other_code(clients: &Clients, function: &str) -> anyhow::Error {
     )
 }
 
+/// Creates the alias at `version`. Its answer may be lost after Lambda made it, and the SDK then
+/// sends it again, to a conflict: an alias that names `version` is this create's own (the deploy
+/// lease keeps other deploys out), anything else another deploy's.
 async fn create(clients: &Clients, d: &Desired, version: &str) -> anyhow::Result<()> {
     let sent = clients
         .lambda
@@ -166,21 +169,30 @@ async fn create(clients: &Clients, d: &Desired, version: &str) -> anyhow::Result
         .description(History::default().describe())
         .send()
         .await;
-    match sent {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_conflict_exception()) =>
-        {
-            Err(anyhow::anyhow!(
-                "alias {} of function {} was created by another deploy while this one ran; it \
-                 was left as that deploy made it. Run `diff` to see what is live now",
-                d.name,
-                d.function
-            ))
-        }
-        Err(e) => Err(e).doing(|| format!("creating alias {} of function {}", d.name, d.function)),
+    let Err(e) = sent else {
+        return Ok(());
+    };
+    // Lambda says ResourceConflictException (409); moto says ConflictException.
+    if e.raw_response().map(|r| r.status().as_u16()) != Some(409) {
+        return Err(e).doing(|| format!("creating alias {} of function {}", d.name, d.function));
     }
+    let live = clients
+        .lambda
+        .get_alias()
+        .function_name(&d.function)
+        .name(&d.name)
+        .send()
+        .await
+        .found(|| format!("reading alias {} of function {}", d.name, d.function))?;
+    if live.as_ref().and_then(|a| a.function_version()) == Some(version) {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "alias {} of function {} was created by another deploy while this one ran; it was left \
+         as that deploy made it. Run `diff` to see what is live now",
+        d.name,
+        d.function
+    ))
 }
 
 /// Where an alias moves: a version, from the revision read, with the history to remember.
