@@ -42,6 +42,13 @@ pub async fn run(clients: &Clients, function: &str, version: &str) -> anyhow::Re
     verdict(out.function_error(), &payload).map_err(|why| failed(function, version, &why, &logs))
 }
 
+/// Whether a failed probe says the function's own calls were denied (AccessDenied): after a
+/// change of its role's policy, IAM may not apply the new one yet.
+pub fn denied(failure: &anyhow::Error) -> bool {
+    let text = failure.to_string();
+    text.contains("AccessDenied") || text.contains("is not authorized to perform")
+}
+
 /// What the answer says: `Ok` with what the probe read, or why it failed.
 fn verdict(function_error: Option<&str>, payload: &Value) -> Result<Passed, String> {
     if let Some(kind) = function_error {

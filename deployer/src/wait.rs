@@ -91,6 +91,9 @@ pub struct Waits {
     /// API Gateway's per-account quotas: DeleteRestApi once per 30 s, CreateRestApi once per
     /// 3 s. A 429 says how long to wait (`Retry-After`); this bounds the whole wait.
     pub api_quota: Bound,
+    /// A change of a role's permissions reaches the function's own calls after a few seconds:
+    /// a probe right after it may still be denied.
+    pub policy_propagation: Bound,
 }
 
 impl Waits {
@@ -111,6 +114,8 @@ impl Waits {
             visible: Bound::new(secs(60), secs(1)),
             // Two duplicate APIs to delete cost one 30 s wait; a few more, a few more.
             api_quota: Bound::new(secs(300), secs(30)),
+            // IAM gives no figure; seconds are typical, so half a minute is room to spare.
+            policy_propagation: Bound::new(secs(30), secs(2)),
         }
     }
 
@@ -125,6 +130,7 @@ impl Waits {
             pitr: fast,
             visible: fast,
             api_quota: fast,
+            policy_propagation: fast,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use support::{Fixture, Run, STACK};
+use testkit::Realism;
 use tokio::sync::{Mutex, MutexGuard};
 
 const ALIAS: &str = "lambda PUT /2015-03-31/functions/vc-prod/aliases/live";
@@ -23,6 +24,8 @@ async fn deployed() -> MutexGuard<'static, Fixture> {
     static SHARED: OnceLock<Mutex<Fixture>> = OnceLock::new();
     let shared = SHARED.get_or_init(|| Mutex::new(Fixture::new(STACK)));
     let f = shared.lock().await;
+    // What a test before changed of the realism layer does not carry over.
+    f.proxy.realism(Some(Realism::fast()));
     f.write_stack(STACK);
     f.up(&f.zip_v1).ok();
     f
@@ -133,9 +136,15 @@ async fn a_bootstrap_that_exits_at_init_fails_its_probe_and_takes_no_traffic() {
     assert_eq!(invoke.code, 0, "{}", invoke.stdout);
 }
 
+/// The policy is repaired before the release, and IAM applies the repair after a while (a
+/// second here): the probe is denied meanwhile, and sent again until the new policy is in force.
 #[tokio::test]
 async fn a_probe_denied_the_increment_is_repaired_in_the_same_up() {
     let f = deployed().await;
+    f.proxy.realism(Some(Realism {
+        policy_propagation: std::time::Duration::from_secs(1),
+        ..Realism::fast()
+    }));
     let c = f.clients().await;
     support::edit_counter_policy(&c, |p| p.replace("dynamodb:UpdateItem", "dynamodb:Query")).await;
 
@@ -145,16 +154,15 @@ async fn a_probe_denied_the_increment_is_repaired_in_the_same_up() {
     let repaired = at("iam PutRolePolicy").expect("the policy is repaired");
     let switched = at(ALIAS).expect("the alias is switched");
     assert!(repaired < switched, "{applied:?}");
-    let probes = up
-        .function_calls
-        .iter()
-        .filter(|c| c.operation == "UpdateItem")
-        .collect::<Vec<_>>();
-    assert_eq!(probes.len(), 1, "one probe's UpdateItem");
-    assert_eq!(
-        probes[0].status, 400,
-        "refused by its condition, not by IAM (403)"
+    // Denied while the repair propagated, then passed: the probe was sent more than once, and
+    // the up said why it waited.
+    assert!(times(&up, INVOKE) >= 2, "{applied:?}");
+    assert!(
+        up.stderr.contains("IAM applies a changed policy"),
+        "{}",
+        up.stderr
     );
+    f.proxy.realism(Some(Realism::fast()));
 }
 
 #[tokio::test]
@@ -378,4 +386,29 @@ async fn a_stack_made_before_the_alias_moves_onto_it_with_no_moment_unserved() {
         f.run(&["diff", "--zip", f.zip_v1.to_str().unwrap()]).code,
         0
     );
+}
+
+/// A repair of the role's policy alone (no release): IAM applies it after a while (a second
+/// here), and `up` returns only once the live version's calls are allowed again, so that a smoke
+/// test right after it, as CI runs one, is served.
+#[tokio::test]
+async fn an_up_that_repairs_the_policy_returns_once_it_is_in_force() {
+    let f = deployed().await;
+    f.proxy.realism(Some(Realism {
+        policy_propagation: std::time::Duration::from_secs(1),
+        ..Realism::fast()
+    }));
+    let c = f.clients().await;
+    support::edit_counter_policy(&c, |p| p.replace("dynamodb:UpdateItem", "dynamodb:Query")).await;
+
+    let up = f.up(&f.zip_v1).ok();
+    assert!(up.applied().contains(&"iam PutRolePolicy".to_string()));
+    assert_eq!(times(&up, PUBLISH), 0, "no release: {:?}", up.applied());
+    assert!(
+        times(&up, INVOKE) >= 2,
+        "the live version was probed until allowed"
+    );
+    let visit = f.run(&["--output", "json", "invoke"]);
+    assert_eq!(visit.code, 0, "a visit right after up: {}", visit.stdout);
+    f.proxy.realism(Some(Realism::fast()));
 }

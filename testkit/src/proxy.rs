@@ -424,6 +424,10 @@ async fn answer(
         }
         return ran;
     }
+    if let Some(layer) = &layer {
+        let window = layer.config.policy_propagation;
+        state.dataplane.permissions_changing(ex, window).await;
+    }
     let answer = upstream.forward(ex.parts, ex.body.clone()).await;
     let answer = state.dataplane.after(ex, answer).await;
     let Some(layer) = layer else { return answer };

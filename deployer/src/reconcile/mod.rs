@@ -243,7 +243,12 @@ async fn public(
                 function::wait_unreleased(ctx, &d.function, &p.function).await?;
             }
             let released = Alias::apply(ctx, &d.alias, &p.alias, none);
-            step(finished, Kind::Alias, released).await
+            step(finished, Kind::Alias, released).await?;
+            let released = p.alias.iter().any(alias::AliasChange::releases);
+            if changes_permissions(&p.role) && !released {
+                alias::wait_policy_in_force(ctx, &d.alias).await?;
+            }
+            Ok(())
         },
         api(ctx, d, &p.api, live_api, finished),
     );
@@ -252,6 +257,19 @@ async fn public(
         _ => Ok(()),
     };
     l.and(f).and(served).and(a)
+}
+
+/// Whether the role's `changes` change what its sessions may do (its inline or managed
+/// policies), which IAM applies to them only after a few seconds.
+fn changes_permissions(changes: &[role::RoleChange]) -> bool {
+    changes.iter().any(|c| {
+        matches!(
+            c,
+            role::RoleChange::Policy(_)
+                | role::RoleChange::ExtraInline(_)
+                | role::RoleChange::Managed(_)
+        )
+    })
 }
 
 /// Awaits one kind's apply, and marks it done when it went through.

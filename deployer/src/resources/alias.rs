@@ -22,7 +22,7 @@ use crate::plan::{Change, Describe, Kind};
 
 mod release;
 
-pub use release::{switch, Switch};
+pub use release::{switch, wait_policy_in_force, Switch};
 
 /// The field of a release: which version the alias names.
 pub const VERSION: &str = "version";

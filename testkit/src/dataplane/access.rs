@@ -100,7 +100,12 @@ pub(super) async fn authorize(
         }
     };
     let context = context(dp, ex).await;
-    let documents = match role_documents(dp, &who.role_arn).await {
+    // While a change of the role's permissions propagates, its sessions get the former ones.
+    let documents = match super::propagation::applied(dp, &who.role_arn) {
+        Some(former) => Ok(former),
+        None => role_documents(dp, &who.role_arn).await,
+    };
+    let documents = match documents {
         Ok(docs) => docs,
         Err(why) => return Some(denied(ex, who, &action, &resource, &why)),
     };

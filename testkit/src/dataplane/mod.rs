@@ -31,6 +31,7 @@ mod function;
 mod gateway;
 mod logs;
 pub mod metrics;
+mod propagation;
 mod throttle;
 mod versions;
 
@@ -151,6 +152,7 @@ pub struct DataPlane {
     principals: access::Principals,
     versions: versions::Versions,
     api_tags: api_tags::ApiTags,
+    pending: propagation::Pending,
     served: Mutex<Vec<Served>>,
 }
 
@@ -166,6 +168,7 @@ impl DataPlane {
             principals: access::Principals::default(),
             versions: versions::Versions::default(),
             api_tags: api_tags::ApiTags::default(),
+            pending: propagation::Pending::default(),
             served: Mutex::new(Vec::new()),
         }
     }
@@ -201,6 +204,11 @@ impl DataPlane {
 
     /// Answers what the data plane serves in moto's place: Lambda's `Invoke`, its qualified
     /// resource policies, a refusal of a stale `UpdateAlias`, and a REST API's tagging.
+    /// Before a change of a role's permissions goes on: what its sessions still get for `window`.
+    pub(crate) async fn permissions_changing(&self, ex: &Exchange<'_>, window: Duration) {
+        propagation::changing(self, ex, window).await;
+    }
+
     /// The tags of the REST API an API Gateway request acts on (`aws:ResourceTag`).
     pub(crate) async fn resource_tags(
         &self,

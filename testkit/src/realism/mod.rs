@@ -77,6 +77,11 @@ pub struct Realism {
     /// the role): a change of the role's permissions (PutRolePolicy) leaves an existing role
     /// assumable.
     pub role_propagation: Duration,
+    /// A change of a role's permissions (PutRolePolicy, DeleteRolePolicy, AttachRolePolicy,
+    /// DetachRolePolicy) applies to the calls of a function running as that role only after
+    /// this long; meanwhile they get what the role allowed before (IAM user guide, "Changes
+    /// that I make are not always immediately visible": IAM is eventually consistent).
+    pub policy_propagation: Duration,
     /// CreateRestApi: one every 3 s per account, else 429 TooManyRequestsException with
     /// `Retry-After` (API Gateway developer guide, "Amazon API Gateway quotas", quotas for
     /// creating, deploying and managing an API: "CreateRestApi ... 1 request every 3 seconds").
@@ -146,6 +151,8 @@ impl Realism {
             // (Chalice retries CreateFunction for 30 s, "15 seconds is not enough", aws/chalice
             // #172; terraform-provider-aws retries for 2 minutes, #14291).
             role_propagation: secs(8),
+            // No figure is documented; a new permission is commonly in force within seconds.
+            policy_propagation: secs(5),
             // API Gateway quotas, documented ("Amazon API Gateway quotas": CreateRestApi 1
             // request every 3 s, DeleteRestApi 1 every 30 s, CreateDeployment 1 every 5 s, per
             // account).
@@ -176,6 +183,8 @@ impl Realism {
             function_pending: Duration::from_millis(200),
             function_updating: Duration::from_millis(200),
             role_propagation: Duration::from_millis(600),
+            // Off in the suites at large: the tests of it set it.
+            policy_propagation: Duration::ZERO,
             create_rest_api_every: Duration::from_millis(300),
             delete_rest_api_every: Duration::from_millis(1500),
             create_deployment_every: Duration::from_millis(300),
@@ -201,6 +210,7 @@ impl Realism {
             function_pending: Duration::ZERO,
             function_updating: Duration::ZERO,
             role_propagation: Duration::ZERO,
+            policy_propagation: Duration::ZERO,
             create_rest_api_every: Duration::ZERO,
             delete_rest_api_every: Duration::ZERO,
             create_deployment_every: Duration::ZERO,

@@ -76,7 +76,7 @@ async fn publish_and_probe(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<String> 
         "probing version {version} of function {}",
         d.function
     ));
-    probe::run(ctx.clients, &d.function, &version)
+    probe_allowed(ctx, &d.function, &version, &step)
         .await
         .map_err(|e| {
             e.context(format!(
@@ -88,6 +88,52 @@ async fn publish_and_probe(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<String> 
         })?;
     step.done("");
     Ok(version)
+}
+
+/// Probes `version` of `function`, again while its own calls are denied: the role's policy may
+/// have changed moments ago (this `up` repairs it before a release), and IAM applies a change to
+/// the role's sessions after a few seconds.
+async fn probe_allowed(
+    ctx: Ctx<'_>,
+    function: &str,
+    version: &str,
+    step: &Step,
+) -> anyhow::Result<probe::Passed> {
+    wait::retry(ctx.waits.policy_propagation, step, || async {
+        match probe::run(ctx.clients, function, version).await {
+            Ok(passed) => Attempt::Done(passed),
+            Err(e) if probe::denied(&e) => Attempt::Again(
+                e,
+                "the function's calls are denied: IAM applies a changed policy after a few \
+                 seconds"
+                    .into(),
+            ),
+            Err(e) => Attempt::Failed(e),
+        }
+    })
+    .await
+}
+
+/// After a change of the role's permissions that no release probed: probes the live version
+/// until the change is in force, so that `up` does not return while a visit would still be
+/// refused (a smoke test right after it, as CI runs one, would see a 500).
+pub async fn wait_policy_in_force(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<()> {
+    let Some(version) = super::live_version(ctx.clients, ctx.names).await? else {
+        return Ok(());
+    };
+    let step = ctx.progress.step(format!(
+        "checking that version {version} of function {} may count under the role's new policy",
+        d.function
+    ));
+    probe_allowed(ctx, &d.function, &version, &step)
+        .await
+        .map_err(|e| {
+            e.context(
+                "the role's policy was changed, and the live version's calls are still refused",
+            )
+        })?;
+    step.done("");
+    Ok(())
 }
 
 /// PublishVersion of `$LATEST`, pinned by `CodeSha256` to the code `up` uploaded: if another
