@@ -31,6 +31,17 @@ async fn deployed() -> MutexGuard<'static, Fixture> {
     f
 }
 
+/// The role's policy edited by hand so that the function may not count, with IAM applying a
+/// change of it a second after it is made (the repair `up` makes included).
+async fn policy_broken_by_hand(f: &Fixture) {
+    f.proxy.realism(Some(Realism {
+        policy_propagation: std::time::Duration::from_secs(1),
+        ..Realism::fast()
+    }));
+    let c = f.clients().await;
+    support::edit_counter_policy(&c, |p| p.replace("dynamodb:UpdateItem", "dynamodb:Query")).await;
+}
+
 /// The version the `live` alias names, read straight from moto.
 async fn live(f: &Fixture) -> String {
     let c = f.clients().await;
@@ -141,12 +152,7 @@ async fn a_bootstrap_that_exits_at_init_fails_its_probe_and_takes_no_traffic() {
 #[tokio::test]
 async fn a_probe_denied_the_increment_is_repaired_in_the_same_up() {
     let f = deployed().await;
-    f.proxy.realism(Some(Realism {
-        policy_propagation: std::time::Duration::from_secs(1),
-        ..Realism::fast()
-    }));
-    let c = f.clients().await;
-    support::edit_counter_policy(&c, |p| p.replace("dynamodb:UpdateItem", "dynamodb:Query")).await;
+    policy_broken_by_hand(&f).await;
 
     let up = f.up(&f.zip_v2).ok();
     let applied = up.applied();
@@ -394,12 +400,7 @@ async fn a_stack_made_before_the_alias_moves_onto_it_with_no_moment_unserved() {
 #[tokio::test]
 async fn an_up_that_repairs_the_policy_returns_once_it_is_in_force() {
     let f = deployed().await;
-    f.proxy.realism(Some(Realism {
-        policy_propagation: std::time::Duration::from_secs(1),
-        ..Realism::fast()
-    }));
-    let c = f.clients().await;
-    support::edit_counter_policy(&c, |p| p.replace("dynamodb:UpdateItem", "dynamodb:Query")).await;
+    policy_broken_by_hand(&f).await;
 
     let up = f.up(&f.zip_v1).ok();
     assert!(up.applied().contains(&"iam PutRolePolicy".to_string()));

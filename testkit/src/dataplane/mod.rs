@@ -204,9 +204,20 @@ impl DataPlane {
 
     /// Answers what the data plane serves in moto's place: Lambda's `Invoke`, its qualified
     /// resource policies, a refusal of a stale `UpdateAlias`, and a REST API's tagging.
-    /// Before a change of a role's permissions goes on: what its sessions still get for `window`.
+    /// Before a change of a role's permissions reaches moto: keeps the documents its sessions
+    /// still get for `window` (those of an earlier change still propagating, or the role's as
+    /// they are).
     pub(crate) async fn permissions_changing(&self, ex: &Exchange<'_>, window: Duration) {
-        propagation::changing(self, ex, window).await;
+        let Some(role) = propagation::changed_role(ex).filter(|_| !window.is_zero()) else {
+            return;
+        };
+        let former = match propagation::applied(self, &role) {
+            Some(documents) => documents,
+            None => access::role_documents(self, &role)
+                .await
+                .unwrap_or_default(),
+        };
+        propagation::record(self, role, window, former);
     }
 
     /// The tags of the REST API an API Gateway request acts on (`aws:ResourceTag`).

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::access::role_documents;
 use super::DataPlane;
 use crate::realism::form_value;
 use crate::wire::Exchange;
@@ -33,23 +32,19 @@ pub(super) struct Pending {
     by_role: Mutex<HashMap<String, Change>>,
 }
 
-/// Before a change of a role's permissions reaches moto: keeps the documents its sessions still
-/// get for `window` (those of an earlier change still propagating, or the role's as they are).
-pub(super) async fn changing(dp: &DataPlane, ex: &Exchange<'_>, window: Duration) {
+/// The role whose permissions `ex` changes, if it is such a call.
+pub(super) fn changed_role(ex: &Exchange<'_>) -> Option<String> {
     let op = ex.call.operation.as_str();
-    if window.is_zero() || ex.call.service != "iam" || !CHANGES.contains(&op) {
-        return;
+    if ex.call.service != "iam" || !CHANGES.contains(&op) {
+        return None;
     }
-    let Some(role) = form_value(ex.body, "RoleName") else {
-        return;
-    };
-    let earlier = applied(dp, &role);
-    let before = match earlier {
-        Some(documents) => documents,
-        None => role_documents(dp, &role).await.unwrap_or_default(),
-    };
+    form_value(ex.body, "RoleName")
+}
+
+/// Remembers that `role`'s sessions get `documents` for `window` from now.
+pub(super) fn record(dp: &DataPlane, role: String, window: Duration, documents: Vec<Value>) {
     if let Ok(mut pending) = dp.pending.by_role.lock() {
-        pending.insert(role, (Instant::now(), window, before));
+        pending.insert(role, (Instant::now(), window, documents));
     }
 }
 
