@@ -221,3 +221,44 @@ async fn get_function_without_list_tags_answers_a_tags_error_and_the_operator_is
         "the operator's calls are not counted: {census:?}"
     );
 }
+
+/// moto takes any tag; DynamoDB refuses `@` and API Gateway a space, as they document.
+#[tokio::test]
+async fn each_service_refuses_the_tag_characters_it_does_not_take() {
+    let moto = Moto::start();
+    let proxy = Recorder::start(moto.endpoint());
+    proxy.realism(Some(Realism::fast()));
+    let config = dummy_loader().endpoint_url(proxy.endpoint()).load().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let table = |name: &str, value: &str| {
+        dynamodb
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .tags(Tag::builder().key("owner").value(value).build().unwrap())
+            .send()
+    };
+    let refused = text(&table("at", "me@example.com").await.unwrap_err());
+    assert!(refused.contains("ValidationException"), "{refused}");
+    table("spaced", "Data Team").await.unwrap();
+
+    let gw = aws_sdk_apigateway::Client::new(&config);
+    let api = |value: &str| gw.create_rest_api().name("a").tags("team", value).send();
+    let refused = text(&api("Data Team").await.unwrap_err());
+    assert!(refused.contains("BadRequestException"), "{refused}");
+    api("data-team").await.unwrap();
+}

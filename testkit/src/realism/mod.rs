@@ -27,6 +27,7 @@ mod authorize;
 mod dynamodb;
 mod lambda;
 mod sns;
+mod tags;
 
 /// How long each behaviour lasts. Zero switches one off.
 #[derive(Debug, Clone, PartialEq)]
@@ -334,7 +335,7 @@ impl Layer {
         if !self.config.latency.is_zero() && !self.config.round_trip {
             tokio::time::sleep(self.config.latency).await;
         }
-        if let Some(refusal) = self.authorize(ex, tags) {
+        if let Some(refusal) = self.authorize(ex, tags).or_else(|| self::tags::refused(ex)) {
             return Some(refusal);
         }
         match ex.call.service.as_str() {
