@@ -396,21 +396,15 @@ mod tests {
                 .unwrap_or_default()
         };
         let d = document(&names(), &stack_names(), false);
-        let tagged = json!({"deployer:stack": "vc", "deployer:stage": "prod"});
-        let condition = |kind: &str| {
-            let mut c = serde_json::Map::new();
-            for (k, v) in tagged.as_object().into_iter().flatten() {
-                c.insert(format!("{kind}/{k}"), v.clone());
-            }
-            json!({"StringEquals": c})
-        };
         assert_eq!(
             find(&d, "RestApi")["Condition"],
-            condition("aws:ResourceTag")
+            json!({"StringEquals": {"aws:ResourceTag/deployer:stack": "vc",
+                "aws:ResourceTag/deployer:stage": "prod"}})
         );
         assert_eq!(
             find(&d, "RestApiCreate")["Condition"],
-            condition("aws:RequestTag")
+            json!({"StringEquals": {"aws:RequestTag/deployer:stack": "vc",
+                "aws:RequestTag/deployer:stage": "prod"}})
         );
         assert_eq!(
             find(&d, "RestApiListing")["Action"],

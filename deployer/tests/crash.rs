@@ -16,7 +16,7 @@ mod support;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
-use support::{deployer_command, Census, Fixture, STACK};
+use support::{deployer_command, kind_of, write_kinds, Census, Fixture, STACK};
 use testkit::{Call, On, Trigger, When, SIGKILL};
 
 /// Every this many requests, a kill point after a read too (every request with `SOAK=1`).
@@ -57,19 +57,22 @@ fn changed(name: &str) -> String {
 struct Points {
     stride: usize,
     /// The kinds of write the scratch run made (and AWS accepted: a refusal changes nothing).
-    kinds: Vec<String>,
+    kinds: Vec<Kind>,
     /// The next point; `None` once every phase is over.
     next: Option<On>,
     /// What each killed run was killed after: the write's kind.
-    killed_after: Vec<String>,
+    killed_after: Vec<Kind>,
     killed: usize,
     completed: usize,
 }
 
+/// A write's kind: its service and its operation, ids made generic ([`kind_of`]).
+type Kind = (String, String);
+
 /// How a run at a kill point ended.
 enum Ended {
     /// Killed right after this write (its kind), or after a read (`None`).
-    Killed(Option<String>),
+    Killed(Option<Kind>),
     /// It never reached the point.
     Completed,
 }
@@ -77,16 +80,9 @@ enum Ended {
 impl Points {
     fn new(scratch: &[Call]) -> Points {
         let soak = std::env::var_os("SOAK").is_some();
-        let mut kinds: Vec<String> = Vec::new();
-        for write in scratch.iter().filter(|c| c.write && c.succeeded()) {
-            let kind = kind_of(write);
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
-            }
-        }
         Points {
             stride: if soak { 1 } else { READ_STRIDE },
-            kinds,
+            kinds: write_kinds(scratch),
             next: Some(On::NthWrite(1)),
             killed_after: Vec::new(),
             killed: 0,
@@ -107,10 +103,10 @@ impl Points {
             (On::NthWrite(k), 0) => Some(On::NthWrite(k + 1)),
             (On::NthWrite(_), _) => Some(On::Nth(self.stride)),
             (On::Nth(k), 1) => Some(On::Nth(k + self.stride)),
-            _ => self.missed().first().map(|kind| {
-                let op = kind.split_once(' ').map_or(kind.as_str(), |(_, op)| op);
-                On::Operation(op.to_string())
-            }),
+            _ => self
+                .missed()
+                .first()
+                .map(|(_, op)| On::Operation(op.clone())),
         };
         if let (On::Operation(tried), Some(On::Operation(next))) = (on, &self.next) {
             assert_ne!(tried, next, "no run could be killed after {next}");
@@ -118,7 +114,7 @@ impl Points {
     }
 
     /// The kinds of write of the scratch run that no run was killed after.
-    fn missed(&self) -> Vec<String> {
+    fn missed(&self) -> Vec<Kind> {
         self.kinds
             .iter()
             .filter(|k| !self.killed_after.contains(k))
@@ -129,7 +125,11 @@ impl Points {
     /// Checks that each kind of write the scratch run made was a kill point, and prints the
     /// sweep's census.
     fn census(&self, what: &str, scratch: &[Call]) {
-        let missed = self.missed();
+        let missed: Vec<String> = self
+            .missed()
+            .iter()
+            .map(|(service, op)| format!("{service} {op}"))
+            .collect();
         assert!(
             missed.is_empty(),
             "{what}: writes of the scratch run after which no run was killed:\n  {}",
@@ -147,16 +147,6 @@ impl Points {
             scratch.len()
         );
     }
-}
-
-/// A write's kind, as the sweep compares runs: service and operation, its ids (and the stack's
-/// name, which holds a digit) made generic.
-fn kind_of(call: &Call) -> String {
-    format!(
-        "{} {}",
-        call.service,
-        testkit::faults::generic(&call.operation)
-    )
 }
 
 /// Runs `deployer ARGS`, SIGKILLed right after the request `on` names was applied: how it ended.

@@ -130,16 +130,7 @@ async fn a_lost_answer_to_any_create_still_leaves_exactly_one_of_each() {
     f.write_stack(&STACK.replace("name: vc\n", "name: s0\n"));
     let scratch = f.up(&f.zip_v1).ok().calls;
     f.run(&["down", "--delete-table"]).ok();
-    let mut creates: Vec<(String, String)> = Vec::new();
-    for write in scratch.iter().filter(|c| c.write && c.succeeded()) {
-        let kind = (
-            write.service.clone(),
-            testkit::faults::generic(&write.operation),
-        );
-        if !creates.contains(&kind) {
-            creates.push(kind);
-        }
-    }
+    let creates = support::write_kinds(&scratch);
     eprintln!("lost answers: {} kinds of write", creates.len());
     let mut report = Vec::new();
     for (i, (service, op)) in creates.iter().enumerate() {

@@ -262,18 +262,7 @@ pub struct Policy {
 impl Policy {
     /// Whether `action` on `resource` is allowed; `passed_to` is the service a role is passed to.
     pub fn allows(&self, action: &str, resource: &str, passed_to: Option<&str>) -> bool {
-        self.allows_in(action, resource, passed_to, Context::new())
-    }
-
-    /// [`Policy::allows`], with the request's own condition keys ([`context`]).
-    pub fn allows_in(
-        &self,
-        action: &str,
-        resource: &str,
-        passed_to: Option<&str>,
-        context: Context,
-    ) -> bool {
-        self.allowed_by(action, resource, passed_to, context)
+        self.allowed_by(action, resource, passed_to, Context::new())
             .is_some()
     }
 

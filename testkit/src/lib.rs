@@ -156,10 +156,23 @@ pub async fn create_counter_table(
     db: &aws_sdk_dynamodb::Client,
     name: &str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    counter_table(db, name)?.send().await?;
+    Ok(())
+}
+
+/// The CreateTable of [`create_counter_table`], to send as it is or with more (tags).
+pub fn counter_table(
+    db: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<
+    aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
+    aws_sdk_dynamodb::error::BuildError,
+> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     };
-    db.create_table()
+    Ok(db
+        .create_table()
         .table_name(name)
         .attribute_definitions(
             AttributeDefinition::builder()
@@ -173,10 +186,7 @@ pub async fn create_counter_table(
                 .key_type(KeyType::Hash)
                 .build()?,
         )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await?;
-    Ok(())
+        .billing_mode(BillingMode::PayPerRequest))
 }
 
 /// A loader with dummy credentials and a fixed region, and nothing read from the machine's

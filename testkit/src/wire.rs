@@ -87,8 +87,7 @@ impl Exchange<'_> {
 
     /// The access key that signed the request (SigV4's `Credential=KEY/…`).
     pub fn access_key(&self) -> Option<&str> {
-        let auth = self.parts.headers.get("authorization")?.to_str().ok()?;
-        auth.split("Credential=").nth(1)?.split('/').next()
+        access_key(self.parts)
     }
 
     /// The query parameter `key`, decoded (`?Qualifier=live`).
@@ -239,6 +238,12 @@ fn status(code: StatusCode) -> Response<Bytes> {
 }
 
 /// Names the operation of a request in any of the AWS protocols.
+/// The access key that signed a request (SigV4's `Credential=KEY/…`).
+pub fn access_key(parts: &hyper::http::request::Parts) -> Option<&str> {
+    let auth = parts.headers.get("authorization")?.to_str().ok()?;
+    auth.split("Credential=").nth(1)?.split('/').next()
+}
+
 pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
     let header = |name: &str| {
         parts

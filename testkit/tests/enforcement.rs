@@ -5,9 +5,7 @@
 //! each action a statement alone allowed is counted.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Tag,
-};
+use aws_sdk_dynamodb::types::Tag;
 use serde_json::{json, Value};
 use testkit::{dummy_loader, operator_loader, Moto, Realism, Recorder};
 
@@ -74,24 +72,7 @@ async fn tagging_at_creation_needs_the_tag_action_of_each_service() {
 
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let table = |name: &str, tagged: bool| {
-        let mut create = dynamodb
-            .create_table()
-            .table_name(name)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .billing_mode(BillingMode::PayPerRequest);
+        let mut create = testkit::counter_table(&dynamodb, name).unwrap();
         if tagged {
             create = create.tags(Tag::builder().key("k").value("v").build().unwrap());
         }
@@ -231,24 +212,8 @@ async fn each_service_refuses_the_tag_characters_it_does_not_take() {
     let config = dummy_loader().endpoint_url(proxy.endpoint()).load().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let table = |name: &str, value: &str| {
-        dynamodb
-            .create_table()
-            .table_name(name)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .billing_mode(BillingMode::PayPerRequest)
+        testkit::counter_table(&dynamodb, name)
+            .unwrap()
             .tags(Tag::builder().key("owner").value(value).build().unwrap())
             .send()
     };

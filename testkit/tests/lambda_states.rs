@@ -16,6 +16,18 @@ fn zip() -> Vec<u8> {
     eocd
 }
 
+/// A role for the function (through the proxy, where it propagates at once here): its ARN.
+async fn role(config: &aws_config::SdkConfig) -> String {
+    let made = aws_sdk_iam::Client::new(config)
+        .create_role()
+        .role_name("r")
+        .assume_role_policy_document("{}")
+        .send()
+        .await
+        .unwrap();
+    made.role().unwrap().arn().to_string()
+}
+
 #[tokio::test]
 async fn answers_carry_pending_and_in_progress_and_a_publish_waits_for_the_update() {
     let moto = Moto::start();
@@ -26,21 +38,14 @@ async fn answers_carry_pending_and_in_progress_and_a_publish_waits_for_the_updat
         ..Realism::latency_only(Duration::ZERO)
     }));
     let config = dummy_loader().endpoint_url(proxy.endpoint()).load().await;
-    let iam = aws_sdk_iam::Client::new(&config);
-    let role = iam
-        .create_role()
-        .role_name("r")
-        .assume_role_policy_document("{}")
-        .send()
-        .await
-        .unwrap();
+    let role = role(&config).await;
     let lambda = aws_sdk_lambda::Client::new(&config);
     let created = lambda
         .create_function()
         .function_name("f")
         .runtime(Runtime::Providedal2023)
         .handler("bootstrap")
-        .role(role.role().unwrap().arn())
+        .role(&role)
         .code(FunctionCode::builder().zip_file(Blob::new(zip())).build())
         .send()
         .await
@@ -80,20 +85,14 @@ async fn an_environment_over_4_kb_is_refused_as_lambda_measures_it() {
     let proxy = Recorder::start(moto.endpoint());
     proxy.realism(Some(Realism::latency_only(Duration::ZERO)));
     let config = dummy_loader().endpoint_url(proxy.endpoint()).load().await;
-    let role = aws_sdk_iam::Client::new(&config)
-        .create_role()
-        .role_name("r")
-        .assume_role_policy_document("{}")
-        .send()
-        .await
-        .unwrap();
+    let role = role(&config).await;
     let lambda = aws_sdk_lambda::Client::new(&config);
     // `{"V":"…"}` is 8 bytes more than the value: 4,088 bytes of value is exactly 4 KB.
     let create = |name: &str, value_bytes: usize| {
         lambda
             .create_function()
             .function_name(name)
-            .role(role.role().unwrap().arn())
+            .role(&role)
             .runtime(Runtime::Providedal2023)
             .handler("bootstrap")
             .code(FunctionCode::builder().zip_file(Blob::new(zip())).build())

@@ -546,3 +546,25 @@ impl Census {
         }
     }
 }
+
+/// A write's kind, as runs compare: its service and its operation, the ids in it (and a stack's
+/// name that holds a digit) made generic.
+pub fn kind_of(call: &Call) -> (String, String) {
+    (
+        call.service.clone(),
+        testkit::faults::generic(&call.operation),
+    )
+}
+
+/// The kinds of write that `calls` made and AWS accepted (a refusal changes nothing), in order,
+/// each once.
+pub fn write_kinds(calls: &[Call]) -> Vec<(String, String)> {
+    let mut kinds = Vec::new();
+    for write in calls.iter().filter(|c| c.write && c.succeeded()) {
+        let kind = kind_of(write);
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    kinds
+}

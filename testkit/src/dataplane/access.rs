@@ -70,17 +70,8 @@ impl Principals {
 
     /// The function whose access key signed this request, if any.
     pub(super) fn of_request(&self, parts: &hyper::http::request::Parts) -> Option<Principal> {
-        let key = parts
-            .headers
-            .get("authorization")?
-            .to_str()
-            .ok()?
-            .split("Credential=")
-            .nth(1)?
-            .split('/')
-            .next()?
-            .to_string();
-        self.by_key.lock().ok()?.get(&key).cloned()
+        let key = crate::wire::access_key(parts)?;
+        self.by_key.lock().ok()?.get(key).cloned()
     }
 }
 

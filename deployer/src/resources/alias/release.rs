@@ -8,6 +8,7 @@ use aws_sdk_lambda::types::LastUpdateStatus;
 
 use super::{AliasChange, Desired, History};
 use crate::aws::{AwsContext, Clients, Found};
+use crate::names::Names;
 use crate::probe;
 use crate::progress::Step;
 use crate::resources::Ctx;
@@ -24,7 +25,7 @@ pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[AliasChange]) -> anyhow
                     "creating alias {} of function {} at version {version}",
                     d.name, d.function
                 ));
-                create(ctx.clients, d, &version).await?;
+                create(ctx.clients, ctx.names, d, &version).await?;
                 step.done("");
                 protected.push(version);
             }
@@ -205,7 +206,12 @@ async fn other_code(clients: &Clients, function: &str) -> anyhow::Error {
 /// Creates the alias at `version`. Its answer may be lost after Lambda made it, and the SDK then
 /// sends it again, to a conflict: an alias that names `version` is this create's own (the deploy
 /// lease keeps other deploys out), anything else another deploy's.
-async fn create(clients: &Clients, d: &Desired, version: &str) -> anyhow::Result<()> {
+async fn create(
+    clients: &Clients,
+    names: &Names,
+    d: &Desired,
+    version: &str,
+) -> anyhow::Result<()> {
     let sent = clients
         .lambda
         .create_alias()
@@ -222,15 +228,7 @@ async fn create(clients: &Clients, d: &Desired, version: &str) -> anyhow::Result
     if e.raw_response().map(|r| r.status().as_u16()) != Some(409) {
         return Err(e).doing(|| format!("creating alias {} of function {}", d.name, d.function));
     }
-    let live = clients
-        .lambda
-        .get_alias()
-        .function_name(&d.function)
-        .name(&d.name)
-        .send()
-        .await
-        .found(|| format!("reading alias {} of function {}", d.name, d.function))?;
-    if live.as_ref().and_then(|a| a.function_version()) == Some(version) {
+    if super::live_version(clients, names).await?.as_deref() == Some(version) {
         return Ok(());
     }
     Err(anyhow::anyhow!(
