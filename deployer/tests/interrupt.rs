@@ -12,9 +12,7 @@ use std::time::Duration;
 use support::{deployer_command, Census, Fixture, Run, STACK};
 use testkit::{On, Realism, Trigger, When, SIGINT, SIGTERM};
 
-/// Every answer takes 300 ms here. So a request in flight when the signal came was sent within a
-/// few milliseconds of it (all of a wave go at once), and one that reaches the proxy more than
-/// 100 ms after it was started after it: after the deployer knew.
+/// Every answer takes 300 ms here, so that the signal comes while requests are in flight.
 fn slow_fixture() -> Fixture {
     Fixture::with(
         STACK,
@@ -25,15 +23,32 @@ fn slow_fixture() -> Fixture {
     )
 }
 
-/// The requests, reads included, that reached the proxy more than 100 ms after the signal,
-/// but for the deploy lease's release, which must follow the stop (see [`released`]).
-fn started_after_the_signal(f: &Fixture, run: &Run) -> Vec<String> {
+/// Checks the run against every request in flight when the deployer took the signal: each was
+/// answered (the deployer waited for it), and no other request reached the proxy after that
+/// instant, reads included, but for the deploy lease's release, which must follow the stop
+/// (see [`released`]). The proxy holds every answer from the signal until the deployer has
+/// taken it, so no request can follow an answer read before the deployer knew: the check has
+/// no window of its own.
+fn only_the_requests_in_flight_finished(f: &Fixture, run: &Run) {
     let at = f.proxy.fired_at().expect("the signal was sent");
-    run.calls
+    let in_flight: Vec<_> = run.calls.iter().filter(|c| c.sent <= at).collect();
+    let cut_off: Vec<String> = in_flight
         .iter()
-        .filter(|c| c.sent > at + Duration::from_millis(100) && !support::is_lease(c))
+        .filter(|c| c.answered.is_none())
         .map(ToString::to_string)
-        .collect()
+        .collect();
+    assert_eq!(cut_off, Vec::<String>::new(), "in flight, never answered");
+    let after: Vec<String> = run
+        .calls
+        .iter()
+        .filter(|c| c.sent > at && c.caller.is_none() && !support::is_lease(c))
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        after,
+        Vec::<String>::new(),
+        "sent after the signal was taken"
+    );
 }
 
 /// Checks that the interrupted run released the deploy lease it held: one write after the
@@ -141,7 +156,7 @@ async fn sigint_lets_the_request_in_flight_finish_reports_and_exits_130() {
         .unwrap();
     // Nothing started after it, reads included: not the role's policy, not the function, not
     // the API's routes, not a wait's poll.
-    assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
+    only_the_requests_in_flight_finished(&f, &run);
     released(&f, &run).await;
 
     // A plain re-run finishes the job.
@@ -206,7 +221,7 @@ async fn sigterm_in_json_mode_reports_done_and_not_done_and_exits_143() {
         "{:?}",
         run.calls
     );
-    assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
+    only_the_requests_in_flight_finished(&f, &run);
     released(&f, &run).await;
 
     f.up(&f.zip_v1).ok();
@@ -227,7 +242,7 @@ fn sigint_while_reading_changes_nothing_and_says_so() {
         run.stderr
     );
     assert_eq!(run.writes(), Vec::<String>::new());
-    assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
+    only_the_requests_in_flight_finished(&f, &run);
 }
 
 #[tokio::test]
@@ -265,7 +280,7 @@ async fn sigint_during_down_reports_what_was_removed_and_a_rerun_finishes() {
     assert!(!deleted.contains(&"role vc-prod-role"), "{report}");
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
     // Nothing was sent after the interrupt, reads included, so the role is still there.
-    assert_eq!(started_after_the_signal(&f, &run), Vec::<String>::new());
+    only_the_requests_in_flight_finished(&f, &run);
     released(&f, &run).await;
     let c = f.clients().await;
     c.iam

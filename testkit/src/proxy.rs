@@ -9,7 +9,7 @@
 //! It runs on its own thread and runtime, so tests may block (waiting on a subprocess) freely.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use crate::faults::{self, Dice, Fault, Faults};
 use crate::realism::{Layer, Realism};
 use crate::wire::{bytes, classify, Exchange, Upstream};
 
+use crate::trigger::Armed;
 pub use crate::trigger::{On, Trigger, When};
 pub use crate::wire::Call;
 
@@ -39,19 +40,11 @@ struct State {
     sequence: AtomicUsize,
     injected: Mutex<Vec<(Call, Fault)>>,
     dice: Mutex<Option<Dice>>,
-    trigger: Mutex<Option<Trigger>>,
-    /// The process the trigger signals; 0 until [`Recorder::target`].
-    target: AtomicU32,
-    /// Requests since [`Recorder::arm`].
-    seen: AtomicUsize,
-    /// The writes of the process under test since the trigger was armed.
-    writes_seen: AtomicUsize,
-    fired: AtomicBool,
+    /// The signal armed, and what it has seen.
+    armed: Armed,
     realism: Mutex<Option<Arc<Layer>>>,
     /// When the proxy started: the origin of every call's times.
     started: std::time::Instant,
-    /// When the armed trigger sent its signal.
-    signalled: Mutex<Option<Duration>>,
     /// What AWS does with what was deployed: the stages, the functions, their credentials.
     dataplane: DataPlane,
 }
@@ -63,14 +56,9 @@ impl State {
             sequence: AtomicUsize::default(),
             injected: Mutex::default(),
             dice: Mutex::default(),
-            trigger: Mutex::default(),
-            target: AtomicU32::default(),
-            seen: AtomicUsize::default(),
-            writes_seen: AtomicUsize::default(),
-            fired: AtomicBool::default(),
+            armed: Armed::default(),
             realism: Mutex::default(),
             started: std::time::Instant::now(),
-            signalled: Mutex::default(),
             dataplane: DataPlane::new(upstream),
         }
     }
@@ -209,28 +197,23 @@ impl Recorder {
     /// Arms `trigger`, counting requests from zero; the signal goes to the process named by
     /// [`Recorder::target`], which may be given after the process has started.
     pub fn arm(&self, trigger: Trigger) {
-        self.state.target.store(0, Ordering::SeqCst);
-        self.state.seen.store(0, Ordering::SeqCst);
-        self.state.writes_seen.store(0, Ordering::SeqCst);
-        self.state.fired.store(false, Ordering::SeqCst);
-        if let Ok(mut armed) = self.state.trigger.lock() {
-            *armed = Some(trigger);
-        }
+        self.state.armed.arm(trigger);
     }
 
     /// The process an armed trigger signals.
     pub fn target(&self, pid: u32) {
-        self.state.target.store(pid, Ordering::SeqCst);
+        self.state.armed.target.store(pid, Ordering::SeqCst);
     }
 
     /// Whether the armed trigger has fired (it fires once, then disarms).
     pub fn fired(&self) -> bool {
-        self.state.fired.load(Ordering::SeqCst)
+        self.state.armed.fired.load(Ordering::SeqCst)
     }
 
-    /// When the armed trigger sent its signal, on the clock of [`Call::sent`].
+    /// When the process under test had taken the armed trigger's signal, on the clock of
+    /// [`Call::sent`]: a request that reached the proxy after it was sent after the process knew.
     pub fn fired_at(&self) -> Option<Duration> {
-        self.state.signalled.lock().ok().and_then(|s| *s)
+        self.state.armed.taken_at()
     }
 }
 
@@ -321,13 +304,10 @@ async fn handle(
         dice.as_mut()
             .and_then(|d| d.roll(&call.service, &call.operation))
     });
-    let trigger = matched_trigger(&state, &call);
+    let trigger = state.armed.matched(&call);
     let seq = record(&state, &call, fault);
     if let Some(t) = &trigger {
-        if let When::InFlight(hold) = t.when {
-            signal(&state, t.signal).await;
-            tokio::time::sleep(hold).await;
-        }
+        state.armed.in_flight(t, state.started).await;
     }
     let answer = match fault {
         Some(Fault::ResetBefore) => return Err(Reset),
@@ -337,6 +317,7 @@ async fn handle(
             if f == Fault::Throttle && principal.is_some() {
                 state.dataplane.throttled(&call, &body).await;
             }
+            state.armed.freeze.passed().await;
             record_status(&state, seq, refusal.status().as_u16());
             return Ok(full(refusal));
         }
@@ -352,11 +333,12 @@ async fn handle(
     };
     let after_applied = trigger.as_ref().filter(|t| t.when == When::AfterApplied);
     if let Some(t) = after_applied {
-        signal(&state, t.signal).await;
+        state.armed.signal(t.signal, state.started).await;
     }
     if after_applied.is_some() || fault == Some(Fault::ResetAfter) {
         return Err(Reset);
     }
+    state.armed.freeze.passed().await;
     record_status(&state, seq, answer.status().as_u16());
     Ok(full(answer))
 }
@@ -450,41 +432,4 @@ fn full(answer: Response<Bytes>) -> Response<Full<Bytes>> {
     let (mut parts, body) = answer.into_parts();
     parts.headers.remove(hyper::header::CONTENT_LENGTH);
     Response::from_parts(parts, Full::new(body))
-}
-
-/// The armed trigger, if this request is the one it waits for; it fires once.
-fn matched_trigger(state: &State, call: &Call) -> Option<Trigger> {
-    let n = state.seen.fetch_add(1, Ordering::SeqCst) + 1;
-    let own_write = call.write && call.caller.is_none();
-    let w = match own_write {
-        true => state.writes_seen.fetch_add(1, Ordering::SeqCst) + 1,
-        false => 0,
-    };
-    let mut armed = state.trigger.lock().ok()?;
-    let hit = match &armed.as_ref()?.on {
-        On::Nth(k) => *k == n,
-        On::NthWrite(k) => own_write && *k == w,
-        On::Operation(op) => faults::matches(op, &call.operation),
-    };
-    if hit {
-        state.fired.store(true, Ordering::SeqCst);
-        armed.take()
-    } else {
-        None
-    }
-}
-
-/// Sends `signal` to the target process, waiting (briefly) for the test to name it.
-async fn signal(state: &State, signal: i32) {
-    for _ in 0..200 {
-        let pid = state.target.load(Ordering::SeqCst);
-        if pid != 0 {
-            if let Ok(mut at) = state.signalled.lock() {
-                *at = Some(state.started.elapsed());
-            }
-            crate::trigger::kill(pid, signal).await;
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
