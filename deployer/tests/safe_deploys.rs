@@ -234,6 +234,57 @@ fn hold_the_switch(f: &Fixture) {
     });
 }
 
+/// The alias's creation held at the proxy while someone else creates it: Lambda answers the
+/// deploy's `CreateAlias` with a conflict, and the alias names another version than this
+/// deploy's, so it is another's and is left as it is.
+#[tokio::test]
+async fn an_alias_created_by_another_deploy_meanwhile_is_left_as_it_is_and_said() {
+    let f = deployed().await;
+    let c = f.clients().await;
+    c.lambda
+        .delete_alias()
+        .function_name("vc-prod")
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    f.proxy.arm(testkit::Trigger {
+        on: testkit::On::Operation("POST /2015-03-31/functions/vc-prod/aliases".into()),
+        signal: 0,
+        when: testkit::When::InFlight(std::time::Duration::from_secs(2)),
+    });
+    let (dir, endpoint) = (f.path().to_path_buf(), f.proxy.endpoint().to_string());
+    let zip = f.zip_v1.to_str().unwrap().to_string();
+    let racing =
+        std::thread::spawn(move || support::deployer_at(&dir, &endpoint, &["up", "--zip", &zip]));
+    while !f.proxy.fired() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    c.lambda
+        .create_alias()
+        .function_name("vc-prod")
+        .name("live")
+        .function_version("$LATEST")
+        .send()
+        .await
+        .unwrap();
+    let (code, _, stderr) = racing.join().unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("alias live of function vc-prod was created by another deploy"),
+        "{stderr}"
+    );
+    assert_eq!(live(&f).await, "$LATEST", "left as the other made it");
+
+    let again = f.up(&f.zip_v1);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_ne!(live(&f).await, "$LATEST");
+    assert_eq!(
+        f.run(&["diff", "--zip", f.zip_v1.to_str().unwrap()]).code,
+        0
+    );
+}
+
 #[tokio::test]
 async fn two_deploys_at_once_take_turns_and_a_switch_moved_meanwhile_is_refused() {
     let f = deployed().await;

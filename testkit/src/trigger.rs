@@ -103,9 +103,12 @@ impl Armed {
         let When::InFlight(hold) = trigger.when else {
             return;
         };
-        self.freeze.hold(true);
-        self.signal(trigger.signal, clock).await;
-        self.freeze.hold(false);
+        // Signal 0 only holds the request: a test acting while it is in flight.
+        if trigger.signal != 0 {
+            self.freeze.hold(true);
+            self.signal(trigger.signal, clock).await;
+            self.freeze.hold(false);
+        }
         tokio::time::sleep(hold).await;
     }
 
@@ -185,7 +188,12 @@ fn pending(pid: i32, signal: i32) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
         return false;
     };
-    let bit = 1u64 << (signal - 1);
+    let Some(bit) = u32::try_from(signal - 1)
+        .ok()
+        .and_then(|s| 1u64.checked_shl(s))
+    else {
+        return false;
+    };
     status
         .lines()
         .filter_map(|l| l.strip_prefix("ShdPnd:"))
