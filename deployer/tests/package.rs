@@ -52,36 +52,45 @@ fn package_builds_the_function_into_the_same_zip_every_time() {
 }
 
 #[test]
-fn a_binary_needing_a_newer_glibc_than_al2023_is_refused() {
-    // A prepared ELF (tests/data/elf/README.md): arc4random arrived in GLIBC 2.36, so a binary
+fn a_binary_needing_a_newer_glibc_than_al2023_is_refused_on_either_machine() {
+    // Prepared ELFs (tests/data/elf/README.md): arc4random arrived in GLIBC 2.36, so a binary
     // calling it cannot start on provided.al2023. Prepared, not built here, so that the test
-    // means the same on any host, whatever its own glibc.
-    let dir = tempfile::tempdir().unwrap();
-    let elf = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/elf/needs-glibc-2.36"),
-    )
-    .unwrap();
-    assert_eq!(
-        deployer::package::required_glibc(&elf).unwrap(),
-        Some((2, 36))
-    );
-
-    std::fs::write(dir.path().join("stack.yaml"), support::STACK).unwrap();
-    let zip = dir.path().join("f.zip");
-    std::fs::write(&zip, deployer::package::zip_bootstrap(&elf).unwrap()).unwrap();
-    let tripwire = Recorder::start("http://127.0.0.1:9");
-    let (code, _, stderr) = deployer_at(
-        dir.path(),
-        tripwire.endpoint(),
-        &["up", "--zip", zip.to_str().unwrap()],
-    );
-    assert_eq!(code, 1);
-    assert!(
-        stderr.contains("needs GLIBC_2.36 but provided.al2023 has GLIBC_2.34"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("\"GLIBC_2.36 not found\""), "{stderr}");
-    assert_eq!(tripwire.calls(), vec![]);
+    // means the same on any host, whatever its own glibc. The arm64 one is refused for its
+    // GLIBC alone: its machine matches the stack's.
+    let arm64 = support::STACK.replace("function:\n", "function:\n  architecture: arm64\n");
+    for (fixture, stack) in [
+        ("needs-glibc-2.36", support::STACK.to_string()),
+        ("needs-glibc-2.36-aarch64", arm64),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let elf = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/elf")
+                .join(fixture),
+        )
+        .unwrap();
+        assert_eq!(
+            deployer::package::required_glibc(&elf).unwrap(),
+            Some((2, 36)),
+            "{fixture}"
+        );
+        std::fs::write(dir.path().join("stack.yaml"), stack).unwrap();
+        let zip = dir.path().join("f.zip");
+        std::fs::write(&zip, deployer::package::zip_bootstrap(&elf).unwrap()).unwrap();
+        let tripwire = Recorder::start("http://127.0.0.1:9");
+        let (code, _, stderr) = deployer_at(
+            dir.path(),
+            tripwire.endpoint(),
+            &["up", "--zip", zip.to_str().unwrap()],
+        );
+        assert_eq!(code, 1, "{fixture}: {stderr}");
+        assert!(
+            stderr.contains("needs GLIBC_2.36 but provided.al2023 has GLIBC_2.34"),
+            "{fixture}: {stderr}"
+        );
+        assert!(stderr.contains("\"GLIBC_2.36 not found\""), "{stderr}");
+        assert_eq!(tripwire.calls(), vec![], "{fixture}");
+    }
 }
 
 #[test]
