@@ -22,8 +22,6 @@ use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use deployer::aws::Clients;
 use serde_json::{json, Value};
 use support::{real_zip, Fixture, Run};
-use testkit::iam::Policy;
-use testkit::Realism;
 
 const TABLE: &str = "visitor-counter-prod";
 const ROLE: &str = "visitor-counter-prod-role";
@@ -322,18 +320,6 @@ fn changed_nothing(run: &Run, context: &str) {
     );
 }
 
-/// From here on, the deployer's calls are held to the policy `deployer policy` prints, as IAM
-/// would hold them: adopting must need no permission that policy lacks.
-fn enforce_printed_policy(f: &Fixture) {
-    let run = f.run(&["policy"]).ok();
-    let document: Value = serde_json::from_str(&run.stdout).unwrap();
-    f.proxy.realism(Some(Realism::fast().enforce(Policy {
-        document,
-        region: "us-east-1".into(),
-        account: "123456789012".into(),
-    })));
-}
-
 /// Tags the hand-built log group for another stack (`other`), or takes that tag off.
 async fn log_group_tagged_for(f: &Fixture, other: Option<&str>) {
     let logs = f.clients().await.logs;
@@ -369,7 +355,9 @@ async fn a_hand_built_counter_is_adopted_in_one_up_keeping_its_count_and_its_url
 
     // A stack whose table.key is not the live key: refused at its line, before any write.
     f.write_stack(&stack(&api_id, "key: id"));
-    enforce_printed_policy(&f);
+    // From here on, the deployer's calls are held to the policy `deployer policy` prints, as
+    // IAM would hold them: adopting must need no permission that policy lacks.
+    f.enforce_printed_policy();
     let run = f.run(&["up", "--adopt", "--zip", zip]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
@@ -436,6 +424,14 @@ async fn a_hand_built_counter_is_adopted_in_one_up_keeping_its_count_and_its_url
     assert_eq!(changes(&adopted), previewed);
     assert_eq!(adopted["adoption"]["count_before"], json!(1234));
     assert_eq!(adopted["adoption"]["count_after"], json!(1234));
+    // Held to the printed policy: the adoption's tagging was allowed by its statements.
+    let authorized = f.proxy.authorized();
+    assert!(
+        authorized
+            .iter()
+            .any(|(_, action)| action == "lambda:TagResource"),
+        "the adoption was not held to the printed policy: {authorized:?}"
+    );
     let url = adopted["outputs"]["api_url"].as_str().unwrap().to_string();
     assert!(url.contains(&api_id), "the API's URL changed: {url}");
     assert_eq!(

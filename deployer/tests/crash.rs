@@ -135,7 +135,7 @@ impl Points {
             "{what}: writes of the scratch run after which no run was killed:\n  {}",
             missed.join("\n  ")
         );
-        eprintln!(
+        testkit::figure(&format!(
             "crash: {what}: {} kill points, each converged on a plain re-run: after each write \
              and every {}th request until a run completed unkilled ({} such runs), {} writes in \
              all; each of the scratch run's {} kinds of write (of {} requests) was one",
@@ -145,7 +145,7 @@ impl Points {
             self.killed_after.len(),
             self.kinds.len(),
             scratch.len()
-        );
+        ));
     }
 }
 

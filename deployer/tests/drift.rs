@@ -102,6 +102,10 @@ impl Live {
         // Every run of the deployer, each repair included, is held to `deployer policy`.
         f.enforce_printed_policy();
         f.up(&f.zip_v1).ok();
+        assert!(
+            !f.proxy.authorized().is_empty(),
+            "the up was not held to the printed policy"
+        );
         let c = f.clients().await;
         Live { f, c }
     }
@@ -142,6 +146,10 @@ impl Live {
             }
         }
         let up = self.f.up(&self.f.zip_v1).ok();
+        assert!(
+            !self.f.proxy.authorized().is_empty(),
+            "{name}: the repair was not held to the printed policy"
+        );
         let mut applied = up.applied();
         match (row.repair)(&facts) {
             Repair::Exactly(mut want) => {

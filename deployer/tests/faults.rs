@@ -99,13 +99,14 @@ async fn sweep(rate: f64, default_seeds: u64, one_run: bool) {
         "only {faults} failing faults injected in the sweep"
     );
     runs.sort_unstable();
-    eprintln!(
-        "faults: rate {:.0}%: {} stacks converged through {faults} failing faults; runs needed: median {}, max {}",
+    testkit::figure(&format!(
+        "faults: rate {:.0}%: {} seeds, each stack converged, through {faults} failing faults; \
+         runs needed: median {}, max {}",
         rate * 100.0,
         runs.len(),
         runs[runs.len() / 2],
         runs[runs.len() - 1]
-    );
+    ));
 }
 
 #[tokio::test]
@@ -131,7 +132,6 @@ async fn a_lost_answer_to_any_create_still_leaves_exactly_one_of_each() {
     let scratch = f.up(&f.zip_v1).ok().calls;
     f.run(&["down", "--delete-table"]).ok();
     let creates = support::write_kinds(&scratch);
-    eprintln!("lost answers: {} kinds of write", creates.len());
     let mut report = Vec::new();
     for (i, (service, op)) in creates.iter().enumerate() {
         let stack = format!("lost{i}");
@@ -168,5 +168,10 @@ async fn a_lost_answer_to_any_create_still_leaves_exactly_one_of_each() {
         );
         report.push(format!("{service} {op}: {runs}"));
     }
-    eprintln!("lost answers, runs of up needed: {}", report.join(", "));
+    testkit::figure(&format!(
+        "faults: a lost answer to each of the scratch run's {} kinds of write left one of each; \
+         runs of up needed: {}",
+        creates.len(),
+        report.join(", ")
+    ));
 }

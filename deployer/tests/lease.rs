@@ -121,7 +121,7 @@ async fn three_ups_from_empty_at_once_make_exactly_one_stack() {
     let f = Fixture::with(STACK, Some(slow()));
     let zip = f.zip_v1.to_str().unwrap().to_string();
     let runs: Vec<Child> = (0..3).map(|_| spawn(&f, &["up", "--zip", &zip])).collect();
-    let mut finished = 0;
+    let (mut finished, mut met_a_lease) = (0, 0);
     for (i, run) in runs.into_iter().enumerate() {
         let (code, stderr) = finish(run);
         assert!(
@@ -129,8 +129,12 @@ async fn three_ups_from_empty_at_once_make_exactly_one_stack() {
             "up #{i} exited {code}:\n{stderr}"
         );
         finished += usize::from(code == 0);
+        met_a_lease +=
+            usize::from(stderr.contains(BUSY) || stderr.contains("waiting for the deploy lease"));
     }
     assert!(finished >= 1, "no up finished");
+    // They ran at once: at least one met another's lease, waiting or refused.
+    assert!(met_a_lease >= 1, "the three ups never overlapped");
     // With no further command: one of each, in sync.
     f.assert_deployed("vc", "three ups from empty").await;
     let item = lease_item(&f).await.expect("the lease item stays");

@@ -161,10 +161,10 @@ fn assert_every_action_needed(printed: &Value, used: &BTreeSet<(String, String)>
         "printed but needed by no request of any verb:\n  {}",
         unused.join("\n  ")
     );
-    eprintln!(
+    testkit::figure(&format!(
         "least privilege: each of the {} printed actions was needed",
         used.len()
-    );
+    ));
 }
 
 /// The printed policy less one statement (`action: None`) or one action of it: `(sid, action)`.
@@ -273,12 +273,13 @@ async fn deleting_any_one_printed_action_fails_a_verb_naming_it() {
     for (i, (sid, action)) in every.iter().enumerate().step_by(stride) {
         report.push(refused_without(&f, i, sid, Some(action)).await);
     }
-    eprintln!(
-        "least privilege, {} of the {} printed actions deleted one at a time (make soak: each):\n  {}",
+    testkit::figure(&format!(
+        "least privilege: {} of the {} printed actions deleted one at a time (make soak: each), \
+         each failing a verb that named it",
         report.len(),
         every.len(),
-        report.join("\n  ")
-    );
+    ));
+    eprintln!("{}", report.join("\n"));
 }
 
 #[tokio::test]

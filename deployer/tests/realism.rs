@@ -11,7 +11,7 @@ use aws_sdk_apigateway::types::IntegrationType;
 use aws_sdk_dynamodb::types::{BillingMode, ProvisionedThroughput};
 use serde_json::json;
 use support::{Fixture, Run, STACK};
-use testkit::{Call, Realism};
+use testkit::{Call, Met, Realism};
 
 /// The calls of `run` for `operation` that AWS refused, with that status.
 fn refused(run: &Run, operation: &str, status: u16) -> usize {
@@ -49,26 +49,18 @@ async fn the_first_up_waits_out_pitr_and_role_propagation_and_converges_in_one_r
     assert_eq!(pitr.last(), Some(&200), "{pitr:?}");
     // Lambda could not assume the new role at first; past half the window, KMS did not know
     // it yet ("the KMS key is invalid for CreateGrant", for a function with environment
-    // variables): a refusal sent then, well inside the window, was that one.
+    // variables). Both refusals happened, and the deployer went through them.
     assert!(
-        refused(&up, "POST /2015-03-31/functions", 400) >= 1,
-        "CreateFunction was never refused for the role"
+        refused(&up, "POST /2015-03-31/functions", 400) >= 2,
+        "CreateFunction was not refused for the role twice"
     );
-    let role_made = up
-        .calls
-        .iter()
-        .find(|c| c.operation == "CreateRole")
-        .unwrap()
-        .sent;
-    let kms = up.calls.iter().filter(|c| {
-        let since = c.sent.saturating_sub(role_made);
-        c.operation == "POST /2015-03-31/functions"
-            && c.status == 400
-            && (Duration::from_millis(1600)..Duration::from_millis(2900)).contains(&since)
-    });
     assert!(
-        kms.count() >= 1,
-        "CreateFunction was never refused for KMS's grant"
+        f.proxy.met(Met::RoleNotAssumable) >= 1,
+        "never refused for the role"
+    );
+    assert!(
+        f.proxy.met(Met::KmsGrant) >= 1,
+        "never refused for KMS's grant"
     );
     assert!(up.stderr.contains("enabling backups"), "{}", up.stderr);
     f.assert_deployed("vc", "the first up").await;
@@ -90,6 +82,15 @@ async fn diff_right_after_up_is_in_sync_though_tags_and_listings_lag() {
         diff.code, 0,
         "up returned before its tags and its API were visible:\n{}",
         diff.stdout
+    );
+    // Both lags were met: a listing left the new API out, a tag listing showed the old tags.
+    assert!(
+        f.proxy.met(Met::RestApisLag) >= 1,
+        "GetRestApis never lagged"
+    );
+    assert!(
+        f.proxy.met(Met::TagLag) >= 1,
+        "ListTagsOfResource never lagged"
     );
 }
 
@@ -121,20 +122,41 @@ async fn a_table_updating_is_waited_for_before_it_is_tagged() {
         .send()
         .await
         .unwrap();
+    let met = f.proxy.met(Met::TableUpdating) + f.proxy.met(Met::TableInUse);
     let up = f.up(&f.zip_v1);
     assert_eq!(up.code, 0, "{}", up.stderr);
     assert_eq!(ops(&up.calls, "UpdateTable"), [200]);
     assert_eq!(ops(&up.calls, "TagResource").last(), Some(&200));
+    // The table was seen UPDATING (or refused the tags for it) after the deployer's update.
+    assert!(
+        f.proxy.met(Met::TableUpdating) + f.proxy.met(Met::TableInUse) > met,
+        "the table was never UPDATING when the deployer looked: {:?}",
+        up.calls
+    );
     f.assert_deployed("vc", "after billing and tag drift").await;
 }
 
 #[tokio::test]
 async fn down_delete_table_converges_in_one_run_while_the_table_updates() {
-    let f = Fixture::new(STACK);
+    // Long enough that the deletion comes while the table is UPDATING, however fast the
+    // deletions before it go.
+    let f = Fixture::with(
+        STACK,
+        Some(Realism {
+            table_updating: Duration::from_secs(2),
+            ..Realism::fast()
+        }),
+    );
     f.up(&f.zip_v1).ok();
+    let met = f.proxy.met(Met::TableUpdating) + f.proxy.met(Met::TableInUse);
     let down = f.run(&["down", "--delete-table"]);
     assert_eq!(down.code, 0, "{}", down.stderr);
     // Turning deletion protection off left the table UPDATING; DeleteTable waited for it.
+    assert!(
+        f.proxy.met(Met::TableUpdating) + f.proxy.met(Met::TableInUse) > met,
+        "the table was never UPDATING when the deployer looked: {:?}",
+        down.calls
+    );
     assert_eq!(ops(&down.calls, "DeleteTable").last(), Some(&200));
     let tables = f
         .clients()
@@ -427,6 +449,22 @@ async fn a_route_switched_to_aws_iam_is_drift_and_up_puts_it_back_despite_the_co
     assert_eq!(route["actual"]["integration_type"], "AWS");
     assert_eq!(route["actual"]["integration_http_method"], "GET");
     assert_eq!(route["expected"]["authorization_type"], "NONE");
+    // The conflict is in force: PutMethod on the method that exists is refused.
+    let through = testkit::operator_loader().endpoint_url(f.proxy.endpoint());
+    let refused = aws_sdk_apigateway::Client::new(&through.load().await)
+        .put_method()
+        .rest_api_id(&api)
+        .resource_id(&resource)
+        .http_method("GET")
+        .authorization_type("NONE")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.into_service_error().meta().code(),
+        Some("ConflictException")
+    );
+    assert_eq!(f.proxy.met(Met::MethodExists), 1);
     let text = f.run(&["diff", "--zip", f.zip_v1.to_str().unwrap()]);
     assert!(
         text.stdout
@@ -439,6 +477,11 @@ async fn a_route_switched_to_aws_iam_is_drift_and_up_puts_it_back_despite_the_co
     assert_eq!(up.code, 0, "{}", up.stderr);
     let method = format!("apigateway DELETE /restapis/{api}/resources/{resource}/methods/GET");
     assert!(up.applied().contains(&method), "{:?}", up.applied());
+    assert_eq!(
+        f.proxy.met(Met::MethodExists),
+        1,
+        "the deployer met the conflict"
+    );
     assert_eq!(method_of(&f, "/counter").await.2, "NONE");
     f.assert_deployed("vc", "after the route repair").await;
 }
@@ -619,6 +662,13 @@ async fn items_of_a_creating_table_are_not_found_and_the_first_up_waits_for_acti
         up.calls
     );
     assert_eq!(refused(&up, "UpdateItem", 400), 0, "{:?}", up.calls);
+    // The stack's own table was seen CREATING (this test's requests never describe a table):
+    // the wait was needed.
+    assert!(
+        f.proxy.met(Met::TableCreating) >= 1,
+        "the deployer never saw its table CREATING: {:?}",
+        up.calls
+    );
 }
 
 /// The stack, where a function's update is `InProgress` for `time`.

@@ -9,6 +9,7 @@
 mod support;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
@@ -202,7 +203,7 @@ async fn down_deletes_as_a_graph_in_few_waves() {
         STACK,
         Some(testkit::Realism {
             round_trip: true,
-            ..testkit::Realism::latency_only(std::time::Duration::from_millis(200))
+            ..testkit::Realism::latency_only(Duration::from_millis(200))
         }),
     );
     f.up(&f.zip_v1).ok();
@@ -223,5 +224,21 @@ async fn down_deletes_as_a_graph_in_few_waves() {
         waves <= 6,
         "down took {waves} waves:\n{}",
         report.join("\n")
+    );
+    // Every answer took its whole round trip: the waves were the deployer's, not moto's pace.
+    let quick: Vec<&String> = run
+        .calls
+        .iter()
+        .zip(&report)
+        .filter(|(c, _)| {
+            c.answered
+                .is_some_and(|a| a - c.sent < Duration::from_millis(200))
+        })
+        .map(|(_, line)| line)
+        .collect();
+    assert_eq!(
+        quick,
+        Vec::<&String>::new(),
+        "answered within the round trip"
     );
 }

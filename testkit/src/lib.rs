@@ -19,7 +19,7 @@ pub use faults::{Fault, Faults};
 /// The signals the proxy's triggers send.
 pub use libc::{SIGINT, SIGKILL, SIGTERM};
 pub use proxy::{Call, On, Recorder, Trigger, When};
-pub use realism::Realism;
+pub use realism::{Met, Realism};
 pub use tls::TlsFront;
 pub use wire::waves;
 
@@ -28,6 +28,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+/// Prints a figure of a sweep (kill points, fault seeds, actions deleted) on the test process's
+/// own stderr, past libtest's capture, so that `make test` and `make soak` show it for a test
+/// that passes.
+pub fn figure(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
 
 use aws_config::{BehaviorVersion, ConfigLoader, Region};
 use aws_sdk_dynamodb::config::Credentials;

@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 use crate::dataplane::{DataPlane, Principal};
 use crate::faults::{self, Dice, Fault, Faults};
-use crate::realism::{Layer, Realism};
+use crate::realism::{Layer, Met, Realism};
 use crate::wire::{bytes, classify, Exchange, Upstream};
 
 use crate::trigger::Armed;
@@ -179,6 +179,13 @@ impl Recorder {
     /// since the realism was set ([`Realism::enforce`]): the census of the printed policy's use.
     pub fn authorized(&self) -> std::collections::BTreeSet<(String, String)> {
         self.layer().map(|l| l.authorized()).unwrap_or_default()
+    }
+
+    /// How often the realism layer met `behaviour` since it was set: a test that relies on a
+    /// behaviour asserts it happened.
+    pub fn met(&self, behaviour: Met) -> usize {
+        let counts = self.layer().map(|l| l.counts()).unwrap_or_default();
+        counts.get(&behaviour).copied().unwrap_or(0)
     }
 
     fn layer(&self) -> Option<Arc<Layer>> {

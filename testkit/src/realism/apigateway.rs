@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{left, rewrite_json, too_many_requests, within, Answer, Layer};
+use super::{left, rewrite_json, too_many_requests, within, Answer, Layer, Met};
 use crate::faults;
 use crate::wire::{Exchange, Upstream};
 
@@ -27,6 +27,7 @@ pub(super) async fn before(
         ("PUT", ["restapis", _, "resources", _, "methods", _]) if c.put_method_conflicts => {
             let exists = upstream.peek_rest(ex, "GET", ex.path()).await.is_some();
             exists.then(|| {
+                layer.met(Met::MethodExists);
                 faults::aws_error(
                     "apigateway",
                     409,
@@ -49,11 +50,13 @@ fn quota(
     let mut world = layer.world();
     let last = last(&mut world);
     let wait = left(*last, every);
-    if !wait.is_zero() {
-        return Some(too_many_requests(wait));
+    if wait.is_zero() {
+        *last = Some(Instant::now());
+        return None;
     }
-    *last = Some(Instant::now());
-    None
+    drop(world);
+    layer.met(Met::ApiQuota);
+    Some(too_many_requests(wait))
 }
 
 /// Remembers new APIs, and leaves them out of GetRestApis for a while.
@@ -72,17 +75,24 @@ pub(super) fn after(layer: &Layer, ex: &Exchange<'_>, answer: Answer) -> Answer 
         }
         ("GET", "/restapis") if !lag.is_zero() => {
             let world = layer.world();
-            rewrite_json(&answer, |v| {
+            let mut hidden = false;
+            let listed = rewrite_json(&answer, |v| {
                 if let Some(items) = v["item"].as_array_mut() {
+                    let before = items.len();
                     items.retain(|api| {
                         let created = api["id"]
                             .as_str()
                             .and_then(|id| world.new_apis.get(id).copied());
                         !within(created, lag)
                     });
+                    hidden = items.len() < before;
                 }
-            })
-            .0
+            });
+            drop(world);
+            if hidden {
+                layer.met(Met::RestApisLag);
+            }
+            listed.0
         }
         _ => answer,
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::{rewrite_json, table_of, within, Answer, Layer, Table};
+use super::{rewrite_json, table_of, within, Answer, Layer, Met, Table};
 use crate::faults;
 use crate::wire::{Exchange, Upstream};
 
@@ -28,33 +28,24 @@ pub(super) async fn before(
     let busy = status_of(layer, &state);
     match (ex.call.operation.as_str(), busy) {
         ("UpdateTable" | "DeleteTable" | "TagResource" | "UntagResource", Some(status)) => {
-            let doing = if status == "CREATING" {
-                "created"
-            } else {
-                "updated"
-            };
-            Some(faults::aws_error(
-                "dynamodb",
-                400,
-                "ResourceInUseException",
-                &format!(
-                    "Attempt to change a resource which is still in use: Table is being {doing}: \
-                     {table}"
-                ),
-            ))
+            Some(in_use(layer, &table, status))
         }
         // "The resource might not be specified correctly, or its status might not be ACTIVE"
         // (DynamoDB API reference, ResourceNotFoundException of GetItem, UpdateItem, …).
         (
             "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" | "Query" | "Scan",
             Some("CREATING"),
-        ) => Some(faults::aws_error(
-            "dynamodb",
-            400,
-            "ResourceNotFoundException",
-            "Requested resource not found",
-        )),
+        ) => {
+            layer.met(Met::ItemsWhileCreating);
+            Some(faults::aws_error(
+                "dynamodb",
+                400,
+                "ResourceNotFoundException",
+                "Requested resource not found",
+            ))
+        }
         ("UpdateContinuousBackups", _) if within(state.created, c.pitr_unavailable) => {
+            layer.met(Met::PitrUnavailable);
             Some(faults::aws_error(
                 "dynamodb",
                 400,
@@ -68,6 +59,24 @@ pub(super) async fn before(
         }
         _ => None,
     }
+}
+
+/// The refusal of a change to a table still `CREATING` or `UPDATING`.
+fn in_use(layer: &Layer, table: &str, status: &str) -> Answer {
+    layer.met(Met::TableInUse);
+    let doing = if status == "CREATING" {
+        "created"
+    } else {
+        "updated"
+    };
+    faults::aws_error(
+        "dynamodb",
+        400,
+        "ResourceInUseException",
+        &format!(
+            "Attempt to change a resource which is still in use: Table is being {doing}: {table}"
+        ),
+    )
 }
 
 /// `CREATING` or `UPDATING` while the table settles, `None` once it is `ACTIVE`.
@@ -127,6 +136,10 @@ pub(super) fn after(layer: &Layer, ex: &Exchange<'_>, answer: Answer) -> Answer 
                 .unwrap_or_default();
             match status_of(layer, &state) {
                 Some(status) => {
+                    layer.met(match status {
+                        "CREATING" => Met::TableCreating,
+                        _ => Met::TableUpdating,
+                    });
                     rewrite_json(&answer, |v| v["Table"]["TableStatus"] = json!(status)).0
                 }
                 None => answer,
@@ -168,6 +181,7 @@ fn pitr_enabling(layer: &Layer, table: &str, answer: Answer) -> Answer {
         let pitr = &mut v["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"];
         if pitr["PointInTimeRecoveryStatus"] == json!("ENABLED") {
             pitr["PointInTimeRecoveryStatus"] = json!("ENABLING");
+            layer.met(Met::PitrEnabling);
         }
     })
     .0
@@ -179,7 +193,15 @@ fn stale_tags(layer: &Layer, body: &Value, answer: Answer) -> Answer {
     let stale = layer.world().stale_tags.get(arn).cloned();
     match stale {
         Some((since, previous)) if within(Some(since), layer.config.tag_lag) => {
-            rewrite_json(&answer, |v| v["Tags"] = previous).0
+            let mut lagged = false;
+            let stale = rewrite_json(&answer, |v| {
+                lagged = v["Tags"] != previous;
+                v["Tags"] = previous;
+            });
+            if lagged {
+                layer.met(Met::TagLag);
+            }
+            stale.0
         }
         _ => answer,
     }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::{percent_decode, rewrite_json, within, Answer, Function, Layer};
+use super::{percent_decode, rewrite_json, within, Answer, Function, Layer, Met};
 use crate::faults;
 use crate::wire::{Exchange, Upstream};
 
@@ -71,7 +71,7 @@ pub(super) async fn before(
         LambdaRoute::Create | LambdaRoute::UpdateConfiguration(_)
     ) {
         if let Some(refusal) =
-            environment_too_large(ex).or_else(|| role_not_yet_assumable(layer, ex))
+            environment_too_large(layer, ex).or_else(|| role_not_yet_assumable(layer, ex))
         {
             return Some(refusal);
         }
@@ -81,7 +81,7 @@ pub(super) async fn before(
         LambdaRoute::AddPermission(f)
             if layer.config.permission_conflicts && !qualified(ex, &f) =>
         {
-            statement_exists(ex, upstream, &f).await
+            statement_exists(layer, ex, upstream, &f).await
         }
         // TagResource too: "another operation is in progress" (API reference, TagResource
         // errors: ResourceConflictException).
@@ -92,7 +92,7 @@ pub(super) async fn before(
         // is in progress for resource", aws/aws-cli #6718).
         LambdaRoute::Publish(f) => match busy(layer, &f) {
             Some(refusal) => Some(refusal),
-            None => other_code(ex, upstream, &f).await,
+            None => other_code(layer, ex, upstream, &f).await,
         },
         _ => None,
     }
@@ -100,11 +100,12 @@ pub(super) async fn before(
 
 /// Lambda's limit on a function's environment: "the total size of all environment variables
 /// doesn't exceed 4 KB", measured as their JSON (the refusal quotes it); moto takes any size.
-fn environment_too_large(ex: &Exchange<'_>) -> Option<Answer> {
+fn environment_too_large(layer: &Layer, ex: &Exchange<'_>) -> Option<Answer> {
     let vars = ex.json()["Environment"]["Variables"].clone();
     let measured = vars.as_object()?;
     let text = serde_json::to_string(measured).ok()?;
     (text.len() > 4096).then(|| {
+        layer.met(Met::EnvironmentTooLarge);
         faults::aws_error(
             "lambda",
             400,
@@ -135,6 +136,7 @@ fn role_not_yet_assumable(layer: &Layer, ex: &Exchange<'_>) -> Option<Answer> {
         .as_object()
         .is_some_and(|v| !v.is_empty());
     let message = if environment && !within(changed, window / 2) {
+        layer.met(Met::KmsGrant);
         format!(
             "Lambda was unable to configure access to your environment variables because the \
              KMS key is invalid for CreateGrant. Please check your KMS key settings. KMS \
@@ -142,6 +144,7 @@ fn role_not_yet_assumable(layer: &Layer, ex: &Exchange<'_>) -> Option<Answer> {
              principal: {arn}"
         )
     } else {
+        layer.met(Met::RoleNotAssumable);
         "The role defined for the function cannot be assumed by Lambda.".to_string()
     };
     Some(faults::aws_error(
@@ -154,12 +157,18 @@ fn role_not_yet_assumable(layer: &Layer, ex: &Exchange<'_>) -> Option<Answer> {
 
 /// PublishVersion's `CodeSha256` is a precondition: Lambda refuses to publish when `$LATEST`
 /// holds other code (moto ignores it).
-async fn other_code(ex: &Exchange<'_>, upstream: &Upstream, function: &str) -> Option<Answer> {
+async fn other_code(
+    layer: &Layer,
+    ex: &Exchange<'_>,
+    upstream: &Upstream,
+    function: &str,
+) -> Option<Answer> {
     let asked = ex.json()["CodeSha256"].as_str()?.to_string();
     let path = format!("/2015-03-31/functions/{function}/configuration");
     let live = upstream.peek_rest(ex, "GET", &path).await?;
     let live = live["CodeSha256"].as_str()?.to_string();
     (asked != live).then(|| {
+        layer.met(Met::OtherCode);
         faults::aws_error(
             "lambda",
             400,
@@ -182,6 +191,7 @@ fn qualified(ex: &Exchange<'_>, function: &str) -> bool {
 }
 
 async fn statement_exists(
+    layer: &Layer,
     ex: &Exchange<'_>,
     upstream: &Upstream,
     function: &str,
@@ -202,6 +212,7 @@ async fn statement_exists(
                 .is_some_and(|s| s.iter().any(|s| s["Sid"] == json!(sid)))
         });
     exists.then(|| {
+        layer.met(Met::PermissionExists);
         faults::aws_error(
             "lambda",
             409,
@@ -235,6 +246,7 @@ fn busy(layer: &Layer, function: &str) -> Option<Answer> {
     } else {
         return None;
     };
+    layer.met(Met::FunctionBusy);
     Some(faults::aws_error(
         "lambda",
         409,
@@ -323,6 +335,7 @@ fn get_function(layer: &Layer, name: &str, answer: Answer) -> Answer {
         settle(layer, &state, &mut v["Configuration"]);
         architectures_of(&state, &mut v["Configuration"]);
         if no_tags {
+            layer.met(Met::TagsHidden);
             if let Some(map) = v.as_object_mut() {
                 map.remove("Tags");
             }
@@ -353,10 +366,12 @@ fn architectures_of(state: &Function, config: &mut Value) {
 fn settle(layer: &Layer, state: &Function, config: &mut Value) {
     let c = &layer.config;
     if within(state.created, c.function_pending) {
+        layer.met(Met::FunctionPending);
         config["State"] = json!("Pending");
         config["StateReason"] = json!("The function is being created.");
         config["StateReasonCode"] = json!("Creating");
     } else if within(state.updated, c.function_updating) {
+        layer.met(Met::FunctionInProgress);
         config["LastUpdateStatus"] = json!("InProgress");
         config["LastUpdateStatusReason"] = json!("The function is being updated.");
         config["LastUpdateStatusReasonCode"] = json!("InProgress");

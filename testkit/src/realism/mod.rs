@@ -10,7 +10,7 @@
 //! it may answer in AWS's place (a refusal), and after moto answered it may rewrite the answer
 //! (a status that is still settling, a listing that lags).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -26,8 +26,11 @@ mod apigateway;
 mod authorize;
 mod dynamodb;
 mod lambda;
+mod met;
 mod sns;
 mod tags;
+
+pub use met::Met;
 
 /// How long each behaviour lasts. Zero switches one off.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,6 +260,8 @@ pub(super) struct World {
     pub(super) confirmed_emails: BTreeSet<String>,
     /// `(statement id, action)`: what a statement of [`Realism::policy`] alone allowed.
     pub(super) authorized: BTreeSet<(String, String)>,
+    /// How often each behaviour happened.
+    pub(super) met: BTreeMap<Met, usize>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -335,7 +340,10 @@ impl Layer {
         if !self.config.latency.is_zero() && !self.config.round_trip {
             tokio::time::sleep(self.config.latency).await;
         }
-        if let Some(refusal) = self.authorize(ex, tags).or_else(|| self::tags::refused(ex)) {
+        if let Some(refusal) = self
+            .authorize(ex, tags)
+            .or_else(|| self::tags::refused(self, ex))
+        {
             return Some(refusal);
         }
         match ex.call.service.as_str() {

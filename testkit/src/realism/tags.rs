@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::Answer;
+use super::{Answer, Layer, Met};
 use crate::faults;
 use crate::wire::Exchange;
 
@@ -15,7 +15,7 @@ const SIGNS: &str = "+-=._:/";
 type Pairs = Vec<(String, String)>;
 
 /// The refusal of a request that tags with a character its service does not take.
-pub(super) fn refused(ex: &Exchange<'_>) -> Option<Answer> {
+pub(super) fn refused(layer: &Layer, ex: &Exchange<'_>) -> Option<Answer> {
     let op = ex.call.operation.as_str();
     let (pairs, takes, code): (Pairs, fn(char) -> bool, &str) = match ex.call.service.as_str() {
         "dynamodb" if matches!(op, "CreateTable" | "TagResource") => {
@@ -37,6 +37,7 @@ pub(super) fn refused(ex: &Exchange<'_>) -> Option<Answer> {
     let bad = pairs
         .iter()
         .find(|(k, v)| !k.chars().chain(v.chars()).all(takes))?;
+    layer.met(Met::TagCharacters);
     let message = format!(
         "tag {:?}: {:?} holds a character the service does not take in a tag",
         bad.0, bad.1
