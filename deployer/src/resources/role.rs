@@ -8,7 +8,6 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
 use super::tags::{self, Tags, TAGS};
-use function::contract::calls;
 
 use super::{Ctx, Needs, Removed, Resource};
 use crate::arns::Arns;
@@ -17,6 +16,10 @@ use crate::names::Names;
 use crate::plan::{Change, Describe, Differ, Kind, Update};
 use crate::progress::Step;
 use crate::wait::{self, CreateError};
+
+mod documents;
+
+pub use documents::{counter_policy, normalize, parse_policy, trust_policy};
 
 pub const TRUST_POLICY: &str = "trust_policy";
 pub const INLINE_POLICY: &str = "inline_policy";
@@ -45,50 +48,6 @@ impl Desired {
             function: names.function.clone(),
         }
     }
-}
-
-/// The role's trust policy: only Lambda, and only on behalf of this account (AWS's
-/// confused-deputy guidance).
-pub fn trust_policy(arns: &Arns) -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": arns.account}},
-        }],
-    })
-}
-
-/// The role's one inline policy: exactly the calls the function's contract names, on exactly
-/// its table's one counter item (`dynamodb:LeadingKeys`: every other item, the deploy lease
-/// among them, is out of its reach), and its log streams. The table's ARN and the function's
-/// `TABLE_NAME` come from the same name, and the key from the same `COUNTER_ID`, so they cannot
-/// disagree.
-///
-/// `ForAllValues` holds for a request that names no key at all; every call the contract makes
-/// (GetItem, UpdateItem) names one, and no call that names none (Scan, Query) is granted.
-pub fn counter_policy(arns: &Arns, counter: &str) -> Value {
-    let actions: Vec<String> = calls::ALL.iter().map(|c| calls::action(c)).collect();
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "Counter",
-                "Effect": "Allow",
-                "Action": actions,
-                "Resource": arns.table,
-                "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [counter]}},
-            },
-            {
-                "Sid": "Logs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": arns.log_streams(),
-            },
-        ],
-    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -452,165 +411,5 @@ fn iam_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
         .collect()
 }
 
-/// IAM returns policy documents URL-encoded (RFC 3986); emulators often do not.
-pub fn parse_policy(text: &str) -> anyhow::Result<Value> {
-    if let Ok(v) = serde_json::from_str(text) {
-        return Ok(v);
-    }
-    let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
-    serde_json::from_str(&decoded)
-        .map_err(|e| anyhow::anyhow!("IAM returned a policy document that is not JSON: {e}"))
-}
-
-/// A policy in a canonical form, so that equal policies compare equal: a single statement or
-/// action becomes a list, and lists are sorted.
-pub fn normalize(policy: &Value) -> Value {
-    let mut policy = policy.clone();
-    if let Some(statements) = policy.get_mut("Statement") {
-        if statements.is_object() {
-            *statements = Value::Array(vec![statements.take()]);
-        }
-        for s in statements.as_array_mut().into_iter().flatten() {
-            for key in ["Action", "NotAction", "Resource", "NotResource"] {
-                if let Some(v) = s.get_mut(key) {
-                    *v = sorted_list(v);
-                }
-            }
-            if let Some(Value::Object(principal)) = s.get_mut("Principal") {
-                for v in principal.values_mut() {
-                    *v = sorted_list(v);
-                }
-            }
-        }
-    }
-    policy
-}
-
-fn sorted_list(v: &Value) -> Value {
-    let mut items: Vec<Value> = match v {
-        Value::Array(a) => a.clone(),
-        other => vec![other.clone()],
-    };
-    items.sort_by_key(|x| x.to_string());
-    Value::Array(items)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn desired() -> Desired {
-        Desired {
-            name: "r".into(),
-            trust: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
-            policy_name: "p".into(),
-            policy: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["dynamodb:UpdateItem", "dynamodb:GetItem"], "Resource": "arn:t"}]}),
-            tags: Tags::new(),
-            function: "f".into(),
-        }
-    }
-
-    fn live() -> Observed {
-        let d = desired();
-        Observed {
-            arn: "arn:r".into(),
-            trust: d.trust.clone(),
-            inline: BTreeMap::from([("p".into(), Some(d.policy.clone()))]),
-            managed: vec![],
-            tags: Tags::new(),
-        }
-    }
-
-    fn arns() -> Arns {
-        let s = crate::stack::parse(
-            "name: visitor-counter\ntable:\n  name: resume-visitors\n",
-            std::path::Path::new("stack.yaml"),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        Arns::of(&Names::derive(&s, "us-east-1"), "123456789012")
-    }
-
-    #[test]
-    fn the_policy_is_exactly_the_contracts_calls_on_the_counter_item_and_the_log_streams() {
-        assert_eq!(
-            counter_policy(&arns(), "main_counter"),
-            json!({
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "Counter",
-                        "Effect": "Allow",
-                        "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
-                        "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/resume-visitors",
-                        "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["main_counter"]}},
-                    },
-                    {
-                        "Sid": "Logs",
-                        "Effect": "Allow",
-                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                        "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/visitor-counter-prod:*",
-                    },
-                ],
-            })
-        );
-        assert_eq!(
-            trust_policy(&arns())["Statement"][0]["Condition"],
-            json!({"StringEquals": {"aws:SourceAccount": "123456789012"}})
-        );
-    }
-
-    #[test]
-    fn url_encoded_documents_parse() {
-        let v = parse_policy("%7B%22Version%22%3A%222012-10-17%22%7D").unwrap_or_default();
-        assert_eq!(v, json!({"Version": "2012-10-17"}));
-    }
-
-    #[test]
-    fn equal_policies_in_other_shapes_are_no_change() {
-        let mut o = live();
-        o.inline.insert(
-            "p".into(),
-            Some(json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"], "Resource": ["arn:t"]}})),
-        );
-        o.trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}]});
-        assert_eq!(Role::plan(&desired(), Some(&o), Needs::NONE), vec![]);
-    }
-
-    #[test]
-    fn a_broadened_policy_an_extra_policy_and_a_managed_policy_are_each_reported() {
-        let mut o = live();
-        o.inline.insert("p".into(), Some(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]})));
-        o.inline.insert("hotfix".into(), None);
-        o.managed
-            .push("arn:aws:iam::aws:policy/AdministratorAccess".into());
-        let changes =
-            crate::plan::describe_all("r", &Role::plan(&desired(), Some(&o), Needs::NONE));
-        let summary: Vec<_> = changes
-            .iter()
-            .map(|c| (c.action, c.field.clone().unwrap_or_default()))
-            .collect();
-        use crate::plan::Action;
-        assert_eq!(
-            summary,
-            [
-                (Action::Update, INLINE_POLICY.to_string()),
-                (Action::Delete, EXTRA_INLINE_POLICY.to_string()),
-                (Action::Delete, MANAGED_POLICY.to_string()),
-            ]
-        );
-        assert_eq!(changes[1].actual, json!("hotfix"));
-    }
-
-    #[test]
-    fn a_missing_role_is_created_and_a_missing_policy_is_put() {
-        assert!(matches!(
-            Role::plan(&desired(), None, Needs::NONE)[..],
-            [RoleChange::Create { .. }]
-        ));
-        let mut o = live();
-        o.inline.clear();
-        let changes = Role::plan(&desired(), Some(&o), Needs::NONE);
-        assert_eq!(changes.len(), 1);
-        assert!(matches!(&changes[0], RoleChange::Policy(u) if u.live == Value::Null));
-    }
-}
+mod tests;
