@@ -108,6 +108,8 @@ async fn a_page_on_an_allowed_origin_reads_the_count_and_another_origin_is_refus
     );
 
     let _ = f.proxy.served();
+    let c = f.clients().await;
+    let before = support::count(&c).await;
     let profile = tempfile::tempdir().unwrap();
     let refused = visit(&format!("http://127.0.0.1:{other_port}/"), profile.path());
     for probe in ["plain", "preflighted", "gateway"] {
@@ -125,4 +127,15 @@ async fn a_page_on_an_allowed_origin_reads_the_count_and_another_origin_is_refus
             .any(|s| s.method == "GET" && s.path == "/counter" && s.status == 200),
         "{served:?}"
     );
+    // The function ran for it (its request id) and answered 200, and counted nothing: it counts
+    // no visit from an origin the stack does not allow. The preflighted POST, refused at its
+    // preflight, was never sent.
+    assert!(
+        served
+            .iter()
+            .any(|s| s.path == "/counter" && s.status == 200 && s.lambda_request_id.is_some()),
+        "{served:?}"
+    );
+    assert!(!served.iter().any(|s| s.method == "POST"), "{served:?}");
+    assert_eq!(support::count(&c).await, before, "{served:?}");
 }
