@@ -100,8 +100,8 @@ async fn sweep(rate: f64, default_seeds: u64, one_run: bool) {
     );
     runs.sort_unstable();
     testkit::figure(&format!(
-        "faults: rate {:.0}%: {} seeds, each stack converged, through {faults} failing faults; \
-         runs needed: median {}, max {}",
+        "faults: rate {:.0}%: {} seed(s), each stack converged, through {faults} failing \
+         faults; runs needed: median {}, max {}",
         rate * 100.0,
         runs.len(),
         runs[runs.len() / 2],

@@ -66,6 +66,9 @@ impl Armed {
         self.seen.store(0, Ordering::SeqCst);
         self.writes_seen.store(0, Ordering::SeqCst);
         self.fired.store(false, Ordering::SeqCst);
+        if let Ok(mut taken) = self.taken.lock() {
+            *taken = None;
+        }
         if let Ok(mut armed) = self.trigger.lock() {
             *armed = Some(trigger);
         }
