@@ -225,6 +225,22 @@ async fn rollback_moves_back_in_one_write_is_drift_and_up_rolls_forward() {
     assert_eq!(refused.writes(), Vec::<String>::new());
 }
 
+/// Starts `up --zip ZIP` on a thread of its own, and returns once the trigger armed at the
+/// proxy holds its request: the test acts while that deploy is mid-way.
+async fn up_held(
+    f: &Fixture,
+    zip: &std::path::Path,
+) -> std::thread::JoinHandle<(i32, String, String)> {
+    let (dir, endpoint) = (f.path().to_path_buf(), f.proxy.endpoint().to_string());
+    let zip = zip.to_str().unwrap().to_string();
+    let racing =
+        std::thread::spawn(move || support::deployer_at(&dir, &endpoint, &["up", "--zip", &zip]));
+    while !f.proxy.fired() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    racing
+}
+
 /// Holds the next `UpdateAlias` at the proxy for 4 s: the deploy making it is mid-switch.
 fn hold_the_switch(f: &Fixture) {
     f.proxy.arm(testkit::Trigger {
@@ -253,13 +269,7 @@ async fn an_alias_created_by_another_deploy_meanwhile_is_left_as_it_is_and_said(
         signal: 0,
         when: testkit::When::InFlight(std::time::Duration::from_secs(2)),
     });
-    let (dir, endpoint) = (f.path().to_path_buf(), f.proxy.endpoint().to_string());
-    let zip = f.zip_v1.to_str().unwrap().to_string();
-    let racing =
-        std::thread::spawn(move || support::deployer_at(&dir, &endpoint, &["up", "--zip", &zip]));
-    while !f.proxy.fired() {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let racing = up_held(&f, &f.zip_v1).await;
     c.lambda
         .create_alias()
         .function_name("vc-prod")
@@ -326,10 +336,7 @@ async fn two_deploys_at_once_take_turns_and_a_switch_moved_meanwhile_is_refused(
     // is refused, and it says so.
     f.write_stack(&STACK.replace("memory_mb: 128", "memory_mb: 256"));
     hold_the_switch(&f);
-    let racing = spawn(up());
-    while !f.proxy.fired() {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let racing = up_held(&f, &f.zip_v2).await;
     let c = f.clients().await;
     c.lambda
         .update_alias()
