@@ -135,12 +135,15 @@ impl Points {
             "{what}: writes of the scratch run after which no run was killed:\n  {}",
             missed.join("\n  ")
         );
+        let requests = match self.stride {
+            1 => "every request".to_string(),
+            n => format!("every {n}th request"),
+        };
         testkit::figure(&format!(
             "crash: {what}: {} kill points, each converged on a plain re-run: after each write \
-             and every {}th request until a run completed unkilled ({} such runs), {} writes in \
-             all; each of the scratch run's {} kinds of write (of {} requests) was one",
+             and {requests} until a run completed unkilled ({} such runs), {} writes in all; \
+             each of the scratch run's {} kinds of write (of {} requests) was one",
             self.killed + self.completed,
-            self.stride,
             self.completed,
             self.killed_after.len(),
             self.kinds.len(),
@@ -269,11 +272,13 @@ async fn an_updating_up_killed_after_any_write_converges_on_a_plain_rerun() {
             "{what}: the re-run failed:\n{}",
             rerun.stderr
         );
-        let diff = f.run(&["diff", "--zip", &v2]);
+        f.assert_deployed_zip(&name, &f.zip_v2, &what).await;
+        // The stage serves the change: the route it added answers, through the live alias.
+        let served = f.run(&["invoke", "--method", "POST", "--path", "/counter"]);
         assert_eq!(
-            diff.code, 0,
-            "{what}: drift after the re-run:\n{}",
-            diff.stdout
+            served.code, 0,
+            "{what}: the new route is not served:\n{}{}",
+            served.stdout, served.stderr
         );
         f.run(&["down", "--delete-table"]).ok();
         points.record(&on, ended);

@@ -485,16 +485,31 @@ impl Census {
                     && tags.get("deployer:stage").map(String::as_str) == Some(stage)
             })
             .count();
-        let roles = c.iam.list_roles().max_items(1000).send().await.unwrap();
+        // Every page of each listing: a sweep leaves more tables behind than one page holds.
+        let roles: Vec<_> = c
+            .iam
+            .list_roles()
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
         let roles = roles
-            .roles()
-            .iter()
+            .into_iter()
+            .map(Result::unwrap)
             .filter(|r| r.role_name().starts_with(&prefix))
             .count();
-        let functions = c.lambda.list_functions().send().await.unwrap();
+        let functions: Vec<_> = c
+            .lambda
+            .list_functions()
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
         let functions = functions
-            .functions()
-            .iter()
+            .into_iter()
+            .map(Result::unwrap)
             .filter(|f| f.function_name() == Some(prefix.as_str()))
             .count();
         // No function, or a function with no policy, is "0 statements"; any other failure of
@@ -530,11 +545,18 @@ impl Census {
             .send()
             .await
             .unwrap();
-        let tables = c.dynamodb.list_tables().send().await.unwrap();
+        let tables: Vec<_> = c
+            .dynamodb
+            .list_tables()
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
         let tables = tables
-            .table_names()
-            .iter()
-            .filter(|t| **t == prefix)
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(|t| *t == prefix)
             .count();
         Census {
             apis,
