@@ -127,14 +127,14 @@ async fn hung_api() -> String {
     format!("http://127.0.0.1:{port}/prod")
 }
 
-/// A port nobody listens on: an API that is down.
-fn stopped_api() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("http://127.0.0.1:{port}/prod")
+/// An API that is down: a loopback port bound but never listened on, so that every connection
+/// to it is refused, and no other listener can take it while the socket lives (a port bound
+/// and freed at once could be handed to the next listener, which would hold the page's fetch).
+fn stopped_api() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (socket, format!("http://127.0.0.1:{port}/prod"))
 }
 
 /// One request to the stage with `headers`, as a client that is not a page sends it.
@@ -169,14 +169,12 @@ async fn the_snippet_counts_each_session_once_and_falls_back_without_holding_the
         "text output is the fragment itself"
     );
 
+    let (_refusing, stopped) = stopped_api();
     let site = |fragment: &str, times: usize| {
         HashMap::from([
             (String::new(), reloads(times)),
             ("page".to_string(), resume(fragment)),
-            (
-                "stopped".to_string(),
-                timed(&snippet_for(&f, &stopped_api())),
-            ),
+            ("stopped".to_string(), timed(&snippet_for(&f, &stopped))),
         ])
     };
     let mut good_site = site(fragment, 4);

@@ -134,5 +134,11 @@ fn dump(url: &str, profile: &Path, budget: Option<&str>) -> Value {
                 String::from_utf8_lossy(&out.stderr)
             )
         });
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+    serde_json::from_str(&json).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {json} (the page's script had not written its result when Chromium dumped \
+             the page)\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
