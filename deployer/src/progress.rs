@@ -93,7 +93,12 @@ impl Step {
         }
     }
 
+    /// Ends the step: `✓ LABEL OUTCOME (1.2 s)`, or without an outcome when it is empty.
     pub fn done(self, outcome: &str) {
+        let outcome = match outcome {
+            "" => String::new(),
+            text => format!("{text} "),
+        };
         let line = format!(
             "  ✓ {} {outcome}({:.1} s)",
             self.label,

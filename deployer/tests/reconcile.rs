@@ -22,6 +22,14 @@ async fn up_from_empty_creates_everything_exactly_as_configured() {
         "{}",
         run.stdout
     );
+    // The progress: the table made first, as the lease's home, then what is left of it done.
+    for line in [
+        "  ✓ creating table vc-prod made (",
+        "  ✓ updating table vc-prod (",
+        "  ✓ creating API vc-prod [",
+    ] {
+        assert!(run.stderr.contains(line), "{line:?} in:\n{}", run.stderr);
+    }
     let c = f.clients().await;
 
     // Table: on-demand, keyed by id, protected, recoverable, tagged.

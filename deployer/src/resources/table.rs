@@ -263,10 +263,9 @@ impl Resource for Table {
             return Ok(());
         }
         let created = super::creates(changes);
-        let step = ctx.step(created, "table", &d.name);
-        let made = changes
-            .iter()
-            .any(|c| matches!(c, TableChange::Create { made: true, .. }));
+        // Made first, for the deploy lease (its own step said so): what is left updates it.
+        let made = make::made_first(changes);
+        let step = ctx.step(created && !made, "table", &d.name);
         if created && !made && !create(ctx, d, &step).await? {
             anyhow::bail!(
                 "creating table {}: it exists already, made since it was read (outside the \

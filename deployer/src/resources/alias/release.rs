@@ -72,7 +72,7 @@ async fn publish_and_probe(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<String> 
             d.release.code.sha256
         );
     }
-    step.done(&format!("version {version} "));
+    step.done(&format!("version {version}"));
     let step = ctx.progress.step(format!(
         "probing version {version} of function {}",
         d.function

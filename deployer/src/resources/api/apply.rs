@@ -88,7 +88,7 @@ async fn other_change(ctx: Ctx<'_>, change: &ApiChange) -> anyhow::Result<()> {
 pub async fn create(ctx: Ctx<'_>, d: &Desired) -> anyhow::Result<String> {
     let step = ctx.step(true, "API", &d.name);
     let id = create_configured(ctx, d, &step).await?;
-    step.done(&format!("[{id}] "));
+    step.done(&format!("[{id}]"));
     Ok(id)
 }
 

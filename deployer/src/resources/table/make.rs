@@ -68,6 +68,13 @@ pub fn mark_made(changes: &mut [TableChange]) {
     }
 }
 
+/// Whether the plan's creation was done already, by [`make_home`].
+pub(super) fn made_first(changes: &[TableChange]) -> bool {
+    changes
+        .iter()
+        .any(|c| matches!(c, TableChange::Create { made: true, .. }))
+}
+
 /// Sends CreateTable once; `false` when the table exists already.
 pub(super) async fn create(ctx: Ctx<'_>, d: &Desired, step: &Step) -> anyhow::Result<bool> {
     let db = &ctx.clients.dynamodb;
