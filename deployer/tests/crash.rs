@@ -182,7 +182,7 @@ fn killed_after(f: &Fixture, on: &On, args: &[&str]) -> Ended {
     let write = match on {
         On::NthWrite(k) => own.nth(k - 1).map(kind_of),
         On::Operation(op) => own
-            .find(|c| testkit::faults::matches_operation(op, &c.operation))
+            .find(|c| testkit::faults::matches(op, &c.operation))
             .map(kind_of),
         On::Nth(_) => None,
     };

@@ -171,14 +171,9 @@ pub fn generic(operation: &str) -> String {
         .join("/")
 }
 
-/// Whether `operation` is `pattern`, where a `*` path segment matches any one segment.
 /// Whether `operation` is one that `pattern` names (a `*` path segment matches any one segment),
 /// as [`Faults::once`] and [`crate::On::Operation`] match.
-pub fn matches_operation(pattern: &str, operation: &str) -> bool {
-    matches(pattern, operation)
-}
-
-pub(crate) fn matches(pattern: &str, operation: &str) -> bool {
+pub fn matches(pattern: &str, operation: &str) -> bool {
     let (p, o): (Vec<&str>, Vec<&str>) =
         (pattern.split('/').collect(), operation.split('/').collect());
     p.len() == o.len() && p.iter().zip(&o).all(|(p, o)| *p == "*" || p == o)

@@ -29,6 +29,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use aws_config::{BehaviorVersion, ConfigLoader, Region};
+use aws_sdk_dynamodb::config::Credentials;
+
 /// Prints a figure of a sweep (kill points, fault seeds, actions deleted) on the test process's
 /// own stderr, past libtest's capture, so that `make test` and `make soak` show it for a test
 /// that passes.
@@ -36,9 +39,6 @@ pub fn figure(line: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
-
-use aws_config::{BehaviorVersion, ConfigLoader, Region};
-use aws_sdk_dynamodb::config::Credentials;
 
 /// How long moto may take to import and bind before the test gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -27,9 +27,9 @@ use tokio::sync::oneshot;
 use crate::dataplane::{DataPlane, Principal};
 use crate::faults::{self, Dice, Fault, Faults};
 use crate::realism::{Layer, Met, Realism};
+use crate::trigger::Armed;
 use crate::wire::{bytes, classify, Exchange, Upstream};
 
-use crate::trigger::Armed;
 pub use crate::trigger::{On, Trigger, When};
 pub use crate::wire::Call;
 

@@ -237,13 +237,13 @@ fn status(code: StatusCode) -> Response<Bytes> {
     r
 }
 
-/// Names the operation of a request in any of the AWS protocols.
 /// The access key that signed a request (SigV4's `Credential=KEY/…`).
 pub fn access_key(parts: &hyper::http::request::Parts) -> Option<&str> {
     let auth = parts.headers.get("authorization")?.to_str().ok()?;
     auth.split("Credential=").nth(1)?.split('/').next()
 }
 
+/// Names the operation of a request in any of the AWS protocols.
 pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
     let header = |name: &str| {
         parts

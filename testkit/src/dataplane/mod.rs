@@ -202,8 +202,6 @@ impl DataPlane {
         self.principals.of_request(parts)
     }
 
-    /// Answers what the data plane serves in moto's place: Lambda's `Invoke`, its qualified
-    /// resource policies, a refusal of a stale `UpdateAlias`, and a REST API's tagging.
     /// Before a change of a role's permissions reaches moto: keeps the documents its sessions
     /// still get for `window` (those of an earlier change still propagating, or the role's as
     /// they are).
@@ -228,6 +226,8 @@ impl DataPlane {
         api_tags::of_request(self, ex).await
     }
 
+    /// Answers what the data plane serves in moto's place: Lambda's `Invoke`, its qualified
+    /// resource policies, a refusal of a stale `UpdateAlias`, and a REST API's tagging.
     pub async fn before(&self, ex: &Exchange<'_>) -> Option<Response<Bytes>> {
         if let Some(answer) = api_tags::before(self, ex).await {
             return Some(answer);

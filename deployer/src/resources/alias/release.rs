@@ -8,7 +8,6 @@ use aws_sdk_lambda::types::LastUpdateStatus;
 
 use super::{AliasChange, Desired, History};
 use crate::aws::{AwsContext, Clients, Found};
-use crate::names::Names;
 use crate::probe;
 use crate::progress::Step;
 use crate::resources::Ctx;
@@ -25,7 +24,7 @@ pub async fn apply(ctx: Ctx<'_>, d: &Desired, changes: &[AliasChange]) -> anyhow
                     "creating alias {} of function {} at version {version}",
                     d.name, d.function
                 ));
-                create(ctx.clients, ctx.names, d, &version).await?;
+                create(ctx, d, &version).await?;
                 step.done("");
                 protected.push(version);
             }
@@ -206,13 +205,9 @@ async fn other_code(clients: &Clients, function: &str) -> anyhow::Error {
 /// Creates the alias at `version`. Its answer may be lost after Lambda made it, and the SDK then
 /// sends it again, to a conflict: an alias that names `version` is this create's own (the deploy
 /// lease keeps other deploys out), anything else another deploy's.
-async fn create(
-    clients: &Clients,
-    names: &Names,
-    d: &Desired,
-    version: &str,
-) -> anyhow::Result<()> {
-    let sent = clients
+async fn create(ctx: Ctx<'_>, d: &Desired, version: &str) -> anyhow::Result<()> {
+    let sent = ctx
+        .clients
         .lambda
         .create_alias()
         .function_name(&d.function)
@@ -228,7 +223,11 @@ async fn create(
     if e.raw_response().map(|r| r.status().as_u16()) != Some(409) {
         return Err(e).doing(|| format!("creating alias {} of function {}", d.name, d.function));
     }
-    if super::live_version(clients, names).await?.as_deref() == Some(version) {
+    if super::live_version(ctx.clients, ctx.names)
+        .await?
+        .as_deref()
+        == Some(version)
+    {
         return Ok(());
     }
     Err(anyhow::anyhow!(
